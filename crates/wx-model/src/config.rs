@@ -1,0 +1,338 @@
+//! Pipeline configuration: what to score, when runs start, leases, retries, concurrency.
+//!
+//! These types are deserialized from the `[pipeline]` section of the validator's TOML file (with
+//! `WX_*` environment overrides applied by the binary). Every field has a default, so an empty
+//! section is valid.
+
+use crate::catalogue::{self, VarLevel};
+use crate::retry::RetryPolicy;
+use crate::step::{ResourceClass, StepKind};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Configuration of the pipeline (pipeline.md §3–§5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Test mode: short retry delays, hindcast-shifted init time, reduced ERA5 delay.
+    pub test_mode: bool,
+    /// Test mode: days the GFS init is shifted back so that truth already exists.
+    pub test_hindcast_days: u32,
+    /// Test mode: extra hours of hindcast shift.
+    pub test_hindcast_hours: u32,
+    /// Test mode: minutes between run creations.
+    pub test_run_interval_minutes: u32,
+    /// Test mode: base delay of every retry policy, in seconds.
+    pub test_retry_base_delay_seconds: u32,
+    /// The GFS cycle a daily run scores (0, 6, 12 or 18 UTC).
+    pub gfs_cycle_hour: u32,
+    /// Time of day (UTC) at which the daily run is created.
+    pub run_creation_time_utc: NaiveTime,
+    /// ERA5 publication delay in days.
+    pub era5_delay_days: u32,
+    /// Safety buffer after the ERA5 delay, in hours.
+    pub era5_buffer_hours: u32,
+    /// Test mode ERA5 delay in hours (replaces delay_days and buffer_hours).
+    pub test_era5_delay_hours: u32,
+    /// Lease length of a claimed step, in seconds.
+    pub lease_seconds: u32,
+    /// Heartbeat interval of a running step, in seconds (well below the lease).
+    pub heartbeat_seconds: u32,
+    /// Minutes between subnet snapshots.
+    pub snapshot_interval_minutes: u32,
+    /// Days of runs that feed the ranking weights.
+    pub weights_lookback_days: u32,
+    /// Day1 variables (`2t`, `z500`, …).
+    pub day1_variables: Vec<VarLevel>,
+    /// Day1 leads in hours.
+    pub day1_leads: Vec<u32>,
+    /// ERA5 variables (a bare multi-level variable means all 13 levels).
+    pub era5_variables: Vec<VarLevel>,
+    /// ERA5 leads in hours.
+    pub era5_leads: Vec<u32>,
+    /// Per-kind retry overrides keyed by `step/substep` (e.g. `"verify/open_store"`).
+    pub retry: BTreeMap<String, RetryPolicy>,
+    /// Concurrency limits.
+    pub concurrency: ConcurrencyConfig,
+}
+
+/// How many steps of each resource class one process runs at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    /// Verify steps (network-bound).
+    pub network: usize,
+    /// Scoring steps.
+    pub scoring: usize,
+    /// Truth/reference fetch steps.
+    pub fetch: usize,
+    /// Small database steps.
+    pub light: usize,
+    /// Memory budget for scoring, in MiB: the scoring limit is lowered so that the estimated
+    /// working set of concurrent scoring steps fits.
+    pub scoring_memory_budget_mib: usize,
+    /// Steps claimed per database round trip.
+    pub claim_batch: usize,
+    /// Idle poll interval of the dispatcher, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ConcurrencyConfig {
+    fn default() -> Self {
+        ConcurrencyConfig {
+            network: 32,
+            scoring: 2,
+            fetch: 2,
+            light: 4,
+            scoring_memory_budget_mib: 4096,
+            claim_batch: 16,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+impl ConcurrencyConfig {
+    /// The limit of one resource class.
+    pub fn limit(&self, class: ResourceClass) -> usize {
+        match class {
+            ResourceClass::Network => self.network,
+            ResourceClass::Scoring => self.scoring,
+            ResourceClass::Fetch => self.fetch,
+            ResourceClass::Light => self.light,
+        }
+        .max(1)
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            test_mode: false,
+            test_hindcast_days: 15,
+            test_hindcast_hours: 0,
+            test_run_interval_minutes: 60,
+            test_retry_base_delay_seconds: 5,
+            gfs_cycle_hour: 0,
+            run_creation_time_utc: NaiveTime::from_hms_opt(5, 0, 0).expect("valid time"),
+            era5_delay_days: 5,
+            era5_buffer_hours: 6,
+            test_era5_delay_hours: 0,
+            lease_seconds: 60,
+            heartbeat_seconds: 15,
+            snapshot_interval_minutes: 10,
+            weights_lookback_days: 15,
+            day1_variables: catalogue::default_day1_variables(),
+            day1_leads: catalogue::default_day1_leads(),
+            era5_variables: catalogue::default_era5_variables(),
+            era5_leads: catalogue::default_era5_leads(),
+            retry: BTreeMap::new(),
+            concurrency: ConcurrencyConfig::default(),
+        }
+    }
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pipeline configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl PipelineConfig {
+    /// Checks the values that serde cannot: cycles, leases, non-empty selections, retry keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError(m));
+        if ![0, 6, 12, 18].contains(&self.gfs_cycle_hour) {
+            return fail(format!(
+                "gfs_cycle_hour must be 0, 6, 12 or 18, got {}",
+                self.gfs_cycle_hour
+            ));
+        }
+        if self.lease_seconds < 5
+            || self.heartbeat_seconds == 0
+            || self.heartbeat_seconds * 2 > self.lease_seconds
+        {
+            return fail(format!(
+                "heartbeat_seconds ({}) must be at least 1 and at most half of lease_seconds ({}, at least 5)",
+                self.heartbeat_seconds, self.lease_seconds
+            ));
+        }
+        if self.day1_variables.is_empty() || self.day1_leads.is_empty() {
+            return fail("day1_variables and day1_leads must not be empty".into());
+        }
+        if self.era5_variables.is_empty() || self.era5_leads.is_empty() {
+            return fail("era5_variables and era5_leads must not be empty".into());
+        }
+        if self
+            .era5_leads
+            .iter()
+            .chain(&self.day1_leads)
+            .any(|l| *l == 0 || l % 6 != 0)
+        {
+            return fail("leads must be positive multiples of 6 hours".into());
+        }
+        if self.test_mode && self.test_run_interval_minutes == 0 {
+            return fail("test_run_interval_minutes must be at least 1".into());
+        }
+        for key in self.retry.keys() {
+            let ok = key
+                .split_once('/')
+                .is_some_and(|(s, sub)| StepKind::from_names(s, sub).is_ok());
+            if !ok {
+                return fail(format!(
+                    "unknown step `{key}` in [pipeline.retry]; use step/substep, e.g. verify/open_store"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The retry policy of a kind: the override if configured, else the kind's default; in test
+    /// mode the base delay is replaced by `test_retry_base_delay_seconds`.
+    pub fn retry_policy(&self, kind: StepKind) -> RetryPolicy {
+        let policy = self
+            .retry
+            .get(&kind.path())
+            .copied()
+            .unwrap_or_else(|| kind.default_retry_policy());
+        if self.test_mode {
+            policy.with_base_delay(self.test_retry_base_delay_seconds)
+        } else {
+            policy
+        }
+    }
+
+    /// The GFS init time a run created at `now` scores: the latest configured cycle at or
+    /// before `now`, shifted back by the hindcast in test mode.
+    pub fn gfs_init_for(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let base = if self.test_mode {
+            now - Duration::days(i64::from(self.test_hindcast_days))
+                - Duration::hours(i64::from(self.test_hindcast_hours))
+        } else {
+            now
+        };
+        let day = base.date_naive();
+        let mut init = Utc.from_utc_datetime(
+            &day.and_hms_opt(self.gfs_cycle_hour, 0, 0)
+                .expect("valid cycle"),
+        );
+        if init > base {
+            init -= Duration::days(1);
+        }
+        if self.test_mode {
+            // in test mode runs start every few minutes: use the latest 6-hourly cycle
+            let h = base.hour() - base.hour() % 6;
+            init = Utc.from_utc_datetime(&day.and_hms_opt(h, 0, 0).expect("valid hour"));
+        }
+        init
+    }
+
+    /// When ERA5 truth for `lead_hours` after `gfs_init` is expected to be published.
+    pub fn era5_ready_at(&self, gfs_init: DateTime<Utc>, lead_hours: u32) -> DateTime<Utc> {
+        let delay = if self.test_mode {
+            Duration::hours(i64::from(self.test_era5_delay_hours))
+        } else {
+            Duration::days(i64::from(self.era5_delay_days))
+                + Duration::hours(i64::from(self.era5_buffer_hours))
+        };
+        gfs_init + Duration::hours(i64::from(lead_hours)) + delay
+    }
+
+    /// The lease duration.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.lease_seconds))
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.heartbeat_seconds))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_validate_and_empty_toml_is_default() {
+        PipelineConfig::default().validate().unwrap();
+        let c: PipelineConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, PipelineConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected_with_a_hint() {
+        assert!(serde_json::from_str::<PipelineConfig>(r#"{"lease_secs": 3}"#).is_err());
+        let mut c = PipelineConfig::default();
+        c.retry
+            .insert("verify/score".into(), RetryPolicy::default());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("verify/open_store")
+        );
+        let c = PipelineConfig {
+            heartbeat_seconds: 40,
+            ..PipelineConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn init_time_is_the_latest_cycle_or_a_hindcast() {
+        let c = PipelineConfig::default();
+        assert_eq!(
+            c.gfs_init_for(at("2025-01-02T05:00:00Z")),
+            at("2025-01-02T00:00:00Z")
+        );
+        let c12 = PipelineConfig {
+            gfs_cycle_hour: 12,
+            ..c.clone()
+        };
+        assert_eq!(
+            c12.gfs_init_for(at("2025-01-02T05:00:00Z")),
+            at("2025-01-01T12:00:00Z")
+        );
+        let t = PipelineConfig {
+            test_mode: true,
+            test_hindcast_days: 10,
+            ..c
+        };
+        assert_eq!(
+            t.gfs_init_for(at("2025-01-12T13:30:00Z")),
+            at("2025-01-02T12:00:00Z")
+        );
+    }
+
+    #[test]
+    fn era5_readiness_follows_delay_and_buffer() {
+        let c = PipelineConfig::default();
+        let init = at("2025-01-01T00:00:00Z");
+        assert_eq!(c.era5_ready_at(init, 24), at("2025-01-07T06:00:00Z"));
+        let t = PipelineConfig {
+            test_mode: true,
+            ..c
+        };
+        assert_eq!(t.era5_ready_at(init, 24), at("2025-01-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn test_mode_shortens_retry_delays() {
+        let mut c = PipelineConfig::default();
+        assert_eq!(
+            c.retry_policy(StepKind::VerifyOpenStore)
+                .retry_delay_seconds,
+            120
+        );
+        c.test_mode = true;
+        assert_eq!(
+            c.retry_policy(StepKind::VerifyOpenStore)
+                .retry_delay_seconds,
+            5
+        );
+    }
+}
