@@ -1,1 +1,13 @@
-//! wx-data
+//! Verified access to the data wx scores: miner forecast stores (Zarr over HTTPS with a bearer
+//! token and a signed manifest), GFS (GRIB2 on NOAA Open Data), ERA5 (ARCO-ERA5 Zarr) and the
+//! WeatherBench2 climatology, with a disk cache and an in-memory field cache.
+//!
+//! Everything is read through `object_store` and `zarrs`: local directories, HTTP(S), S3 and
+//! GCS go through one code path. Readers return [`Field`]s in the dimension order
+//! (level, lat, lon) with their coordinates as stored; orientation normalisation and regridding
+//! are done by `wx-scoring`.
+#![warn(missing_docs)]
+
+pub mod field;
+
+pub use field::{Field, FieldError};
