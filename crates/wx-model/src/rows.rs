@@ -171,7 +171,7 @@ pub struct ResponseRow {
 }
 
 /// A response to upsert (keyed by run and miner).
-#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
 #[diesel(table_name = weather_miner_responses, treat_none_as_null = true)]
 #[allow(missing_docs)]
 pub struct NewResponse {

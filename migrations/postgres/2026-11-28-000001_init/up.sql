@@ -93,11 +93,15 @@ CREATE TABLE weather_forecast_steps (
     created_at       TIMESTAMP NOT NULL,
     updated_at       TIMESTAMP NOT NULL,
     CONSTRAINT uq_steps_key UNIQUE (run_id, miner_uid, step_name, substep, lead_hours),
-    CONSTRAINT ck_steps_lease CHECK ((status = 'in_progress') = (claim_token IS NOT NULL))
+    -- a claim token exists only while a unit of work is claimed (log rows run without one)
+    CONSTRAINT ck_steps_lease CHECK (claim_token IS NULL OR status = 'in_progress')
 );
 -- The claim query: due rows by time. Partial, so terminal rows (the bulk) are not indexed.
 CREATE INDEX ix_steps_due ON weather_forecast_steps (next_run_at, id)
     WHERE status IN ('pending', 'retry_scheduled', 'waiting');
+-- Retries are claimed before other due rows.
+CREATE INDEX ix_steps_retry ON weather_forecast_steps (next_run_at, id)
+    WHERE status = 'retry_scheduled';
 -- Rescue of expired leases.
 CREATE INDEX ix_steps_leases ON weather_forecast_steps (lease_expires_at)
     WHERE status = 'in_progress';

@@ -1,0 +1,894 @@
+//! The durable step queue (pipeline.md §4): claim due steps with a lease and a fresh claim
+//! token, heartbeat, fenced completion with the step's results in the same transaction, retry
+//! scheduling, waiting without consuming an attempt, rescue of expired leases, release on
+//! shutdown.
+//!
+//! Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL and one `BEGIN IMMEDIATE` writer
+//! transaction on SQLite. Every later change of a claimed row is fenced by
+//! `id AND claim_token AND status = 'in_progress'`: a worker that lost its lease changes nothing.
+//!
+//! `attempt` counts attempts *consumed*: a failure or a lost lease adds one; success and waiting
+//! do not. The attempt running now is `attempt + 1`. Times are passed in by the caller (an
+//! injected clock); processes sharing a database must have synchronised clocks (NTP).
+
+use crate::backend::{Pools, impl_for_each_conn, write_tx};
+use crate::miner_stats::MinerStatsOps;
+use crate::responses::ResponseOps;
+use crate::scores::{ScoreOps, validate_scores};
+use crate::stats::{StatsOps, StatsPatch};
+use crate::steps::{StepLog, StepOps, StepSpec, log_row, new_step};
+use crate::time::{ts, utc};
+use crate::{Db, StoreError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use diesel_async::RunQueryDsl;
+use rand::SeedableRng;
+use std::time::Duration;
+use wx_model::retry::RetryDecision;
+use wx_model::rows::{NewResponse, NewScore, StepRow};
+use wx_model::schema::weather_forecast_runs as runs;
+use wx_model::schema::weather_forecast_steps as steps;
+use wx_model::{
+    Blame, ErrorKind, MinerUid, RetryPolicy, RunStatus, StepError, StepKey, StepKind, StepStatus,
+};
+
+/// SQL of the due statuses, written literally so that the partial index `ix_steps_due` applies.
+const DUE_CLAUSE: &str = "status IN ('pending', 'retry_scheduled', 'waiting')";
+/// SQL of the retry status, matching the partial index `ix_steps_retry`.
+const RETRY_CLAUSE: &str = "status = 'retry_scheduled'";
+
+/// A request to claim due steps.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    /// Who claims (process/host/worker name), stored in `claimed_by`.
+    pub worker: &'a str,
+    /// Which kinds may be claimed (per-kind concurrency is the caller's business).
+    pub kinds: &'a [StepKind],
+    /// At most this many rows.
+    pub limit: usize,
+    /// Lease length.
+    pub lease: Duration,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+/// A claimed step: the right to run it until `lease_expires_at` (extend with heartbeats).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// Row id.
+    pub id: i64,
+    /// The fencing token of this claim.
+    pub token: String,
+    /// The step's key.
+    pub key: StepKey,
+    /// The miner's hotkey (`coordinator` for run-level steps).
+    pub hotkey: String,
+    /// Attempts consumed before this one.
+    pub attempt: u32,
+    /// Retries allowed after the first attempt.
+    pub max_retries: u32,
+    /// The status the row had when claimed (a claim from `waiting` is a readiness check).
+    pub claimed_from: StepStatus,
+    /// The row's context.
+    pub context: Option<serde_json::Value>,
+    /// When this attempt started.
+    pub started_at: DateTime<Utc>,
+    /// When the lease runs out unless extended.
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Done for good.
+    Succeeded,
+    /// Failed; run again at `at` (consumes an attempt).
+    Retry {
+        /// When to run again.
+        at: DateTime<Utc>,
+        /// Why it failed.
+        error: StepError,
+    },
+    /// Failed for good (consumes an attempt).
+    Failed {
+        /// Why it failed.
+        error: StepError,
+    },
+    /// Data not ready: run again at `until` without consuming an attempt.
+    Wait {
+        /// When to look again.
+        until: DateTime<Utc>,
+        /// What is awaited, for operators.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    fn status(&self) -> StepStatus {
+        match self {
+            Outcome::Succeeded => StepStatus::Succeeded,
+            Outcome::Retry { .. } => StepStatus::RetryScheduled,
+            Outcome::Failed { .. } => StepStatus::Failed,
+            Outcome::Wait { .. } => StepStatus::Waiting,
+        }
+    }
+}
+
+/// Recompute a miner's lifetime statistics as part of a completion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinerStatsRefresh {
+    /// The miner.
+    pub uid: MinerUid,
+    /// Day1 scores at or above this pass.
+    pub day1_pass_threshold: f64,
+}
+
+/// Database writes that belong to a step's result. They are applied in the same transaction as
+/// the fenced completion, or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    /// Scores to upsert.
+    pub scores: Vec<NewScore>,
+    /// Stats patches of miners of the claim's run.
+    pub stats: Vec<(MinerUid, StatsPatch)>,
+    /// A response to upsert.
+    pub response: Option<NewResponse>,
+    /// Successor steps to enqueue (idempotent).
+    pub enqueue: Vec<StepSpec>,
+    /// Sub-step events to record.
+    pub logs: Vec<StepLog>,
+    /// A new status of the claim's run (terminal statuses are never reopened).
+    pub run_status: Option<(RunStatus, Option<String>)>,
+    /// Miners whose `miner_stats` to recompute.
+    pub refresh_miner_stats: Vec<MinerStatsRefresh>,
+}
+
+/// What a step hands back to the queue when an attempt ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// How the attempt ended.
+    pub outcome: Outcome,
+    /// New context for the row (`None` keeps the current one).
+    pub context: Option<serde_json::Value>,
+    /// Writes applied atomically with the completion.
+    pub effects: Effects,
+}
+
+impl Completion {
+    /// A completion without effects.
+    pub fn bare(outcome: Outcome) -> Self {
+        Completion {
+            outcome,
+            context: None,
+            effects: Effects::default(),
+        }
+    }
+}
+
+/// Whether a fenced write took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// The claim was still held; the write was applied.
+    Applied,
+    /// The claim was lost (lease expired and the row was rescued or re-claimed); nothing changed.
+    Lost,
+}
+
+/// A step whose lease expired, as handled by [`Queue::rescue_expired`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rescued {
+    /// The step.
+    pub key: StepKey,
+    /// The worker that held it.
+    pub claimed_by: Option<String>,
+    /// The new status (`retry_scheduled` or `failed`).
+    pub status: StepStatus,
+}
+
+/// The result of [`Queue::claim_key`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyClaim {
+    /// Claimed.
+    Claimed(Claim),
+    /// The row is held by a live worker.
+    Busy {
+        /// Who holds it.
+        claimed_by: Option<String>,
+        /// Until when.
+        lease_expires_at: Option<DateTime<Utc>>,
+    },
+    /// The row is not due and `force` was not given.
+    NotDue {
+        /// Its status.
+        status: StepStatus,
+        /// When it becomes due (for non-terminal rows).
+        next_run_at: DateTime<Utc>,
+    },
+    /// No such row.
+    Missing,
+}
+
+/// The queue operations of a [`Db`].
+pub struct Queue<'a>(pub(crate) &'a Db);
+
+impl Db {
+    /// The durable step queue.
+    pub fn queue(&self) -> Queue<'_> {
+        Queue(self)
+    }
+}
+
+fn kinds_clause(kinds: &[StepKind]) -> String {
+    // Built only from the static names of StepKind: no user input reaches this SQL.
+    let pairs: Vec<String> = kinds
+        .iter()
+        .filter(|k| k.is_claimable())
+        .map(|k| format!("('{}', '{}')", k.step_name(), k.substep()))
+        .collect();
+    if pairs.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        format!("(step_name, substep) IN ({})", pairs.join(", "))
+    }
+}
+
+fn claim_from_row(row: StepRow, claimed_from: StepStatus) -> Result<Claim, StoreError> {
+    let corrupt = |m: String| StoreError::Corrupt {
+        table: "weather_forecast_steps",
+        message: m,
+    };
+    let kind = row.kind().map_err(|e| corrupt(e.to_string()))?;
+    let miner = MinerUid::try_from(row.miner_uid).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Claim {
+        id: row.id,
+        token: row
+            .claim_token
+            .clone()
+            .ok_or_else(|| corrupt(format!("claimed row {} has no token", row.id)))?,
+        key: StepKey {
+            run: wx_model::RunId(row.run_id),
+            miner,
+            kind,
+            lead_hours: u32::try_from(row.lead_hours).map_err(|e| corrupt(e.to_string()))?,
+        },
+        hotkey: row.miner_hotkey,
+        attempt: row.attempt.max(0) as u32,
+        max_retries: row.max_retries.max(0) as u32,
+        claimed_from,
+        context: row
+            .context
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok()),
+        started_at: utc(row.started_at.unwrap_or(row.updated_at)),
+        lease_expires_at: utc(row.lease_expires_at.unwrap_or(row.updated_at)),
+    })
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// Backend-specific row locking: `FOR UPDATE SKIP LOCKED` on PostgreSQL; plain selects inside the
+/// single-writer transaction on SQLite.
+pub(crate) trait LockOps {
+    /// Due rows (ids and statuses) in claim order, locked for this transaction.
+    fn lock_due(
+        &mut self,
+        status_clause: &'static str,
+        kinds: &str,
+        now: NaiveDateTime,
+        limit: i64,
+        exclude: &[i64],
+    ) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
+
+    /// Expired leases, locked for this transaction.
+    fn lock_expired(
+        &mut self,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<StepRow>, StoreError>> + Send;
+
+    /// One row by id, locked for this transaction.
+    fn lock_row(
+        &mut self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<StepRow>, StoreError>> + Send;
+}
+
+impl LockOps for diesel_async::AsyncPgConnection {
+    async fn lock_due(
+        &mut self,
+        status_clause: &'static str,
+        kinds: &str,
+        now: NaiveDateTime,
+        limit: i64,
+        exclude: &[i64],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(steps::table
+            .select((steps::id, steps::status))
+            .filter(sql::<Bool>(status_clause))
+            .filter(steps::next_run_at.le(now))
+            .filter(sql::<Bool>(kinds))
+            .filter(steps::id.ne_all(exclude))
+            .order((steps::next_run_at.asc(), steps::id.asc()))
+            .limit(limit)
+            .for_update()
+            .skip_locked()
+            .load(self)
+            .await?)
+    }
+
+    async fn lock_expired(
+        &mut self,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        Ok(steps::table
+            .filter(steps::status.eq(StepStatus::InProgress.as_str()))
+            .filter(steps::lease_expires_at.lt(now))
+            .order(steps::lease_expires_at.asc())
+            .limit(limit)
+            .select(StepRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(self)
+            .await?)
+    }
+
+    async fn lock_row(&mut self, id: i64) -> Result<Option<StepRow>, StoreError> {
+        Ok(steps::table
+            .find(id)
+            .select(StepRow::as_select())
+            .for_update()
+            .first(self)
+            .await
+            .optional()?)
+    }
+}
+
+impl LockOps for crate::backend::SqliteConn {
+    async fn lock_due(
+        &mut self,
+        status_clause: &'static str,
+        kinds: &str,
+        now: NaiveDateTime,
+        limit: i64,
+        exclude: &[i64],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(steps::table
+            .select((steps::id, steps::status))
+            .filter(sql::<Bool>(status_clause))
+            .filter(steps::next_run_at.le(now))
+            .filter(sql::<Bool>(kinds))
+            .filter(steps::id.ne_all(exclude))
+            .order((steps::next_run_at.asc(), steps::id.asc()))
+            .limit(limit)
+            .load(self)
+            .await?)
+    }
+
+    async fn lock_expired(
+        &mut self,
+        now: NaiveDateTime,
+        limit: i64,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        Ok(steps::table
+            .filter(steps::status.eq(StepStatus::InProgress.as_str()))
+            .filter(steps::lease_expires_at.lt(now))
+            .order(steps::lease_expires_at.asc())
+            .limit(limit)
+            .select(StepRow::as_select())
+            .load(self)
+            .await?)
+    }
+
+    async fn lock_row(&mut self, id: i64) -> Result<Option<StepRow>, StoreError> {
+        Ok(steps::table
+            .find(id)
+            .select(StepRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+}
+
+/// A completion prepared outside the transaction (validated, rows built).
+pub(crate) struct Prepared<'c> {
+    claim: &'c Claim,
+    completion: &'c Completion,
+    enqueue: Vec<wx_model::rows::NewStep>,
+    logs: Vec<wx_model::rows::NewStep>,
+}
+
+/// Queue writes shared by both backends.
+pub(crate) trait QueueOps {
+    /// Moves the given due rows to in_progress under `token`.
+    fn take(
+        &mut self,
+        ids: &[i64],
+        token: &str,
+        worker: &str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+    ) -> impl Future<Output = Result<Vec<StepRow>, StoreError>> + Send;
+
+    /// Applies one fenced completion with its effects.
+    fn finish_one(
+        &mut self,
+        p: &Prepared<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fence, StoreError>> + Send;
+}
+
+impl_for_each_conn!(QueueOps {
+    async fn take(
+        &mut self,
+        ids: &[i64],
+        token: &str,
+        worker: &str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(diesel::update(steps::table.filter(steps::id.eq_any(ids)).filter(sql::<Bool>(DUE_CLAUSE)))
+            .set((
+                steps::status.eq(StepStatus::InProgress.as_str()),
+                steps::claim_token.eq(token),
+                steps::claimed_by.eq(worker),
+                steps::lease_expires_at.eq(lease_until),
+                steps::started_at.eq(now),
+                steps::updated_at.eq(now),
+            ))
+            .returning(StepRow::as_returning())
+            .get_results(self)
+            .await?)
+    }
+
+    async fn finish_one(&mut self, p: &Prepared<'_>, now: DateTime<Utc>) -> Result<Fence, StoreError> {
+        let claim = p.claim;
+        let outcome = &p.completion.outcome;
+        let consumed = matches!(outcome, Outcome::Retry { .. } | Outcome::Failed { .. });
+        let attempt = claim.attempt + u32::from(consumed);
+        let next_run_at = match outcome {
+            Outcome::Retry { at, .. } => *at,
+            Outcome::Wait { until, .. } => *until,
+            Outcome::Succeeded | Outcome::Failed { .. } => now,
+        };
+        let error_json = match outcome {
+            Outcome::Retry { error, .. } | Outcome::Failed { error } => Some(error.to_json()),
+            Outcome::Succeeded | Outcome::Wait { .. } => None,
+        };
+        let terminal = outcome.status().is_terminal();
+        let latency = (now - claim.started_at).num_milliseconds().max(0);
+        let n = diesel::update(
+            steps::table
+                .filter(steps::id.eq(claim.id))
+                .filter(steps::claim_token.eq(&claim.token))
+                .filter(steps::status.eq(StepStatus::InProgress.as_str())),
+        )
+        .set((
+            steps::status.eq(outcome.status().as_str()),
+            steps::attempt.eq(attempt.min(i32::MAX as u32) as i32),
+            steps::next_run_at.eq(ts(next_run_at)),
+            steps::lease_expires_at.eq(None::<NaiveDateTime>),
+            steps::claim_token.eq(None::<String>),
+            steps::completed_at.eq(terminal.then(|| ts(now))),
+            steps::latency_ms.eq(Some(latency)),
+            steps::error_json.eq(error_json),
+            steps::updated_at.eq(ts(now)),
+        ))
+        .execute(self)
+        .await?;
+        if n == 0 {
+            return Ok(Fence::Lost);
+        }
+        let context = match (&p.completion.context, outcome) {
+            (Some(c), _) => Some(c.to_string()),
+            (None, Outcome::Wait { reason, .. }) => Some(serde_json::json!({ "waiting_for": reason }).to_string()),
+            (None, _) => None,
+        };
+        if let Some(context) = context {
+            diesel::update(steps::table.find(claim.id)).set(steps::context.eq(context)).execute(self).await?;
+        }
+        let effects = &p.completion.effects;
+        let run = claim.key.run;
+        for (uid, patch) in &effects.stats {
+            self.apply_patch(run, *uid, patch, now).await?;
+        }
+        if let Some(response) = &effects.response {
+            self.upsert_response(response).await?;
+        }
+        if !effects.scores.is_empty() {
+            self.upsert_scores(&effects.scores).await?;
+        }
+        if !p.logs.is_empty() {
+            self.upsert_logs(&p.logs).await?;
+        }
+        if !p.enqueue.is_empty() {
+            self.insert_steps(&p.enqueue).await?;
+        }
+        if let Some((status, error)) = &effects.run_status {
+            let final_status = matches!(status, RunStatus::Completed | RunStatus::Failed);
+            diesel::update(
+                runs::table
+                    .find(run.0)
+                    .filter(runs::status.ne_all([RunStatus::Completed.as_str(), RunStatus::Failed.as_str()])),
+            )
+            .set((
+                runs::status.eq(status.as_str()),
+                runs::completed_at.eq(final_status.then(|| ts(now))),
+                runs::error.eq(error.as_deref()),
+            ))
+            .execute(self)
+            .await?;
+        }
+        for refresh in &effects.refresh_miner_stats {
+            self.refresh_miner_stats(refresh.uid, refresh.day1_pass_threshold, now).await?;
+        }
+        Ok(Fence::Applied)
+    }
+});
+
+impl Queue<'_> {
+    /// Claims up to `limit` due rows of the given kinds: `retry_scheduled` rows first, then by
+    /// `next_run_at`. Each claimed row moves to `in_progress` with a fresh token and a lease.
+    pub async fn claim(&self, req: &ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
+        if req.limit == 0 || req.kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds = kinds_clause(req.kinds);
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = ts(req.now);
+        let lease_until = ts(lease_end(req.now, req.lease));
+        let limit = req.limit as i64;
+        let (kinds, token) = (&kinds, &token);
+        let rows: Vec<(StepRow, StepStatus)> = write_tx!(self.0, |c| {
+            let mut picked = c.lock_due(RETRY_CLAUSE, kinds, now, limit, &[]).await?;
+            if (picked.len() as i64) < limit {
+                let exclude: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+                let more = c
+                    .lock_due(
+                        DUE_CLAUSE,
+                        kinds,
+                        now,
+                        limit - picked.len() as i64,
+                        &exclude,
+                    )
+                    .await?;
+                picked.extend(more);
+            }
+            let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+            let taken = c.take(&ids, token, req.worker, now, lease_until).await?;
+            let mut out = Vec::with_capacity(taken.len());
+            for row in taken {
+                let from = picked
+                    .iter()
+                    .find(|(id, _)| *id == row.id)
+                    .and_then(|(_, s)| s.parse().ok())
+                    .unwrap_or(StepStatus::Pending);
+                out.push((row, from));
+            }
+            Ok::<_, StoreError>(out)
+        })?;
+        let mut claims = rows
+            .into_iter()
+            .map(|(row, from)| claim_from_row(row, from))
+            .collect::<Result<Vec<_>, _>>()?;
+        claims.sort_by_key(|c| (c.claimed_from != StepStatus::RetryScheduled, c.id));
+        Ok(claims)
+    }
+
+    /// Claims one row by key, e.g. for a manual re-run. Without `force` the row must be due;
+    /// with `force` any row not held by a live lease is claimed and its attempts reset to 0.
+    pub async fn claim_key(
+        &self,
+        key: &StepKey,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        force: bool,
+    ) -> Result<KeyClaim, StoreError> {
+        let Some(row) = self.0.steps().get(key).await? else {
+            return Ok(KeyClaim::Missing);
+        };
+        let token = uuid::Uuid::new_v4().to_string();
+        let (nowt, lease_until, token) = (ts(now), ts(lease_end(now, lease)), &token);
+        let id = row.id;
+        write_tx!(self.0, |c| {
+            let Some(row) = c.lock_row(id).await? else {
+                return Ok::<_, StoreError>(KeyClaim::Missing);
+            };
+            let status: StepStatus = row.status().map_err(|e| StoreError::Corrupt {
+                table: "weather_forecast_steps",
+                message: e.to_string(),
+            })?;
+            if status == StepStatus::InProgress && row.lease_expires_at.is_some_and(|l| l >= nowt) {
+                return Ok(KeyClaim::Busy {
+                    claimed_by: row.claimed_by.clone(),
+                    lease_expires_at: row.lease_expires_at.map(utc),
+                });
+            }
+            let due = StepStatus::DUE.contains(&status) && row.next_run_at <= nowt;
+            if !due && !force {
+                return Ok(KeyClaim::NotDue {
+                    status,
+                    next_run_at: utc(row.next_run_at),
+                });
+            }
+            let attempt = if force { 0 } else { row.attempt };
+            let taken: StepRow = diesel::update(steps::table.find(id))
+                .set((
+                    steps::status.eq(StepStatus::InProgress.as_str()),
+                    steps::attempt.eq(attempt),
+                    steps::claim_token.eq(token),
+                    steps::claimed_by.eq(worker),
+                    steps::lease_expires_at.eq(lease_until),
+                    steps::started_at.eq(nowt),
+                    steps::completed_at.eq(None::<NaiveDateTime>),
+                    steps::updated_at.eq(nowt),
+                ))
+                .returning(StepRow::as_returning())
+                .get_result(c)
+                .await?;
+            Ok(KeyClaim::Claimed(claim_from_row(taken, status)?))
+        })
+    }
+
+    /// Extends the leases of running claims. Returns, per claim, whether it is still held.
+    pub async fn heartbeat(
+        &self,
+        claims: &[&Claim],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let until = ts(lease_end(now, lease));
+        let nowt = ts(now);
+        let held: Vec<i64> = write_tx!(self.0, |c| {
+            let mut held = Vec::new();
+            let mut tokens: Vec<&str> = claims.iter().map(|c| c.token.as_str()).collect();
+            tokens.sort_unstable();
+            tokens.dedup();
+            for token in tokens {
+                let ids: Vec<i64> = claims
+                    .iter()
+                    .filter(|c| c.token == token)
+                    .map(|c| c.id)
+                    .collect();
+                let ok: Vec<i64> = diesel::update(
+                    steps::table
+                        .filter(steps::id.eq_any(&ids))
+                        .filter(steps::claim_token.eq(token))
+                        .filter(steps::status.eq(StepStatus::InProgress.as_str())),
+                )
+                .set((
+                    steps::lease_expires_at.eq(until),
+                    steps::updated_at.eq(nowt),
+                ))
+                .returning(steps::id)
+                .get_results(c)
+                .await?;
+                held.extend(ok);
+            }
+            Ok::<_, StoreError>(held)
+        })?;
+        Ok(claims.iter().map(|c| held.contains(&c.id)).collect())
+    }
+
+    /// Ends an attempt: applies the outcome and its effects in one transaction, fenced by the
+    /// claim token. [`Fence::Lost`] means the lease was lost and nothing changed.
+    pub async fn finish(
+        &self,
+        claim: &Claim,
+        completion: &Completion,
+        now: DateTime<Utc>,
+    ) -> Result<Fence, StoreError> {
+        Ok(self
+            .finish_many(&[(claim, completion)], now)
+            .await?
+            .remove(0))
+    }
+
+    /// Ends several attempts in one transaction (batched completion); each is fenced on its
+    /// own. If any effect fails, the whole batch is rolled back and the error returned.
+    pub async fn finish_many(
+        &self,
+        items: &[(&Claim, &Completion)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Fence>, StoreError> {
+        let mut prepared = Vec::with_capacity(items.len());
+        for (claim, completion) in items {
+            validate_scores(&completion.effects.scores)?;
+            for (_, patch) in &completion.effects.stats {
+                patch.validate()?;
+            }
+            if matches!(completion.outcome, Outcome::Wait { .. }) && !claim.key.kind.is_claimable()
+            {
+                return Err(StoreError::Invalid("only units of work can wait".into()));
+            }
+            prepared.push(Prepared {
+                claim,
+                completion,
+                enqueue: completion
+                    .effects
+                    .enqueue
+                    .iter()
+                    .map(|s| new_step(s, now))
+                    .collect::<Result<_, _>>()?,
+                logs: completion
+                    .effects
+                    .logs
+                    .iter()
+                    .map(|l| log_row(l, now))
+                    .collect::<Result<_, _>>()?,
+            });
+        }
+        let prepared = &prepared;
+        write_tx!(self.0, |c| {
+            let mut fences = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                fences.push(c.finish_one(p, now).await?);
+            }
+            Ok::<_, StoreError>(fences)
+        })
+    }
+
+    /// Gives claims back without consuming an attempt (graceful shutdown): the rows become
+    /// pending and due now. Fenced like [`Queue::finish`].
+    pub async fn release(
+        &self,
+        claims: &[&Claim],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Fence>, StoreError> {
+        let nowt = ts(now);
+        write_tx!(self.0, |c| {
+            let mut out = Vec::with_capacity(claims.len());
+            for claim in claims {
+                let n = diesel::update(
+                    steps::table
+                        .filter(steps::id.eq(claim.id))
+                        .filter(steps::claim_token.eq(&claim.token))
+                        .filter(steps::status.eq(StepStatus::InProgress.as_str())),
+                )
+                .set((
+                    steps::status.eq(if claim.claimed_from == StepStatus::RetryScheduled {
+                        StepStatus::RetryScheduled.as_str()
+                    } else {
+                        StepStatus::Pending.as_str()
+                    }),
+                    steps::next_run_at.eq(nowt),
+                    steps::lease_expires_at.eq(None::<NaiveDateTime>),
+                    steps::claim_token.eq(None::<String>),
+                    steps::updated_at.eq(nowt),
+                ))
+                .execute(c)
+                .await?;
+                out.push(if n == 1 { Fence::Applied } else { Fence::Lost });
+            }
+            Ok::<_, StoreError>(out)
+        })
+    }
+
+    /// Handles rows whose lease expired before `now` (their worker stopped or stalled): each
+    /// consumes an attempt and is scheduled for retry per its kind's policy, or fails when its
+    /// retries are exhausted. Handles at most `limit` rows per call.
+    pub async fn rescue_expired(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        policy: &(dyn Fn(StepKind) -> RetryPolicy + Sync),
+    ) -> Result<Vec<Rescued>, StoreError> {
+        let nowt = ts(now);
+        write_tx!(self.0, |c| {
+            let expired = c.lock_expired(nowt, limit as i64).await?;
+            let mut rng = rand::rngs::StdRng::from_entropy();
+            let mut plans = Vec::with_capacity(expired.len());
+            for row in expired {
+                let Ok(kind) = row.kind() else { continue };
+                let attempt = row.attempt.max(0) as u32 + 1;
+                let (status, next) = match policy(kind).decide(attempt, &mut rng) {
+                    RetryDecision::RetryAfter(d) => (
+                        StepStatus::RetryScheduled,
+                        now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero()),
+                    ),
+                    RetryDecision::GiveUp => (StepStatus::Failed, now),
+                };
+                plans.push((row, attempt, status, next));
+            }
+            let mut rescued = Vec::with_capacity(plans.len());
+            for (row, attempt, status, next) in plans {
+                let holder = row.claimed_by.clone().unwrap_or_else(|| "unknown".into());
+                let error = StepError::new(
+                    ErrorKind::LeaseLost,
+                    Blame::Infrastructure,
+                    &format!(
+                        "lease of worker {holder} expired at {:?}; the worker stopped or stalled",
+                        row.lease_expires_at
+                    ),
+                    &[],
+                );
+                let n = diesel::update(
+                    steps::table
+                        .filter(steps::id.eq(row.id))
+                        .filter(steps::claim_token.eq(row.claim_token.clone().unwrap_or_default()))
+                        .filter(steps::status.eq(StepStatus::InProgress.as_str())),
+                )
+                .set((
+                    steps::status.eq(status.as_str()),
+                    steps::attempt.eq(attempt.min(i32::MAX as u32) as i32),
+                    steps::next_run_at.eq(ts(next)),
+                    steps::lease_expires_at.eq(None::<NaiveDateTime>),
+                    steps::claim_token.eq(None::<String>),
+                    steps::completed_at.eq((status == StepStatus::Failed).then_some(nowt)),
+                    steps::error_json.eq(error.to_json()),
+                    steps::updated_at.eq(nowt),
+                ))
+                .execute(c)
+                .await?;
+                if n == 1 {
+                    let Ok(kind) = row.kind() else { continue };
+                    let Ok(miner) = MinerUid::try_from(row.miner_uid) else {
+                        continue;
+                    };
+                    rescued.push(Rescued {
+                        key: StepKey {
+                            run: wx_model::RunId(row.run_id),
+                            miner,
+                            kind,
+                            lead_hours: row.lead_hours.max(0) as u32,
+                        },
+                        claimed_by: row.claimed_by.clone(),
+                        status,
+                    });
+                }
+            }
+            Ok::<_, StoreError>(rescued)
+        })
+    }
+
+    /// The earliest `next_run_at` among due-able rows of the given kinds (for the dispatcher's
+    /// sleep), if any.
+    pub async fn next_due_at(
+        &self,
+        kinds: &[StepKind],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let kinds = kinds_clause(kinds);
+        let kinds = &kinds;
+        let t: Option<NaiveDateTime> =
+            crate::backend::with_conn!(self.0, |c| Ok::<_, StoreError>(
+                steps::table
+                    .filter(sql::<Bool>(DUE_CLAUSE))
+                    .filter(sql::<Bool>(kinds))
+                    .select(diesel::dsl::min(steps::next_run_at))
+                    .first(c)
+                    .await?
+            ))?;
+        Ok(t.map(utc))
+    }
+}
+
+/// The pool's current state, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Open connections.
+    pub connections: u32,
+    /// Idle connections.
+    pub idle: u32,
+}
+
+impl Db {
+    /// Connection pool state.
+    pub fn pool_state(&self) -> PoolState {
+        let s = match &self.pools {
+            Pools::Pg(p) => p.state(),
+            Pools::Sqlite(p) => p.state(),
+        };
+        PoolState {
+            connections: s.connections,
+            idle: s.idle_connections,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The `weather_miner_scores` table (scoring.md §8).
+
+use crate::backend::{impl_for_each_conn, with_conn, write_tx};
+use crate::{Db, StoreError};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::RunQueryDsl;
+use wx_model::rows::{NewScore, ScoreRow};
+use wx_model::schema::weather_miner_scores as scores;
+use wx_model::{MinerUid, RunId};
+
+/// The score types of scoring.md §8.
+pub mod score_type {
+    /// Day1 skill against GFS (penalised) per variable.
+    pub const DAY1_SKILL: &str = "day1_skill";
+    /// Day1 ACC per variable.
+    pub const DAY1_ACC: &str = "day1_acc";
+    /// Day1 clone distance (MSE against GFS) per variable.
+    pub const DAY1_CLONE_DISTANCE: &str = "day1_clone_distance";
+    /// The Day1 QC score (variable '', lead 0).
+    pub const DAY1_QC_SCORE: &str = "day1_qc_score";
+    /// ERA5 RMSE.
+    pub const ERA5_RMSE: &str = "era5_rmse";
+    /// ERA5 MSE.
+    pub const ERA5_MSE: &str = "era5_mse";
+    /// ERA5 MAE.
+    pub const ERA5_MAE: &str = "era5_mae";
+    /// ERA5 bias.
+    pub const ERA5_BIAS: &str = "era5_bias";
+    /// ERA5 ACC.
+    pub const ERA5_ACC: &str = "era5_acc";
+    /// ERA5 skill against climatology.
+    pub const ERA5_SKILL_CLIM: &str = "era5_skill_clim";
+    /// The climatology's own RMSE against ERA5.
+    pub const ERA5_RMSE_CLIM: &str = "era5_rmse_clim";
+    /// The per-lead ERA5 score (variable '').
+    pub const ERA5_LEAD_SCORE: &str = "era5_lead_score";
+    /// A failed ERA5 variable/lead, with its message.
+    pub const ERA5_ERROR: &str = "era5_error";
+    /// Every type, for validation.
+    pub const ALL: [&str; 13] = [
+        DAY1_SKILL,
+        DAY1_ACC,
+        DAY1_CLONE_DISTANCE,
+        DAY1_QC_SCORE,
+        ERA5_RMSE,
+        ERA5_MSE,
+        ERA5_MAE,
+        ERA5_BIAS,
+        ERA5_ACC,
+        ERA5_SKILL_CLIM,
+        ERA5_RMSE_CLIM,
+        ERA5_LEAD_SCORE,
+        ERA5_ERROR,
+    ];
+}
+
+/// Checks scores before they are written: known type, finite score or a reason.
+pub(crate) fn validate_scores(rows: &[NewScore]) -> Result<(), StoreError> {
+    for r in rows {
+        if !score_type::ALL.contains(&r.score_type.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "unknown score type `{}`",
+                r.score_type
+            )));
+        }
+        match r.score {
+            Some(x) if !x.is_finite() => {
+                return Err(StoreError::Invalid(format!(
+                    "{} {} lead {}: score {x} is not finite; store the failure with an error_message instead",
+                    r.score_type, r.variable, r.lead_hours
+                )));
+            }
+            None if r.error_message.is_none() => {
+                return Err(StoreError::Invalid(format!(
+                    "{} {} lead {}: a missing score needs an error_message",
+                    r.score_type, r.variable, r.lead_hours
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Score writes inside a caller's transaction.
+pub(crate) trait ScoreOps {
+    /// Upserts by (run, miner, score_type, variable, level, lead).
+    fn upsert_scores(
+        &mut self,
+        rows: &[NewScore],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl_for_each_conn!(ScoreOps {
+    async fn upsert_scores(&mut self, rows: &[NewScore]) -> Result<(), StoreError> {
+        for row in rows {
+            diesel::insert_into(scores::table)
+                .values(row)
+                .on_conflict((
+                    scores::run_id,
+                    scores::miner_uid,
+                    scores::score_type,
+                    scores::variable,
+                    scores::level,
+                    scores::lead_hours,
+                ))
+                .do_update()
+                .set((
+                    scores::miner_hotkey.eq(excluded(scores::miner_hotkey)),
+                    scores::score.eq(excluded(scores::score)),
+                    scores::valid_time_utc.eq(excluded(scores::valid_time_utc)),
+                    scores::error_message.eq(excluded(scores::error_message)),
+                    scores::metrics.eq(excluded(scores::metrics)),
+                    scores::calculated_at.eq(excluded(scores::calculated_at)),
+                ))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+});
+
+/// Repository of the `weather_miner_scores` table.
+pub struct Scores<'a>(pub(crate) &'a Db);
+
+impl Db {
+    /// The `weather_miner_scores` table.
+    pub fn scores(&self) -> Scores<'_> {
+        Scores(self)
+    }
+}
+
+impl Scores<'_> {
+    /// Upserts scores in one transaction. Steps write scores through the queue's fenced
+    /// completion instead; this is for tools and tests.
+    pub async fn upsert(&self, rows: &[NewScore]) -> Result<(), StoreError> {
+        validate_scores(rows)?;
+        write_tx!(self.0, |c| c.upsert_scores(rows).await)
+    }
+
+    /// One miner's scores in a run.
+    pub async fn list_miner(&self, run: RunId, uid: MinerUid) -> Result<Vec<ScoreRow>, StoreError> {
+        with_conn!(self.0, |c| Ok(scores::table
+            .filter(scores::run_id.eq(run.0))
+            .filter(scores::miner_uid.eq(uid.as_i32()))
+            .order((
+                scores::score_type,
+                scores::lead_hours,
+                scores::variable,
+                scores::level
+            ))
+            .select(ScoreRow::as_select())
+            .load(c)
+            .await?))
+    }
+
+    /// Every score of a run.
+    pub async fn list_run(&self, run: RunId) -> Result<Vec<ScoreRow>, StoreError> {
+        with_conn!(self.0, |c| Ok(scores::table
+            .filter(scores::run_id.eq(run.0))
+            .order((
+                scores::miner_uid,
+                scores::score_type,
+                scores::lead_hours,
+                scores::variable,
+                scores::level
+            ))
+            .select(ScoreRow::as_select())
+            .load(c)
+            .await?))
+    }
+
+    /// The leads of a miner that already have a stored `era5_lead_score` (progress is derived
+    /// from stored scores).
+    pub async fn scored_era5_leads(
+        &self,
+        run: RunId,
+        uid: MinerUid,
+    ) -> Result<Vec<u32>, StoreError> {
+        let leads: Vec<i32> = with_conn!(self.0, |c| Ok::<_, StoreError>(
+            scores::table
+                .filter(scores::run_id.eq(run.0))
+                .filter(scores::miner_uid.eq(uid.as_i32()))
+                .filter(scores::score_type.eq(score_type::ERA5_LEAD_SCORE))
+                .filter(scores::variable.eq(""))
+                .order(scores::lead_hours)
+                .select(scores::lead_hours)
+                .load(c)
+                .await?
+        ))?;
+        Ok(leads
+            .into_iter()
+            .filter_map(|l| u32::try_from(l).ok())
+            .collect())
+    }
+}
