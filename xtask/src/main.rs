@@ -1,1 +1,57 @@
-fn main() {}
+//! `cargo xtask …`: project automation in Rust (the xtask pattern).
+//!
+//! - `cargo xtask test [-- <cargo test args>]` runs the whole test suite on both backends,
+//!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster.
+//! - `cargo xtask bench <queue|scoring|data|pipeline>` runs a benchmark and prints its figures.
+
+mod bench;
+mod postgres;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "wx project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every test on SQLite and PostgreSQL (DATABASE_URL, or a private cluster).
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Run a benchmark.
+    Bench {
+        /// Which benchmark.
+        #[arg(value_enum)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Test { cargo_args } => test::run(&cargo_args),
+        Command::Bench { which } => bench::run(which),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
+}
+
+/// `cargo`, as the invoking cargo named it.
+pub(crate) fn cargo() -> std::process::Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(workspace_root());
+    cmd
+}

@@ -189,7 +189,7 @@ pub struct NewResponse {
 }
 
 /// A row of the step log / work queue.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = weather_forecast_steps)]
 #[allow(missing_docs)]
 pub struct StepRow {

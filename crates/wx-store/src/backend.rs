@@ -175,6 +175,8 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError>
     let pool = Pool::builder()
         .max_size(options.max_connections)
         .connection_timeout(options.connect_timeout)
+        // no ping per checkout: a broken connection fails one query and is dropped by the pool
+        .test_on_check_out(false)
         .build(manager)
         .await
         .map_err(|e| StoreError::Connect {
@@ -188,9 +190,10 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError>
 }
 
 fn sqlite_setup_sql(busy_timeout: Duration) -> String {
+    // busy_timeout first: switching to WAL takes a lock and must wait like any other writer.
     format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = {};",
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON;",
         busy_timeout.as_millis()
     )
 }
@@ -254,6 +257,8 @@ async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<Db, StoreError>
     let pool = Pool::builder()
         .max_size(options.max_connections)
         .connection_timeout(options.connect_timeout)
+        // no ping per checkout: a broken connection fails one query and is dropped by the pool
+        .test_on_check_out(false)
         .build(manager)
         .await
         .map_err(|e| StoreError::Connect {

@@ -270,19 +270,72 @@ fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
 }
 
+/// The fenced status change that ends one attempt.
+pub(crate) struct FenceUpdate {
+    id: i64,
+    token: String,
+    status: &'static str,
+    attempt: i32,
+    next_run_at: NaiveDateTime,
+    completed_at: Option<NaiveDateTime>,
+    latency_ms: i64,
+    error_json: Option<String>,
+    now: NaiveDateTime,
+}
+
+impl FenceUpdate {
+    fn new(claim: &Claim, outcome: &Outcome, now: DateTime<Utc>) -> FenceUpdate {
+        let consumed = matches!(outcome, Outcome::Retry { .. } | Outcome::Failed { .. });
+        let attempt = claim.attempt + u32::from(consumed);
+        let next_run_at = match outcome {
+            Outcome::Retry { at, .. } => *at,
+            Outcome::Wait { until, .. } => *until,
+            Outcome::Succeeded | Outcome::Failed { .. } => now,
+        };
+        let error_json = match outcome {
+            Outcome::Retry { error, .. } | Outcome::Failed { error } => Some(error.to_json()),
+            Outcome::Succeeded | Outcome::Wait { .. } => None,
+        };
+        FenceUpdate {
+            id: claim.id,
+            token: claim.token.clone(),
+            status: outcome.status().as_str(),
+            attempt: attempt.min(i32::MAX as u32) as i32,
+            next_run_at: ts(next_run_at),
+            completed_at: outcome.status().is_terminal().then(|| ts(now)),
+            latency_ms: (now - claim.started_at).num_milliseconds().max(0),
+            error_json,
+            now: ts(now),
+        }
+    }
+}
+
+/// The UPDATE of a [`FenceUpdate`]: it matches only while the claim is held.
+macro_rules! fenced_update {
+    ($u:expr) => {
+        diesel::update(
+            steps::table
+                .filter(steps::id.eq($u.id))
+                .filter(steps::claim_token.eq(&$u.token))
+                .filter(steps::status.eq(StepStatus::InProgress.as_str())),
+        )
+        .set((
+            steps::status.eq($u.status),
+            steps::attempt.eq($u.attempt),
+            steps::next_run_at.eq($u.next_run_at),
+            steps::lease_expires_at.eq(None::<NaiveDateTime>),
+            steps::claim_token.eq(None::<String>),
+            steps::completed_at.eq($u.completed_at),
+            steps::latency_ms.eq(Some($u.latency_ms)),
+            steps::error_json.eq(&$u.error_json),
+            steps::updated_at.eq($u.now),
+        ))
+    };
+}
+
 /// Backend-specific row locking: `FOR UPDATE SKIP LOCKED` on PostgreSQL; plain selects inside the
 /// single-writer transaction on SQLite.
 pub(crate) trait LockOps {
-    /// Due rows (ids and statuses) in claim order, locked for this transaction.
-    fn lock_due(
-        &mut self,
-        status_clause: &'static str,
-        kinds: &str,
-        now: NaiveDateTime,
-        limit: i64,
-        exclude: &[i64],
-    ) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
-
     /// Expired leases, locked for this transaction.
     fn lock_expired(
         &mut self,
@@ -295,31 +348,16 @@ pub(crate) trait LockOps {
         &mut self,
         id: i64,
     ) -> impl Future<Output = Result<Option<StepRow>, StoreError>> + Send;
+
+    /// Applies fenced updates; per update, whether the claim was still held. PostgreSQL
+    /// pipelines them in one round trip.
+    fn fence_many(
+        &mut self,
+        updates: &[FenceUpdate],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }
 
 impl LockOps for diesel_async::AsyncPgConnection {
-    async fn lock_due(
-        &mut self,
-        status_clause: &'static str,
-        kinds: &str,
-        now: NaiveDateTime,
-        limit: i64,
-        exclude: &[i64],
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(steps::table
-            .select((steps::id, steps::status))
-            .filter(sql::<Bool>(status_clause))
-            .filter(steps::next_run_at.le(now))
-            .filter(sql::<Bool>(kinds))
-            .filter(steps::id.ne_all(exclude))
-            .order((steps::next_run_at.asc(), steps::id.asc()))
-            .limit(limit)
-            .for_update()
-            .skip_locked()
-            .load(self)
-            .await?)
-    }
-
     async fn lock_expired(
         &mut self,
         now: NaiveDateTime,
@@ -345,30 +383,23 @@ impl LockOps for diesel_async::AsyncPgConnection {
             .first(self)
             .await
             .optional()?)
+    }
+
+    async fn fence_many(&mut self, updates: &[FenceUpdate]) -> Result<Vec<bool>, StoreError> {
+        let conn: &diesel_async::AsyncPgConnection = self;
+        let futures = updates.iter().map(|u| {
+            let mut c = conn;
+            fenced_update!(u).execute(&mut c)
+        });
+        Ok(futures::future::try_join_all(futures)
+            .await?
+            .into_iter()
+            .map(|n| n == 1)
+            .collect())
     }
 }
 
 impl LockOps for crate::backend::SqliteConn {
-    async fn lock_due(
-        &mut self,
-        status_clause: &'static str,
-        kinds: &str,
-        now: NaiveDateTime,
-        limit: i64,
-        exclude: &[i64],
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(steps::table
-            .select((steps::id, steps::status))
-            .filter(sql::<Bool>(status_clause))
-            .filter(steps::next_run_at.le(now))
-            .filter(sql::<Bool>(kinds))
-            .filter(steps::id.ne_all(exclude))
-            .order((steps::next_run_at.asc(), steps::id.asc()))
-            .limit(limit)
-            .load(self)
-            .await?)
-    }
-
     async fn lock_expired(
         &mut self,
         now: NaiveDateTime,
@@ -391,6 +422,14 @@ impl LockOps for crate::backend::SqliteConn {
             .first(self)
             .await
             .optional()?)
+    }
+
+    async fn fence_many(&mut self, updates: &[FenceUpdate]) -> Result<Vec<bool>, StoreError> {
+        let mut held = Vec::with_capacity(updates.len());
+        for u in updates {
+            held.push(fenced_update!(u).execute(self).await? == 1);
+        }
+        Ok(held)
     }
 }
 
@@ -404,88 +443,18 @@ pub(crate) struct Prepared<'c> {
 
 /// Queue writes shared by both backends.
 pub(crate) trait QueueOps {
-    /// Moves the given due rows to in_progress under `token`.
-    fn take(
-        &mut self,
-        ids: &[i64],
-        token: &str,
-        worker: &str,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
-    ) -> impl Future<Output = Result<Vec<StepRow>, StoreError>> + Send;
-
-    /// Applies one fenced completion with its effects.
-    fn finish_one(
+    /// Applies the context and effects of a completion whose fence held.
+    fn apply_effects(
         &mut self,
         p: &Prepared<'_>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Fence, StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl_for_each_conn!(QueueOps {
-    async fn take(
-        &mut self,
-        ids: &[i64],
-        token: &str,
-        worker: &str,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
-    ) -> Result<Vec<StepRow>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(diesel::update(steps::table.filter(steps::id.eq_any(ids)).filter(sql::<Bool>(DUE_CLAUSE)))
-            .set((
-                steps::status.eq(StepStatus::InProgress.as_str()),
-                steps::claim_token.eq(token),
-                steps::claimed_by.eq(worker),
-                steps::lease_expires_at.eq(lease_until),
-                steps::started_at.eq(now),
-                steps::updated_at.eq(now),
-            ))
-            .returning(StepRow::as_returning())
-            .get_results(self)
-            .await?)
-    }
-
-    async fn finish_one(&mut self, p: &Prepared<'_>, now: DateTime<Utc>) -> Result<Fence, StoreError> {
+    async fn apply_effects(&mut self, p: &Prepared<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let claim = p.claim;
         let outcome = &p.completion.outcome;
-        let consumed = matches!(outcome, Outcome::Retry { .. } | Outcome::Failed { .. });
-        let attempt = claim.attempt + u32::from(consumed);
-        let next_run_at = match outcome {
-            Outcome::Retry { at, .. } => *at,
-            Outcome::Wait { until, .. } => *until,
-            Outcome::Succeeded | Outcome::Failed { .. } => now,
-        };
-        let error_json = match outcome {
-            Outcome::Retry { error, .. } | Outcome::Failed { error } => Some(error.to_json()),
-            Outcome::Succeeded | Outcome::Wait { .. } => None,
-        };
-        let terminal = outcome.status().is_terminal();
-        let latency = (now - claim.started_at).num_milliseconds().max(0);
-        let n = diesel::update(
-            steps::table
-                .filter(steps::id.eq(claim.id))
-                .filter(steps::claim_token.eq(&claim.token))
-                .filter(steps::status.eq(StepStatus::InProgress.as_str())),
-        )
-        .set((
-            steps::status.eq(outcome.status().as_str()),
-            steps::attempt.eq(attempt.min(i32::MAX as u32) as i32),
-            steps::next_run_at.eq(ts(next_run_at)),
-            steps::lease_expires_at.eq(None::<NaiveDateTime>),
-            steps::claim_token.eq(None::<String>),
-            steps::completed_at.eq(terminal.then(|| ts(now))),
-            steps::latency_ms.eq(Some(latency)),
-            steps::error_json.eq(error_json),
-            steps::updated_at.eq(ts(now)),
-        ))
-        .execute(self)
-        .await?;
-        if n == 0 {
-            return Ok(Fence::Lost);
-        }
         let context = match (&p.completion.context, outcome) {
             (Some(c), _) => Some(c.to_string()),
             (None, Outcome::Wait { reason, .. }) => Some(serde_json::json!({ "waiting_for": reason }).to_string()),
@@ -529,9 +498,145 @@ impl_for_each_conn!(QueueOps {
         for refresh in &effects.refresh_miner_stats {
             self.refresh_miner_stats(refresh.uid, refresh.day1_pass_threshold, now).await?;
         }
-        Ok(Fence::Applied)
+        Ok(())
     }
 });
+
+/// One statement: lock due rows (retries first, then by time; rows other workers hold are
+/// skipped) and move them to in_progress. Returns rows in claim order with their previous status.
+async fn claim_postgres(
+    conn: &mut diesel_async::AsyncPgConnection,
+    kinds: &str,
+    token: &str,
+    worker: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(StepRow, StepStatus)>, StoreError> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Claimed {
+        #[diesel(embed)]
+        step: StepRow,
+        #[diesel(sql_type = Text)]
+        prev_status: String,
+        #[diesel(sql_type = BigInt)]
+        pri: i64,
+    }
+    // Both CTEs walk a partial index in (next_run_at, id) order and stop at the limit.
+    let query = format!(
+        "WITH r AS ( \
+            SELECT id, status FROM weather_forecast_steps \
+            WHERE {RETRY_CLAUSE} AND next_run_at <= $1 AND {kinds} \
+            ORDER BY next_run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         d AS ( \
+            SELECT id, status, next_run_at FROM weather_forecast_steps \
+            WHERE {DUE_CLAUSE} AND next_run_at <= $1 AND {kinds} \
+              AND id NOT IN (SELECT id FROM r) \
+            ORDER BY next_run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         picked AS ( \
+            SELECT id, status, pri FROM ( \
+                SELECT id, status, 0::bigint AS pri, 0::bigint AS ord FROM r \
+                UNION ALL \
+                SELECT id, status, 1::bigint, row_number() OVER (ORDER BY next_run_at, id) FROM d) u \
+            ORDER BY pri, ord LIMIT $2) \
+         UPDATE weather_forecast_steps s SET status = 'in_progress', claim_token = $3, claimed_by = $4, \
+            lease_expires_at = $5, started_at = $1, updated_at = $1 \
+         FROM picked WHERE s.id = picked.id \
+         RETURNING s.*, picked.status AS prev_status, picked.pri"
+    );
+    let mut rows: Vec<Claimed> = diesel::sql_query(query)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .bind::<Text, _>(token)
+        .bind::<Text, _>(worker)
+        .bind::<Timestamp, _>(lease_until)
+        .load(conn)
+        .await?;
+    rows.sort_by_key(|c| (c.pri, c.step.next_run_at, c.step.id));
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let from = c.prev_status.parse().unwrap_or(StepStatus::Pending);
+            (c.step, from)
+        })
+        .collect())
+}
+
+/// Due rows (ids and statuses) in claim order (inside the single-writer transaction).
+async fn sqlite_due(
+    c: &mut crate::backend::SqliteConn,
+    status_clause: &'static str,
+    kinds: &str,
+    now: NaiveDateTime,
+    limit: i64,
+    exclude: &[i64],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(steps::table
+        .select((steps::id, steps::status))
+        .filter(sql::<Bool>(status_clause))
+        .filter(steps::next_run_at.le(now))
+        .filter(sql::<Bool>(kinds))
+        .filter(steps::id.ne_all(exclude))
+        .order((steps::next_run_at.asc(), steps::id.asc()))
+        .limit(limit)
+        .load(c)
+        .await?)
+}
+
+/// Claims inside the caller's `BEGIN IMMEDIATE` transaction (the single SQLite writer).
+async fn claim_sqlite(
+    c: &mut crate::backend::SqliteConn,
+    kinds: &str,
+    token: &str,
+    worker: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(StepRow, StepStatus)>, StoreError> {
+    let mut picked = sqlite_due(c, RETRY_CLAUSE, kinds, now, limit, &[]).await?;
+    if (picked.len() as i64) < limit {
+        let exclude: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+        let more = sqlite_due(
+            c,
+            DUE_CLAUSE,
+            kinds,
+            now,
+            limit - picked.len() as i64,
+            &exclude,
+        )
+        .await?;
+        picked.extend(more);
+    }
+    let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let taken: Vec<StepRow> = diesel::update(
+        steps::table
+            .filter(steps::id.eq_any(&ids))
+            .filter(sql::<Bool>(DUE_CLAUSE)),
+    )
+    .set((
+        steps::status.eq(StepStatus::InProgress.as_str()),
+        steps::claim_token.eq(token),
+        steps::claimed_by.eq(worker),
+        steps::lease_expires_at.eq(lease_until),
+        steps::started_at.eq(now),
+        steps::updated_at.eq(now),
+    ))
+    .returning(StepRow::as_returning())
+    .get_results(c)
+    .await?;
+    // keep the order in which the rows were picked
+    let mut out = Vec::with_capacity(taken.len());
+    for (id, prev) in picked {
+        if let Some(row) = taken.iter().find(|r| r.id == id) {
+            out.push((row.clone(), prev.parse().unwrap_or(StepStatus::Pending)));
+        }
+    }
+    Ok(out)
+}
 
 impl Queue<'_> {
     /// Claims up to `limit` due rows of the given kinds: `retry_scheduled` rows first, then by
@@ -546,39 +651,24 @@ impl Queue<'_> {
         let lease_until = ts(lease_end(req.now, req.lease));
         let limit = req.limit as i64;
         let (kinds, token) = (&kinds, &token);
-        let rows: Vec<(StepRow, StepStatus)> = write_tx!(self.0, |c| {
-            let mut picked = c.lock_due(RETRY_CLAUSE, kinds, now, limit, &[]).await?;
-            if (picked.len() as i64) < limit {
-                let exclude: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
-                let more = c
-                    .lock_due(
-                        DUE_CLAUSE,
-                        kinds,
-                        now,
-                        limit - picked.len() as i64,
-                        &exclude,
-                    )
-                    .await?;
-                picked.extend(more);
+        let rows: Vec<(StepRow, StepStatus)> = match &self.0.pools {
+            Pools::Pg(pool) => {
+                let mut conn = pool.get().await.map_err(crate::backend::pool_error)?;
+                claim_postgres(&mut conn, kinds, token, req.worker, now, lease_until, limit).await?
             }
-            let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
-            let taken = c.take(&ids, token, req.worker, now, lease_until).await?;
-            let mut out = Vec::with_capacity(taken.len());
-            for row in taken {
-                let from = picked
-                    .iter()
-                    .find(|(id, _)| *id == row.id)
-                    .and_then(|(_, s)| s.parse().ok())
-                    .unwrap_or(StepStatus::Pending);
-                out.push((row, from));
+            Pools::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(crate::backend::pool_error)?;
+                conn.immediate_transaction(async |c| {
+                    claim_sqlite(c, kinds, token, req.worker, now, lease_until, limit).await
+                })
+                .await?
             }
-            Ok::<_, StoreError>(out)
-        })?;
-        let mut claims = rows
+        };
+        // `rows` is in claim order: retries first, then by next_run_at
+        let claims = rows
             .into_iter()
             .map(|(row, from)| claim_from_row(row, from))
             .collect::<Result<Vec<_>, _>>()?;
-        claims.sort_by_key(|c| (c.claimed_from != StepStatus::RetryScheduled, c.id));
         Ok(claims)
     }
 
@@ -726,11 +816,21 @@ impl Queue<'_> {
                     .collect::<Result<_, _>>()?,
             });
         }
-        let prepared = &prepared;
+        let updates: Vec<FenceUpdate> = items
+            .iter()
+            .map(|(claim, c)| FenceUpdate::new(claim, &c.outcome, now))
+            .collect();
+        let (prepared, updates) = (&prepared, &updates);
         write_tx!(self.0, |c| {
+            let held = c.fence_many(updates).await?;
             let mut fences = Vec::with_capacity(prepared.len());
-            for p in prepared {
-                fences.push(c.finish_one(p, now).await?);
+            for (p, held) in prepared.iter().zip(held) {
+                if held {
+                    c.apply_effects(p, now).await?;
+                    fences.push(Fence::Applied);
+                } else {
+                    fences.push(Fence::Lost);
+                }
             }
             Ok::<_, StoreError>(fences)
         })

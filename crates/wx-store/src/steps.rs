@@ -211,7 +211,24 @@ impl StepCounts {
     }
 }
 
+/// After inserting this many rows at once, planner statistics are refreshed (PostgreSQL), so
+/// that claims keep walking the due-index instead of sorting every due row: a fresh or rapidly
+/// grown table is otherwise planned from stale statistics until autovacuum catches up.
+const ANALYZE_AFTER_ROWS: usize = 1000;
+
 impl Steps<'_> {
+    /// Refreshes the query planner's statistics of the step table (PostgreSQL; SQLite's
+    /// planner does not need it for the queue's indexed queries).
+    pub async fn refresh_planner_statistics(&self) -> Result<(), StoreError> {
+        if let crate::backend::Pools::Pg(pool) = &self.0.pools {
+            let mut conn = pool.get().await.map_err(crate::backend::pool_error)?;
+            diesel::sql_query("ANALYZE weather_forecast_steps")
+                .execute(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Enqueues steps whose key does not exist yet (one transaction). Returns how many were new.
     pub async fn enqueue(
         &self,
@@ -223,7 +240,11 @@ impl Steps<'_> {
             .map(|s| new_step(s, now))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = &rows;
-        write_tx!(self.0, |c| c.insert_steps(rows).await)
+        let inserted = write_tx!(self.0, |c| c.insert_steps(rows).await)?;
+        if inserted >= ANALYZE_AFTER_ROWS {
+            self.refresh_planner_statistics().await?;
+        }
+        Ok(inserted)
     }
 
     /// Records sub-step events (upsert by key; one transaction).
