@@ -189,13 +189,51 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError>
     })
 }
 
+/// Per-connection settings. WAL is a property of the file, set once before migrating.
 fn sqlite_setup_sql(busy_timeout: Duration) -> String {
-    // busy_timeout first: switching to WAL takes a lock and must wait like any other writer.
     format!(
-        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON;",
+        "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         busy_timeout.as_millis()
     )
+}
+
+/// Sets the connection up and runs pending migrations in one exclusive transaction.
+///
+/// Several processes opening a new file at once can see "database is locked" without the busy
+/// handler being consulted (SQLite refuses to wait where waiting could deadlock, e.g. while
+/// another connection switches the file to WAL); that case is retried until `busy` has passed.
+fn migrate_sqlite(path: &str, setup: &str, shown: &str, busy: Duration) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let attempt = (|| -> Result<(), StoreError> {
+            let mut conn = SqliteConnection::establish(path).map_err(|e| StoreError::Connect {
+                url: shown.to_owned(),
+                message: e.to_string(),
+            })?;
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, setup)?;
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA journal_mode = WAL;",
+            )?;
+            conn.exclusive_transaction(|c| {
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(diesel::result::Error::QueryBuilderError)
+            })
+            .map_err(|e| StoreError::Migration {
+                url: shown.to_owned(),
+                message: e.to_string(),
+            })
+        })();
+        match attempt {
+            Err(e) if e.to_string().contains("database is locked") && started.elapsed() < busy => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<Db, StoreError> {
@@ -219,27 +257,13 @@ async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<Db, StoreError>
     let setup = sqlite_setup_sql(options.sqlite_busy_timeout);
 
     let (p, s, shown_task) = (path_str.clone(), setup.clone(), shown.clone());
-    tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-        let mut conn = SqliteConnection::establish(&p).map_err(|e| StoreError::Connect {
-            url: shown_task.clone(),
-            message: e.to_string(),
-        })?;
-        diesel::connection::SimpleConnection::batch_execute(&mut conn, &s)?;
-        conn.exclusive_transaction(|c| {
-            c.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map(|_| ())
-                .map_err(diesel::result::Error::QueryBuilderError)
-        })
+    let busy = options.sqlite_busy_timeout;
+    tokio::task::spawn_blocking(move || migrate_sqlite(&p, &s, &shown_task, busy))
+        .await
         .map_err(|e| StoreError::Migration {
-            url: shown_task.clone(),
-            message: e.to_string(),
-        })
-    })
-    .await
-    .map_err(|e| StoreError::Migration {
-        url: shown.clone(),
-        message: format!("migration task failed: {e}"),
-    })??;
+            url: shown.clone(),
+            message: format!("migration task failed: {e}"),
+        })??;
 
     let mut config = ManagerConfig::<SqliteConn>::default();
     config.custom_setup = Box::new(move |url| {
