@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ids;
@@ -21,6 +22,7 @@ pub mod status;
 pub mod step;
 
 pub use catalogue::{Level, VarLevel, Variable};
+pub use clock::{Clock, OffsetClock, SystemClock};
 pub use error::{Blame, ErrorKind, StepError, sanitize_message};
 pub use ids::{COORDINATOR_HOTKEY, COORDINATOR_UID, Hotkey, MinerUid, RunId};
 pub use retry::{Backoff, RetryPolicy};

@@ -129,6 +129,8 @@ pub struct MinerStatsRefresh {
 /// the fenced completion, or not at all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
+    /// Miners to seed `seeded` stats rows for in the claim's run (idempotent).
+    pub seed_stats: Vec<(MinerUid, String)>,
     /// Scores to upsert.
     pub scores: Vec<NewScore>,
     /// Stats patches of miners of the claim's run.
@@ -465,6 +467,9 @@ impl_for_each_conn!(QueueOps {
         }
         let effects = &p.completion.effects;
         let run = claim.key.run;
+        if !effects.seed_stats.is_empty() {
+            self.seed_rows(&crate::stats::seed_rows(run, &effects.seed_stats, now)).await?;
+        }
         for (uid, patch) in &effects.stats {
             self.apply_patch(run, *uid, patch, now).await?;
         }

@@ -134,29 +134,9 @@ impl Stats<'_> {
         miners: &[(MinerUid, String)],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let rows: Vec<NewStats> = miners
-            .iter()
-            .map(|(uid, hotkey)| NewStats {
-                run_id: run.0,
-                miner_uid: uid.as_i32(),
-                miner_hotkey: hotkey.clone(),
-                forecast_status: ForecastStatus::Seeded.as_str().to_owned(),
-                updated_at: ts(now),
-            })
-            .collect();
+        let rows = seed_rows(run, miners, now);
         let rows = &rows;
-        write_tx!(self.0, |c| {
-            let mut inserted = 0;
-            for row in rows {
-                inserted += diesel::insert_into(stats::table)
-                    .values(row)
-                    .on_conflict((stats::run_id, stats::miner_uid))
-                    .do_nothing()
-                    .execute(c)
-                    .await?;
-            }
-            Ok::<_, StoreError>(inserted)
-        })
+        write_tx!(self.0, |c| c.seed_rows(rows).await)
     }
 
     /// One miner's row of a run.
@@ -206,8 +186,32 @@ impl Stats<'_> {
     }
 }
 
+/// `seeded` stats rows for the given miners of a run.
+pub(crate) fn seed_rows(
+    run: RunId,
+    miners: &[(MinerUid, String)],
+    now: DateTime<Utc>,
+) -> Vec<NewStats> {
+    miners
+        .iter()
+        .map(|(uid, hotkey)| NewStats {
+            run_id: run.0,
+            miner_uid: uid.as_i32(),
+            miner_hotkey: hotkey.clone(),
+            forecast_status: ForecastStatus::Seeded.as_str().to_owned(),
+            updated_at: ts(now),
+        })
+        .collect()
+}
+
 /// Stats operations that run inside a caller's transaction.
 pub(crate) trait StatsOps {
+    /// Inserts stats rows that do not exist yet; returns how many were inserted.
+    fn seed_rows(
+        &mut self,
+        rows: &[NewStats],
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// Applies a stats patch; statuses never move backwards.
     fn apply_patch(
         &mut self,
@@ -219,6 +223,19 @@ pub(crate) trait StatsOps {
 }
 
 impl_for_each_conn!(StatsOps {
+    async fn seed_rows(&mut self, rows: &[NewStats]) -> Result<usize, StoreError> {
+        let mut inserted = 0;
+        for row in rows {
+            inserted += diesel::insert_into(stats::table)
+                .values(row)
+                .on_conflict((stats::run_id, stats::miner_uid))
+                .do_nothing()
+                .execute(self)
+                .await?;
+        }
+        Ok(inserted)
+    }
+
     async fn apply_patch(
         &mut self,
         run: RunId,
