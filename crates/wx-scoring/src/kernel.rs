@@ -38,8 +38,8 @@ use crate::error::ScoringError;
 use crate::float::Float;
 use crate::moments::{CoMoments, Moments};
 
-/// Number of interleaved `f64` accumulation lanes per row.
-pub const LANES: usize = 4;
+pub use crate::lanes::LANES;
+use crate::lanes::{P, Simd, hmax, hsum};
 
 /// The reference a skill score is computed against.
 #[derive(Debug, Clone, Copy)]
@@ -204,87 +204,6 @@ impl RowStats {
     }
 }
 
-/// Lane accumulators of one row.
-#[derive(Clone, Copy)]
-struct Acc {
-    n_o: [f64; LANES],
-    max_f: [f64; LANES],
-    n_fo: [f64; LANES],
-    se: [f64; LANES],
-    see: [f64; LANES],
-    sae: [f64; LANES],
-    // (f, o, c)
-    n_foc: [f64; LANES],
-    sa: [f64; LANES],
-    sb: [f64; LANES],
-    saa: [f64; LANES],
-    sbb: [f64; LANES],
-    sab: [f64; LANES],
-    sff: [f64; LANES],
-    soo: [f64; LANES],
-    // (c, o)
-    n_co: [f64; LANES],
-    scc: [f64; LANES],
-    // (f, o, r)
-    n_for: [f64; LANES],
-    ser: [f64; LANES],
-    seer: [f64; LANES],
-    srr: [f64; LANES],
-    // (f, r)
-    n_fr: [f64; LANES],
-    sd: [f64; LANES],
-    sf: [f64; LANES],
-    sr: [f64; LANES],
-    sf2: [f64; LANES],
-    sr2: [f64; LANES],
-    sfr: [f64; LANES],
-}
-
-const Z: [f64; LANES] = [0.0; LANES];
-
-impl Acc {
-    const ZERO: Acc = Acc {
-        n_o: Z,
-        max_f: Z,
-        n_fo: Z,
-        se: Z,
-        see: Z,
-        sae: Z,
-        n_foc: Z,
-        sa: Z,
-        sb: Z,
-        saa: Z,
-        sbb: Z,
-        sab: Z,
-        sff: Z,
-        soo: Z,
-        n_co: Z,
-        scc: Z,
-        n_for: Z,
-        ser: Z,
-        seer: Z,
-        srr: Z,
-        n_fr: Z,
-        sd: Z,
-        sf: Z,
-        sr: Z,
-        sf2: Z,
-        sr2: Z,
-        sfr: Z,
-    };
-}
-
-/// Fixed-order lane reduction.
-#[inline(always)]
-fn hsum(x: [f64; LANES]) -> f64 {
-    (x[0] + x[1]) + (x[2] + x[3])
-}
-
-#[inline(always)]
-fn sel(m: bool, x: f64) -> f64 {
-    if m { x } else { 0.0 }
-}
-
 /// Per-row shifts (see module docs).
 #[derive(Clone, Copy, Default)]
 struct Shifts {
@@ -293,76 +212,6 @@ struct Shifts {
     b: f64,
     f: f64,
     r: f64,
-}
-
-#[inline(always)]
-fn chunk<T: Float, const C: bool, const R: bool>(
-    acc: &mut Acc,
-    k: &Shifts,
-    f: &[T; LANES],
-    o: &[T; LANES],
-    c: &[T; LANES],
-    r: &[T; LANES],
-) {
-    for l in 0..LANES {
-        let fv = f[l].to_f64();
-        let ov = o[l].to_f64();
-        let ff = fv.is_finite();
-        let of = ov.is_finite();
-        let mfo = ff & of;
-        acc.n_o[l] += sel(of, 1.0);
-        let af = if fv.is_nan() { 0.0 } else { fv.abs() };
-        acc.max_f[l] = if af > acc.max_f[l] { af } else { acc.max_f[l] };
-        let e = fv - ov;
-        let es = sel(mfo, e - k.e);
-        acc.n_fo[l] += sel(mfo, 1.0);
-        acc.se[l] += es;
-        acc.see[l] += es * es;
-        acc.sae[l] += sel(mfo, e.abs());
-        if C {
-            let cv = c[l].to_f64();
-            let cf = cv.is_finite();
-            let mfoc = mfo & cf;
-            let a = sel(mfoc, (fv - cv) - k.a);
-            let b = sel(mfoc, (ov - cv) - k.b);
-            acc.n_foc[l] += sel(mfoc, 1.0);
-            acc.sa[l] += a;
-            acc.sb[l] += b;
-            acc.saa[l] += a * a;
-            acc.sbb[l] += b * b;
-            acc.sab[l] += a * b;
-            let fz = sel(mfoc, fv);
-            let oz = sel(mfoc, ov);
-            acc.sff[l] += fz * fz;
-            acc.soo[l] += oz * oz;
-            let mco = cf & of;
-            let d = sel(mco, cv - ov);
-            acc.n_co[l] += sel(mco, 1.0);
-            acc.scc[l] += d * d;
-        }
-        if R {
-            let rv = r[l].to_f64();
-            let rf = rv.is_finite();
-            let mfor = mfo & rf;
-            let er = sel(mfor, e - k.e);
-            acc.n_for[l] += sel(mfor, 1.0);
-            acc.ser[l] += er;
-            acc.seer[l] += er * er;
-            let dr = sel(mfor, rv - ov);
-            acc.srr[l] += dr * dr;
-            let mfr = ff & rf;
-            acc.n_fr[l] += sel(mfr, 1.0);
-            let dd = sel(mfr, fv - rv);
-            acc.sd[l] += dd * dd;
-            let fs = sel(mfr, fv - k.f);
-            let rs = sel(mfr, rv - k.r);
-            acc.sf[l] += fs;
-            acc.sr[l] += rs;
-            acc.sf2[l] += fs * fs;
-            acc.sr2[l] += rs * rs;
-            acc.sfr[l] += fs * rs;
-        }
-    }
 }
 
 #[inline(always)]
@@ -392,8 +241,159 @@ fn find_shifts<T: Float, const C: bool, const R: bool>(
     k
 }
 
+/// Lane accumulators of one row (kept in registers: passed and returned by value).
+#[derive(Clone, Copy)]
+struct Acc<S: Simd> {
+    n_o: S::I,
+    max_f: S,
+    n_fo: S::I,
+    se: S,
+    see: S,
+    sae: S,
+    // (f, o, c)
+    n_foc: S::I,
+    sa: S,
+    sb: S,
+    saa: S,
+    sbb: S,
+    sab: S,
+    sff: S,
+    soo: S,
+    // (c, o)
+    n_co: S::I,
+    scc: S,
+    // (f, o, r)
+    n_for: S::I,
+    ser: S,
+    seer: S,
+    srr: S,
+    // (f, r)
+    n_fr: S::I,
+    sd: S,
+    sf: S,
+    sr: S,
+    sf2: S,
+    sr2: S,
+    sfr: S,
+}
+
+impl<S: Simd> Acc<S> {
+    #[inline(always)]
+    fn zero() -> Self {
+        let z = S::zero();
+        Acc {
+            n_o: S::izero(),
+            max_f: z,
+            n_fo: S::izero(),
+            se: z,
+            see: z,
+            sae: z,
+            n_foc: S::izero(),
+            sa: z,
+            sb: z,
+            saa: z,
+            sbb: z,
+            sab: z,
+            sff: z,
+            soo: z,
+            n_co: S::izero(),
+            scc: z,
+            n_for: S::izero(),
+            ser: z,
+            seer: z,
+            srr: z,
+            n_fr: S::izero(),
+            sd: z,
+            sf: z,
+            sr: z,
+            sf2: z,
+            sr2: z,
+            sfr: z,
+        }
+    }
+}
+
+/// Shift vectors broadcast once per row.
+#[derive(Clone, Copy)]
+struct K<S> {
+    e: S,
+    a: S,
+    b: S,
+    f: S,
+    r: S,
+}
+
 #[inline(always)]
-fn row_impl<T: Float, const C: bool, const R: bool>(
+fn chunk<S: Simd, T: Float, const C: bool, const R: bool>(
+    mut acc: Acc<S>,
+    k: &K<S>,
+    f: &[T; LANES],
+    o: &[T; LANES],
+    c: &[T; LANES],
+    r: &[T; LANES],
+) -> Acc<S> {
+    let fv = S::load(f);
+    let ov = S::load(o);
+    let ff = fv.finite();
+    let of = ov.finite();
+    let mfo = S::mand(ff, of);
+    acc.n_o = S::count(acc.n_o, of);
+    // |f| with NaN lanes ignored by the comparison; ±inf counts as extreme.
+    acc.max_f = acc.max_f.max_acc(fv.abs());
+    let e = fv.sub(ov);
+    let es = e.sub(k.e).and(mfo);
+    acc.n_fo = S::count(acc.n_fo, mfo);
+    acc.se = acc.se.add(es);
+    acc.see = acc.see.add(es.mul(es));
+    acc.sae = acc.sae.add(e.abs().and(mfo));
+    if C {
+        let cv = S::load(c);
+        let cf = cv.finite();
+        let mfoc = S::mand(mfo, cf);
+        let a = fv.sub(cv).sub(k.a).and(mfoc);
+        let b = ov.sub(cv).sub(k.b).and(mfoc);
+        acc.n_foc = S::count(acc.n_foc, mfoc);
+        acc.sa = acc.sa.add(a);
+        acc.sb = acc.sb.add(b);
+        acc.saa = acc.saa.add(a.mul(a));
+        acc.sbb = acc.sbb.add(b.mul(b));
+        acc.sab = acc.sab.add(a.mul(b));
+        let fz = fv.and(mfoc);
+        let oz = ov.and(mfoc);
+        acc.sff = acc.sff.add(fz.mul(fz));
+        acc.soo = acc.soo.add(oz.mul(oz));
+        let mco = S::mand(cf, of);
+        let d = cv.sub(ov).and(mco);
+        acc.n_co = S::count(acc.n_co, mco);
+        acc.scc = acc.scc.add(d.mul(d));
+    }
+    if R {
+        let rv = S::load(r);
+        let rf = rv.finite();
+        let mfor = S::mand(mfo, rf);
+        let er = e.sub(k.e).and(mfor);
+        acc.n_for = S::count(acc.n_for, mfor);
+        acc.ser = acc.ser.add(er);
+        acc.seer = acc.seer.add(er.mul(er));
+        let dr = rv.sub(ov).and(mfor);
+        acc.srr = acc.srr.add(dr.mul(dr));
+        let mfr = S::mand(ff, rf);
+        acc.n_fr = S::count(acc.n_fr, mfr);
+        let dd = fv.sub(rv).and(mfr);
+        acc.sd = acc.sd.add(dd.mul(dd));
+        let fs = fv.sub(k.f).and(mfr);
+        let rs = rv.sub(k.r).and(mfr);
+        acc.sf = acc.sf.add(fs);
+        acc.sr = acc.sr.add(rs);
+        acc.sf2 = acc.sf2.add(fs.mul(fs));
+        acc.sr2 = acc.sr2.add(rs.mul(rs));
+        acc.sfr = acc.sfr.add(fs.mul(rs));
+    }
+    acc
+}
+
+#[inline(always)]
+fn row_impl<S: Simd, T: Float, const C: bool, const R: bool>(
     w: f64,
     f: &[T],
     o: &[T],
@@ -401,11 +401,18 @@ fn row_impl<T: Float, const C: bool, const R: bool>(
     r: &[T],
 ) -> RowStats {
     let n = f.len();
-    let k = find_shifts::<T, C, R>(f, o, c, r);
-    let mut acc = Acc::ZERO;
+    let ks = find_shifts::<T, C, R>(f, o, c, r);
+    let k = K {
+        e: S::splat(ks.e),
+        a: S::splat(ks.a),
+        b: S::splat(ks.b),
+        f: S::splat(ks.f),
+        r: S::splat(ks.r),
+    };
+    let mut acc = Acc::<S>::zero();
     let full = n / LANES * LANES;
-    let mut j = 0;
     let dummy = [T::NAN; LANES];
+    let mut j = 0;
     while j < full {
         let fa: &[T; LANES] = f[j..j + LANES].try_into().unwrap();
         let oa: &[T; LANES] = o[j..j + LANES].try_into().unwrap();
@@ -419,7 +426,7 @@ fn row_impl<T: Float, const C: bool, const R: bool>(
         } else {
             &dummy
         };
-        chunk::<T, C, R>(&mut acc, &k, fa, oa, ca, ra);
+        acc = chunk::<S, T, C, R>(acc, &k, fa, oa, ca, ra);
         j += LANES;
     }
     if full < n {
@@ -437,27 +444,23 @@ fn row_impl<T: Float, const C: bool, const R: bool>(
                 ra[l] = r[jj];
             }
         }
-        chunk::<T, C, R>(&mut acc, &k, &fa, &oa, &ca, &ra);
+        acc = chunk::<S, T, C, R>(acc, &k, &fa, &oa, &ca, &ra);
     }
-    finish_row::<C, R>(w, &k, &acc)
+    finish_row::<S, C, R>(w, &ks, &acc)
 }
 
-fn finish_row<const C: bool, const R: bool>(w: f64, k: &Shifts, acc: &Acc) -> RowStats {
-    let max_f = acc
-        .max_f
-        .iter()
-        .fold(0.0f64, |m, &x| if x > m { x } else { m });
-    let n_fo = hsum(acc.n_fo);
+fn finish_row<S: Simd, const C: bool, const R: bool>(w: f64, k: &Shifts, acc: &Acc<S>) -> RowStats {
+    let n_fo = S::itotal(acc.n_fo) as f64;
     let mut s = RowStats {
-        n_o: hsum(acc.n_o),
+        n_o: S::itotal(acc.n_o) as f64,
         n_fo,
-        max_f,
+        max_f: hmax(acc.max_f),
         err: Moments::from_shifted(w, n_fo, k.e, hsum(acc.se), hsum(acc.see)),
         abs_err: w * hsum(acc.sae),
         ..RowStats::default()
     };
     if C {
-        let n = hsum(acc.n_foc);
+        let n = S::itotal(acc.n_foc) as f64;
         s.anom = CoMoments::from_shifted(
             w,
             n,
@@ -471,14 +474,14 @@ fn finish_row<const C: bool, const R: bool>(w: f64, k: &Shifts, acc: &Acc) -> Ro
         );
         s.sff = w * hsum(acc.sff);
         s.soo = w * hsum(acc.soo);
-        s.clim_w = w * hsum(acc.n_co);
+        s.clim_w = w * S::itotal(acc.n_co) as f64;
         s.clim_sq = w * hsum(acc.scc);
     }
     if R {
-        let n = hsum(acc.n_for);
+        let n = S::itotal(acc.n_for) as f64;
         s.ref_err = Moments::from_shifted(w, n, k.e, hsum(acc.ser), hsum(acc.seer));
         s.ref_sq = w * hsum(acc.srr);
-        let n = hsum(acc.n_fr);
+        let n = S::itotal(acc.n_fr) as f64;
         s.pat = CoMoments::from_shifted(
             w,
             n,
@@ -506,7 +509,7 @@ fn row_avx2<T: Float, const C: bool, const R: bool>(
     c: &[T],
     r: &[T],
 ) -> RowStats {
-    row_impl::<T, C, R>(w, f, o, c, r)
+    row_impl::<crate::lanes::A, T, C, R>(w, f, o, c, r)
 }
 
 fn row_portable<T: Float, const C: bool, const R: bool>(
@@ -516,7 +519,7 @@ fn row_portable<T: Float, const C: bool, const R: bool>(
     c: &[T],
     r: &[T],
 ) -> RowStats {
-    row_impl::<T, C, R>(w, f, o, c, r)
+    row_impl::<P, T, C, R>(w, f, o, c, r)
 }
 
 #[inline]

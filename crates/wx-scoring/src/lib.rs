@@ -48,6 +48,7 @@ pub mod error;
 pub mod float;
 pub mod grid;
 pub mod kernel;
+mod lanes;
 pub mod levels;
 pub mod metrics;
 pub mod moments;
