@@ -26,10 +26,10 @@ fn hash(mut x: u64) -> f32 {
 fn field(seed: u64, offset: f32, amp: f32, nlev: usize) -> Array3<f32> {
     // Separable large-scale pattern (precomputed per row and column) plus noise.
     let rows: Vec<f32> = (0..NY)
-        .map(|i| (2.0 * i as f32 / NY as f32 * 3.14159 + seed as f32).sin())
+        .map(|i| (2.0 * i as f32 / NY as f32 * std::f32::consts::PI + seed as f32).sin())
         .collect();
     let cols: Vec<f32> = (0..NX)
-        .map(|j| (3.0 * j as f32 / NX as f32 * 6.28318).cos())
+        .map(|j| (3.0 * j as f32 / NX as f32 * std::f32::consts::TAU).cos())
         .collect();
     Array3::from_shape_fn((nlev, NY, NX), |(k, i, j)| {
         offset
@@ -77,11 +77,11 @@ fn naive_era5(f: ArrayView2<f32>, o: ArrayView2<f32>, c: ArrayView2<f32>, w: &[f
     );
     let pass = |mask: &dyn Fn(usize) -> bool, val: &dyn Fn(usize) -> f64| {
         let (mut s, mut ws) = (0.0, 0.0);
-        for i in 0..NY {
+        for (i, &wi) in w.iter().enumerate() {
             for j in i * NX..(i + 1) * NX {
                 if mask(j) {
-                    s += w[i] * val(j);
-                    ws += w[i];
+                    s += wi * val(j);
+                    ws += wi;
                 }
             }
         }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 /// All scoring constants (spec §2–§7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScoringConfig {
     /// Field-level checks and metric definitions shared by both phases (§2, §3).
@@ -24,18 +24,6 @@ pub struct ScoringConfig {
     pub overall: OverallConfig,
     /// Ranking weight curve (§7).
     pub weights: WeightCurveConfig,
-}
-
-impl Default for ScoringConfig {
-    fn default() -> Self {
-        Self {
-            field: FieldConfig::default(),
-            day1: Day1Config::default(),
-            era5: Era5Config::default(),
-            overall: OverallConfig::default(),
-            weights: WeightCurveConfig::default(),
-        }
-    }
 }
 
 /// Field checks and metric constants (§2, §3).

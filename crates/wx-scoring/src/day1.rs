@@ -156,7 +156,7 @@ pub fn day1_pair(
         }
         need("clone_distance", &m.clone_distance)?;
         let pc = need("pattern_correlation", &m.pattern_correlation)?;
-        if !(pc >= d1.pattern_correlation_threshold) {
+        if pc.is_nan() || pc < d1.pattern_correlation_threshold {
             return Err(Day1PairFailure::Insane {
                 pattern_correlation: pc,
                 threshold: d1.pattern_correlation_threshold,

@@ -72,17 +72,15 @@ impl Grid {
     pub fn normalise(lats: &[f64], lons: &[f64]) -> Result<(Self, Orientation), ScoringError> {
         check_lats(lats)?;
         check_lons(lons)?;
-        let lat_reversed = if lats.len() < 2 {
-            false
-        } else if lats.windows(2).all(|w| w[0] > w[1]) {
-            false
-        } else if lats.windows(2).all(|w| w[0] < w[1]) {
-            true
-        } else {
+        let descending = lats.windows(2).all(|w| w[0] > w[1]);
+        let ascending = lats.windows(2).all(|w| w[0] < w[1]);
+        if !descending && !ascending {
             return Err(ScoringError::Grid(
                 "latitudes must be strictly monotonic".into(),
             ));
-        };
+        }
+        // A single latitude is both; keep it as is.
+        let lat_reversed = !descending;
         let mut new_lats = lats.to_vec();
         if lat_reversed {
             new_lats.reverse();

@@ -632,7 +632,7 @@ fn check_shape(
 
 fn std2<'a, T: Float>(v: &ArrayView2<'a, T>) -> CowArray<'a, T, Ix2> {
     if v.is_standard_layout() {
-        CowArray::from(v.clone())
+        CowArray::from(*v)
     } else {
         CowArray::from(v.as_standard_layout().into_owned())
     }
@@ -640,7 +640,7 @@ fn std2<'a, T: Float>(v: &ArrayView2<'a, T>) -> CowArray<'a, T, Ix2> {
 
 fn std3<'a, T: Float>(v: &ArrayView3<'a, T>) -> CowArray<'a, T, Ix3> {
     if v.is_standard_layout() {
-        CowArray::from(v.clone())
+        CowArray::from(*v)
     } else {
         CowArray::from(v.as_standard_layout().into_owned())
     }
@@ -667,7 +667,7 @@ pub fn field_sums_impl<T: Float>(
     portable: bool,
 ) -> Result<FieldSums, ScoringError> {
     let shape = inputs.truth.shape().to_vec();
-    if shape.iter().any(|&n| n == 0) {
+    if shape.contains(&0) {
         return Err(ScoringError::EmptyField {
             what: "truth",
             shape,
@@ -721,7 +721,7 @@ pub fn stack_sums<T: Float>(
     row_weights: &[f64],
 ) -> Result<Vec<FieldSums>, ScoringError> {
     let shape = inputs.truth.shape().to_vec();
-    if shape.iter().any(|&n| n == 0) {
+    if shape.contains(&0) {
         return Err(ScoringError::EmptyField {
             what: "truth",
             shape,

@@ -7,6 +7,9 @@
 //! Masked values are produced with a bitwise AND (never a branch), so NaN/inf
 //! inputs in masked-out lanes become `+0.0` and vanish from the sums.
 
+// Explicit `for l in 0..LANES` loops are the point here: they map 1:1 to SIMD lanes.
+#![allow(clippy::needless_range_loop)]
+
 use crate::float::Float;
 
 /// Number of interleaved `f64` accumulation lanes per row.

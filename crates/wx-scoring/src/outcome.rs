@@ -8,6 +8,8 @@ use crate::levels::VariableMetrics;
 /// happened before any metric could be computed (variable missing from the
 /// store, unit mismatch, time not found, …), with a message for storage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// A few hundred bytes per (variable, lead): boxing would only make the API clumsier.
+#[allow(clippy::large_enum_variant)]
 pub enum VariableOutcome {
     /// The metrics were computed (they may still contain failed metrics).
     Scored(VariableMetrics),
