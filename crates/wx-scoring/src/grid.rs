@@ -23,6 +23,7 @@ pub struct Grid {
 /// (from [`Grid::normalise`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Orientation {
+    nlat: usize,
     lat_reversed: bool,
     /// `lon_order[j]` = index in the input of canonical column `j`.
     lon_order: Vec<usize>,
@@ -102,6 +103,7 @@ impl Grid {
         Ok((
             Self::new(new_lats, new_lons)?,
             Orientation {
+                nlat: lats.len(),
                 lat_reversed,
                 lon_order,
             },
@@ -187,10 +189,10 @@ impl Orientation {
     /// Reorder a `(lat, lon)` field from the input layout to the canonical one.
     pub fn apply<T: Float>(&self, field: ArrayView2<'_, T>) -> Result<Array2<T>, ScoringError> {
         let (nr, nc) = field.dim();
-        if nc != self.lon_order.len() {
+        if nc != self.lon_order.len() || nr != self.nlat {
             return Err(ScoringError::ShapeMismatch {
-                what: "field (longitude axis)",
-                expected: vec![nr, self.lon_order.len()],
+                what: "field",
+                expected: vec![self.nlat, self.lon_order.len()],
                 found: vec![nr, nc],
             });
         }
