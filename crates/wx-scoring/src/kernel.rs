@@ -615,6 +615,15 @@ fn reduce<T: Float>(
         .collect()
 }
 
+fn check_weights(w: &[f64]) -> Result<(), ScoringError> {
+    if w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+        return Err(ScoringError::Grid(
+            "row weights must be finite and >= 0".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_shape(
     what: &'static str,
     expected: &[usize],
@@ -697,6 +706,7 @@ pub fn field_sums_impl<T: Float>(
         None => {}
     }
     check_shape("row weights", &shape[..1], &[row_weights.len()])?;
+    check_weights(row_weights)?;
     let f = std2(&inputs.forecast);
     let o = std2(&inputs.truth);
     let c = inputs.climatology.as_ref().map(std2);
@@ -738,6 +748,7 @@ pub fn stack_sums<T: Float>(
         });
     }
     check_shape("row weights", &shape[1..2], &[row_weights.len()])?;
+    check_weights(row_weights)?;
     let f = std3(&inputs.forecast);
     let o = std3(&inputs.truth);
     let c = inputs.climatology.as_ref().map(std3);

@@ -60,6 +60,10 @@ fn normalise_flips_and_rotates() {
     assert_eq!(g2, g);
     assert!(o2.is_identity());
     assert!(o.apply(Array2::<f32>::zeros((3, 5)).view()).is_err());
+    assert!(
+        o.apply(Array2::<f32>::zeros((2, 4)).view()).is_err(),
+        "wrong number of rows"
+    );
 }
 
 #[test]

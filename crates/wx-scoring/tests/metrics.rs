@@ -541,6 +541,20 @@ fn shape_errors() {
     )
     .unwrap_err();
     assert!(matches!(e, ScoringError::ShapeMismatch { .. }));
+    let e = score_field(
+        &FieldInputs::new(a.view(), a.view()),
+        &[1.0, f64::NAN, 1.0, 1.0, 1.0],
+        &cfg(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ScoringError::Grid(_)));
+    let e = score_field(
+        &FieldInputs::new(a.view(), a.view()),
+        &[1.0, -1.0, 1.0, 1.0, 1.0],
+        &cfg(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ScoringError::Grid(_)));
     let z = Array2::<f64>::zeros((0, 8));
     let e = score_field(&FieldInputs::new(z.view(), z.view()), &[], &cfg()).unwrap_err();
     assert!(matches!(e, ScoringError::EmptyField { .. }));
