@@ -241,285 +241,359 @@ fn find_shifts<T: Float, const C: bool, const R: bool>(
     k
 }
 
-/// Lane accumulators of one row (kept in registers: passed and returned by value).
-#[derive(Clone, Copy)]
-struct Acc<S: Simd> {
-    n_o: S::I,
-    max_f: S,
-    n_fo: S::I,
-    se: S,
-    see: S,
-    sae: S,
-    // (f, o, c)
-    n_foc: S::I,
-    sa: S,
-    sb: S,
-    saa: S,
-    sbb: S,
-    sab: S,
-    sff: S,
-    soo: S,
-    // (c, o)
-    n_co: S::I,
-    scc: S,
-    // (f, o, r)
-    n_for: S::I,
-    ser: S,
-    seer: S,
-    srr: S,
-    // (f, r)
-    n_fr: S::I,
-    sd: S,
-    sf: S,
-    sr: S,
-    sf2: S,
-    sr2: S,
-    sfr: S,
-}
-
-impl<S: Simd> Acc<S> {
-    #[inline(always)]
-    fn zero() -> Self {
-        let z = S::zero();
-        Acc {
-            n_o: S::izero(),
-            max_f: z,
-            n_fo: S::izero(),
-            se: z,
-            see: z,
-            sae: z,
-            n_foc: S::izero(),
-            sa: z,
-            sb: z,
-            saa: z,
-            sbb: z,
-            sab: z,
-            sff: z,
-            soo: z,
-            n_co: S::izero(),
-            scc: z,
-            n_for: S::izero(),
-            ser: z,
-            seer: z,
-            srr: z,
-            n_fr: S::izero(),
-            sd: z,
-            sf: z,
-            sr: z,
-            sf2: z,
-            sr2: z,
-            sfr: z,
+/// Run `$body` on consecutive `LANES`-wide chunks of equally long columns,
+/// binding each column's chunk (`&[T; LANES]`) to the given name; the last
+/// partial chunk is padded with NaN (so it is masked out). A macro rather than
+/// a closure: closures do not inherit `#[target_feature]`, which would stop the
+/// AVX2 intrinsics from inlining.
+macro_rules! each_chunk {
+    ([$($col:ident),+] => $body:block) => {{
+        let n = [$($col.len()),+][0];
+        let full = n / LANES * LANES;
+        let mut j = 0;
+        while j < full {
+            $(let $col: &[_; LANES] = $col[j..j + LANES].try_into().expect("LANES-wide chunk");)+
+            $body
+            j += LANES;
         }
-    }
+        if full < n {
+            $(
+                let mut pad = [T::NAN; LANES];
+                pad[..n - full].copy_from_slice(&$col[full..n]);
+                let $col = &pad;
+            )+
+            $body
+        }
+    }};
 }
 
-/// Shift vectors broadcast once per row.
-#[derive(Clone, Copy)]
-struct K<S> {
-    e: S,
-    a: S,
-    b: S,
-    f: S,
-    r: S,
-}
+// The row is processed in a few passes, each with at most ~7 accumulators so
+// they all stay in registers (one pass with every accumulator spilled them to
+// the stack, and the store-to-load latency dominated). The passes re-read the
+// row from L1/L2; it is still read from memory once.
 
+/// (f, o): counts, max |f|, shifted error sums, |error| sum. Used when there
+/// is no climatology.
 #[inline(always)]
-fn chunk<S: Simd, T: Float, const C: bool, const R: bool>(
-    mut acc: Acc<S>,
-    k: &K<S>,
-    f: &[T; LANES],
-    o: &[T; LANES],
-    c: &[T; LANES],
-    r: &[T; LANES],
-) -> Acc<S> {
-    let fv = S::load(f);
-    let ov = S::load(o);
-    let ff = fv.finite();
-    let of = ov.finite();
-    let mfo = S::mand(ff, of);
-    acc.n_o = S::count(acc.n_o, of);
-    // |f| with NaN lanes ignored by the comparison; ±inf counts as extreme.
-    acc.max_f = acc.max_f.max_acc(fv.abs());
-    let e = fv.sub(ov);
-    let es = e.sub(k.e).and(mfo);
-    acc.n_fo = S::count(acc.n_fo, mfo);
-    acc.se = acc.se.add(es);
-    acc.see = acc.see.add(es.mul(es));
-    acc.sae = acc.sae.add(e.abs().and(mfo));
-    if C {
+fn pass_error<S: Simd, T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
+    let kev = S::splat(ke);
+    let (mut n_o, mut n_fo) = (S::izero(), S::izero());
+    let (mut max_f, mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero(), S::zero());
+    each_chunk!([f, o] => {
+        let fv = S::load(f);
+        let ov = S::load(o);
+        let e = fv.sub(ov);
+        // f − o is finite exactly when both are (see the module docs on overflow).
+        let mfo = e.finite();
+        n_o = S::count(n_o, ov.finite());
+        n_fo = S::count(n_fo, mfo);
+        // |f| with NaN lanes ignored by the comparison; ±inf counts as extreme.
+        max_f = max_f.max_acc(fv.abs());
+        let es = e.sub(kev).and(mfo);
+        se = se.add(es);
+        see = es.fma(es, see);
+        sae = sae.add(e.abs().and(mfo));
+    });
+    s.n_o = S::itotal(n_o) as f64;
+    s.n_fo = S::itotal(n_fo) as f64;
+    s.max_f = hmax(max_f);
+    s.err = Moments::from_shifted(w, s.n_fo, ke, hsum(se), hsum(see));
+    s.abs_err = w * hsum(sae);
+}
+
+/// (f, o, c): everything of [`pass_error`] plus the climatology's own error on
+/// (c, o) and the raw squares Σf², Σo² on (f, o, c) for the ACC floor.
+#[inline(always)]
+fn pass_error_clim<S: Simd, T: Float>(
+    f: &[T],
+    o: &[T],
+    c: &[T],
+    ke: f64,
+    s: &mut RowStats,
+    w: f64,
+) {
+    let kev = S::splat(ke);
+    let (mut n_o, mut n_fo, mut n_co) = (S::izero(), S::izero(), S::izero());
+    let (mut max_f, mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero(), S::zero());
+    let (mut scc, mut sff, mut soo) = (S::zero(), S::zero(), S::zero());
+    each_chunk!([f, o, c] => {
+        let fv = S::load(f);
+        let ov = S::load(o);
         let cv = S::load(c);
-        let cf = cv.finite();
-        let mfoc = S::mand(mfo, cf);
-        let a = fv.sub(cv).sub(k.a).and(mfoc);
-        let b = ov.sub(cv).sub(k.b).and(mfoc);
-        acc.n_foc = S::count(acc.n_foc, mfoc);
-        acc.sa = acc.sa.add(a);
-        acc.sb = acc.sb.add(b);
-        acc.saa = acc.saa.add(a.mul(a));
-        acc.sbb = acc.sbb.add(b.mul(b));
-        acc.sab = acc.sab.add(a.mul(b));
+        let e = fv.sub(ov);
+        let mfo = e.finite();
+        n_o = S::count(n_o, ov.finite());
+        n_fo = S::count(n_fo, mfo);
+        max_f = max_f.max_acc(fv.abs());
+        let es = e.sub(kev).and(mfo);
+        se = se.add(es);
+        see = es.fma(es, see);
+        sae = sae.add(e.abs().and(mfo));
+        let d = cv.sub(ov);
+        let mco = d.finite();
+        n_co = S::count(n_co, mco);
+        let dz = d.and(mco);
+        scc = dz.fma(dz, scc);
+        let mfoc = S::mand(mfo, mco);
         let fz = fv.and(mfoc);
         let oz = ov.and(mfoc);
-        acc.sff = acc.sff.add(fz.mul(fz));
-        acc.soo = acc.soo.add(oz.mul(oz));
-        let mco = S::mand(cf, of);
-        let d = cv.sub(ov).and(mco);
-        acc.n_co = S::count(acc.n_co, mco);
-        acc.scc = acc.scc.add(d.mul(d));
-    }
-    if R {
-        let rv = S::load(r);
-        let rf = rv.finite();
-        let mfor = S::mand(mfo, rf);
-        let er = e.sub(k.e).and(mfor);
-        acc.n_for = S::count(acc.n_for, mfor);
-        acc.ser = acc.ser.add(er);
-        acc.seer = acc.seer.add(er.mul(er));
-        let dr = rv.sub(ov).and(mfor);
-        acc.srr = acc.srr.add(dr.mul(dr));
-        let mfr = S::mand(ff, rf);
-        acc.n_fr = S::count(acc.n_fr, mfr);
-        let dd = fv.sub(rv).and(mfr);
-        acc.sd = acc.sd.add(dd.mul(dd));
-        let fs = fv.sub(k.f).and(mfr);
-        let rs = rv.sub(k.r).and(mfr);
-        acc.sf = acc.sf.add(fs);
-        acc.sr = acc.sr.add(rs);
-        acc.sf2 = acc.sf2.add(fs.mul(fs));
-        acc.sr2 = acc.sr2.add(rs.mul(rs));
-        acc.sfr = acc.sfr.add(fs.mul(rs));
-    }
-    acc
+        sff = fz.fma(fz, sff);
+        soo = oz.fma(oz, soo);
+    });
+    s.n_o = S::itotal(n_o) as f64;
+    s.n_fo = S::itotal(n_fo) as f64;
+    s.max_f = hmax(max_f);
+    s.err = Moments::from_shifted(w, s.n_fo, ke, hsum(se), hsum(see));
+    s.abs_err = w * hsum(sae);
+    s.clim_w = w * S::itotal(n_co) as f64;
+    s.clim_sq = w * hsum(scc);
+    s.sff = w * hsum(sff);
+    s.soo = w * hsum(soo);
 }
 
+/// (f, o, c): shifted anomaly moments.
 #[inline(always)]
-fn row_impl<S: Simd, T: Float, const C: bool, const R: bool>(
+fn pass_anomaly<S: Simd, T: Float>(
+    f: &[T],
+    o: &[T],
+    c: &[T],
+    ka: f64,
+    kb: f64,
+    s: &mut RowStats,
+    w: f64,
+) {
+    let (kav, kbv) = (S::splat(ka), S::splat(kb));
+    let mut n = S::izero();
+    let (mut sa, mut sb, mut saa, mut sbb, mut sab) =
+        (S::zero(), S::zero(), S::zero(), S::zero(), S::zero());
+    each_chunk!([f, o, c] => {
+        let fv = S::load(f);
+        let ov = S::load(o);
+        let cv = S::load(c);
+        let a = fv.sub(cv);
+        let b = ov.sub(cv);
+        let m = S::mand(a.finite(), b.finite());
+        n = S::count(n, m);
+        let a = a.sub(kav).and(m);
+        let b = b.sub(kbv).and(m);
+        sa = sa.add(a);
+        sb = sb.add(b);
+        saa = a.fma(a, saa);
+        sbb = b.fma(b, sbb);
+        sab = a.fma(b, sab);
+    });
+    s.anom = CoMoments::from_shifted(
+        w,
+        S::itotal(n) as f64,
+        ka,
+        kb,
+        hsum(sa),
+        hsum(sb),
+        hsum(saa),
+        hsum(sbb),
+        hsum(sab),
+    );
+}
+
+/// (f, o, r): shifted error sums and the reference's squared error.
+#[inline(always)]
+fn pass_reference<S: Simd, T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64) {
+    let kev = S::splat(ke);
+    let mut n = S::izero();
+    let (mut se, mut see, mut srr) = (S::zero(), S::zero(), S::zero());
+    each_chunk!([f, o, r] => {
+        let fv = S::load(f);
+        let ov = S::load(o);
+        let rv = S::load(r);
+        let e = fv.sub(ov);
+        let d = rv.sub(ov);
+        let m = S::mand(e.finite(), d.finite());
+        n = S::count(n, m);
+        let e = e.sub(kev).and(m);
+        se = se.add(e);
+        see = e.fma(e, see);
+        let d = d.and(m);
+        srr = d.fma(d, srr);
+    });
+    s.ref_err = Moments::from_shifted(w, S::itotal(n) as f64, ke, hsum(se), hsum(see));
+    s.ref_sq = w * hsum(srr);
+}
+
+/// (f, r): shifted raw-field moments and the clone distance sum.
+#[inline(always)]
+fn pass_pattern<S: Simd, T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
+    let (kfv, krv) = (S::splat(kf), S::splat(kr));
+    let mut n = S::izero();
+    let (mut sd, mut sf, mut sr, mut sf2, mut sr2, mut sfr) = (
+        S::zero(),
+        S::zero(),
+        S::zero(),
+        S::zero(),
+        S::zero(),
+        S::zero(),
+    );
+    each_chunk!([f, r] => {
+        let fv = S::load(f);
+        let rv = S::load(r);
+        let dd = fv.sub(rv);
+        let m = dd.finite();
+        n = S::count(n, m);
+        let dd = dd.and(m);
+        sd = dd.fma(dd, sd);
+        let fs = fv.sub(kfv).and(m);
+        let rs = rv.sub(krv).and(m);
+        sf = sf.add(fs);
+        sr = sr.add(rs);
+        sf2 = fs.fma(fs, sf2);
+        sr2 = rs.fma(rs, sr2);
+        sfr = fs.fma(rs, sfr);
+    });
+    s.pat = CoMoments::from_shifted(
+        w,
+        S::itotal(n) as f64,
+        kf,
+        kr,
+        hsum(sf),
+        hsum(sr),
+        hsum(sf2),
+        hsum(sr2),
+        hsum(sfr),
+    );
+    s.pat_sq = w * hsum(sd);
+}
+
+/// The five passes with one code path. Each pass is a separate, non-inlined
+/// function so its accumulators get the whole register file.
+trait Passes {
+    fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64);
+    fn anomaly<T: Float>(f: &[T], o: &[T], c: &[T], ka: f64, kb: f64, s: &mut RowStats, w: f64);
+    fn error_clim<T: Float>(f: &[T], o: &[T], c: &[T], ke: f64, s: &mut RowStats, w: f64);
+    fn reference<T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64);
+    fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64);
+}
+
+/// Portable passes (any CPU).
+struct Portable;
+
+impl Passes for Portable {
+    #[inline(never)]
+    fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        pass_error::<P, T>(f, o, ke, s, w)
+    }
+    #[inline(never)]
+    fn anomaly<T: Float>(f: &[T], o: &[T], c: &[T], ka: f64, kb: f64, s: &mut RowStats, w: f64) {
+        pass_anomaly::<P, T>(f, o, c, ka, kb, s, w)
+    }
+    #[inline(never)]
+    fn error_clim<T: Float>(f: &[T], o: &[T], c: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        pass_error_clim::<P, T>(f, o, c, ke, s, w)
+    }
+    #[inline(never)]
+    fn reference<T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        pass_reference::<P, T>(f, o, r, ke, s, w)
+    }
+    #[inline(never)]
+    fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
+        pass_pattern::<P, T>(f, r, kf, kr, s, w)
+    }
+}
+
+/// AVX2 passes: the same code compiled with AVX2 enabled (no FMA, so the
+/// results are identical to [`Portable`]). Only used after
+/// `is_x86_feature_detected!("avx2")` (see [`row_dispatch`]).
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2_passes {
+    use super::*;
+    use crate::lanes::A;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        pass_error::<A, T>(f, o, ke, s, w)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn anomaly<T: Float>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ka: f64,
+        kb: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_anomaly::<A, T>(f, o, c, ka, kb, s, w)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn error_clim<T: Float>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_error_clim::<A, T>(f, o, c, ke, s, w)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn reference<T: Float>(
+        f: &[T],
+        o: &[T],
+        r: &[T],
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_reference::<A, T>(f, o, r, ke, s, w)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
+        pass_pattern::<A, T>(f, r, kf, kr, s, w)
+    }
+}
+
+// SAFETY (every method): `Avx2` is only used by `row_dispatch` after it has
+// checked that the CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+impl Passes for Avx2 {
+    fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        unsafe { avx2_passes::error(f, o, ke, s, w) }
+    }
+    fn anomaly<T: Float>(f: &[T], o: &[T], c: &[T], ka: f64, kb: f64, s: &mut RowStats, w: f64) {
+        unsafe { avx2_passes::anomaly(f, o, c, ka, kb, s, w) }
+    }
+    fn error_clim<T: Float>(f: &[T], o: &[T], c: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        unsafe { avx2_passes::error_clim(f, o, c, ke, s, w) }
+    }
+    fn reference<T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64) {
+        unsafe { avx2_passes::reference(f, o, r, ke, s, w) }
+    }
+    fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
+        unsafe { avx2_passes::pattern(f, r, kf, kr, s, w) }
+    }
+}
+
+fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
     w: f64,
     f: &[T],
     o: &[T],
     c: &[T],
     r: &[T],
 ) -> RowStats {
-    let n = f.len();
-    let ks = find_shifts::<T, C, R>(f, o, c, r);
-    let k = K {
-        e: S::splat(ks.e),
-        a: S::splat(ks.a),
-        b: S::splat(ks.b),
-        f: S::splat(ks.f),
-        r: S::splat(ks.r),
-    };
-    let mut acc = Acc::<S>::zero();
-    let full = n / LANES * LANES;
-    let dummy = [T::NAN; LANES];
-    let mut j = 0;
-    while j < full {
-        let fa: &[T; LANES] = f[j..j + LANES].try_into().unwrap();
-        let oa: &[T; LANES] = o[j..j + LANES].try_into().unwrap();
-        let ca: &[T; LANES] = if C {
-            c[j..j + LANES].try_into().unwrap()
-        } else {
-            &dummy
-        };
-        let ra: &[T; LANES] = if R {
-            r[j..j + LANES].try_into().unwrap()
-        } else {
-            &dummy
-        };
-        acc = chunk::<S, T, C, R>(acc, &k, fa, oa, ca, ra);
-        j += LANES;
-    }
-    if full < n {
-        let mut fa = [T::NAN; LANES];
-        let mut oa = [T::NAN; LANES];
-        let mut ca = [T::NAN; LANES];
-        let mut ra = [T::NAN; LANES];
-        for (l, jj) in (full..n).enumerate() {
-            fa[l] = f[jj];
-            oa[l] = o[jj];
-            if C {
-                ca[l] = c[jj];
-            }
-            if R {
-                ra[l] = r[jj];
-            }
-        }
-        acc = chunk::<S, T, C, R>(acc, &k, &fa, &oa, &ca, &ra);
-    }
-    finish_row::<S, C, R>(w, &ks, &acc)
-}
-
-fn finish_row<S: Simd, const C: bool, const R: bool>(w: f64, k: &Shifts, acc: &Acc<S>) -> RowStats {
-    let n_fo = S::itotal(acc.n_fo) as f64;
-    let mut s = RowStats {
-        n_o: S::itotal(acc.n_o) as f64,
-        n_fo,
-        max_f: hmax(acc.max_f),
-        err: Moments::from_shifted(w, n_fo, k.e, hsum(acc.se), hsum(acc.see)),
-        abs_err: w * hsum(acc.sae),
-        ..RowStats::default()
-    };
+    let k = find_shifts::<T, C, R>(f, o, c, r);
+    let mut s = RowStats::default();
     if C {
-        let n = S::itotal(acc.n_foc) as f64;
-        s.anom = CoMoments::from_shifted(
-            w,
-            n,
-            k.a,
-            k.b,
-            hsum(acc.sa),
-            hsum(acc.sb),
-            hsum(acc.saa),
-            hsum(acc.sbb),
-            hsum(acc.sab),
-        );
-        s.sff = w * hsum(acc.sff);
-        s.soo = w * hsum(acc.soo);
-        s.clim_w = w * S::itotal(acc.n_co) as f64;
-        s.clim_sq = w * hsum(acc.scc);
+        PS::error_clim(f, o, c, k.e, &mut s, w);
+        PS::anomaly(f, o, c, k.a, k.b, &mut s, w);
+    } else {
+        PS::error(f, o, k.e, &mut s, w);
     }
     if R {
-        let n = S::itotal(acc.n_for) as f64;
-        s.ref_err = Moments::from_shifted(w, n, k.e, hsum(acc.ser), hsum(acc.seer));
-        s.ref_sq = w * hsum(acc.srr);
-        let n = S::itotal(acc.n_fr) as f64;
-        s.pat = CoMoments::from_shifted(
-            w,
-            n,
-            k.f,
-            k.r,
-            hsum(acc.sf),
-            hsum(acc.sr),
-            hsum(acc.sf2),
-            hsum(acc.sr2),
-            hsum(acc.sfr),
-        );
-        s.pat_sq = w * hsum(acc.sd);
+        PS::reference(f, o, r, k.e, &mut s, w);
+        PS::pattern(f, r, k.f, k.r, &mut s, w);
     }
     s
-}
-
-/// AVX2 build of the same row code (no FMA: identical results to the portable
-/// path, only wider vectors).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn row_avx2<T: Float, const C: bool, const R: bool>(
-    w: f64,
-    f: &[T],
-    o: &[T],
-    c: &[T],
-    r: &[T],
-) -> RowStats {
-    row_impl::<crate::lanes::A, T, C, R>(w, f, o, c, r)
-}
-
-fn row_portable<T: Float, const C: bool, const R: bool>(
-    w: f64,
-    f: &[T],
-    o: &[T],
-    c: &[T],
-    r: &[T],
-) -> RowStats {
-    row_impl::<P, T, C, R>(w, f, o, c, r)
 }
 
 #[inline]
@@ -532,12 +606,14 @@ fn row_dispatch<T: Float, const C: bool, const R: bool>(
     portable: bool,
 ) -> RowStats {
     #[cfg(target_arch = "x86_64")]
-    if !portable && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { row_avx2::<T, C, R>(w, f, o, c, r) };
+    if !portable
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        return row_impl::<Avx2, T, C, R>(w, f, o, c, r);
     }
     let _ = portable;
-    row_portable::<T, C, R>(w, f, o, c, r)
+    row_impl::<Portable, T, C, R>(w, f, o, c, r)
 }
 
 /// Flat, row-major data of `nfields` stacked fields of `nlat × nlon`.
