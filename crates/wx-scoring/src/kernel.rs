@@ -301,7 +301,8 @@ fn pass_error<S: Simd, T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w:
     s.abs_err = w * hsum(sae);
 }
 
-/// (f, o, c): everything of [`pass_error`] plus the climatology's own error on
+/// (f, o, c): everything of [`pass_error`] except the truth count and max |f|
+/// (done in [`pass_anomaly`] to balance registers) plus the climatology's own error on
 /// (c, o) and the raw squares Σf², Σo² on (f, o, c) for the ACC floor.
 #[inline(always)]
 fn pass_error_clim<S: Simd, T: Float>(
@@ -313,8 +314,8 @@ fn pass_error_clim<S: Simd, T: Float>(
     w: f64,
 ) {
     let kev = S::splat(ke);
-    let (mut n_o, mut n_fo, mut n_co) = (S::izero(), S::izero(), S::izero());
-    let (mut max_f, mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero(), S::zero());
+    let (mut n_fo, mut n_co) = (S::izero(), S::izero());
+    let (mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero());
     let (mut scc, mut sff, mut soo) = (S::zero(), S::zero(), S::zero());
     each_chunk!([f, o, c] => {
         let fv = S::load(f);
@@ -322,9 +323,7 @@ fn pass_error_clim<S: Simd, T: Float>(
         let cv = S::load(c);
         let e = fv.sub(ov);
         let mfo = e.finite();
-        n_o = S::count(n_o, ov.finite());
         n_fo = S::count(n_fo, mfo);
-        max_f = max_f.max_acc(fv.abs());
         let es = e.sub(kev).and(mfo);
         se = se.add(es);
         see = es.fma(es, see);
@@ -340,9 +339,7 @@ fn pass_error_clim<S: Simd, T: Float>(
         sff = fz.fma(fz, sff);
         soo = oz.fma(oz, soo);
     });
-    s.n_o = S::itotal(n_o) as f64;
     s.n_fo = S::itotal(n_fo) as f64;
-    s.max_f = hmax(max_f);
     s.err = Moments::from_shifted(w, s.n_fo, ke, hsum(se), hsum(see));
     s.abs_err = w * hsum(sae);
     s.clim_w = w * S::itotal(n_co) as f64;
@@ -351,7 +348,7 @@ fn pass_error_clim<S: Simd, T: Float>(
     s.soo = w * hsum(soo);
 }
 
-/// (f, o, c): shifted anomaly moments.
+/// (f, o, c): shifted anomaly moments; and the number of finite truth points and max |f|.
 #[inline(always)]
 fn pass_anomaly<S: Simd, T: Float>(
     f: &[T],
@@ -363,7 +360,8 @@ fn pass_anomaly<S: Simd, T: Float>(
     w: f64,
 ) {
     let (kav, kbv) = (S::splat(ka), S::splat(kb));
-    let mut n = S::izero();
+    let (mut n, mut n_o) = (S::izero(), S::izero());
+    let mut max_f = S::zero();
     let (mut sa, mut sb, mut saa, mut sbb, mut sab) =
         (S::zero(), S::zero(), S::zero(), S::zero(), S::zero());
     each_chunk!([f, o, c] => {
@@ -374,6 +372,8 @@ fn pass_anomaly<S: Simd, T: Float>(
         let b = ov.sub(cv);
         let m = S::mand(a.finite(), b.finite());
         n = S::count(n, m);
+        n_o = S::count(n_o, ov.finite());
+        max_f = max_f.max_acc(fv.abs());
         let a = a.sub(kav).and(m);
         let b = b.sub(kbv).and(m);
         sa = sa.add(a);
@@ -382,6 +382,8 @@ fn pass_anomaly<S: Simd, T: Float>(
         sbb = b.fma(b, sbb);
         sab = a.fma(b, sab);
     });
+    s.n_o = S::itotal(n_o) as f64;
+    s.max_f = hmax(max_f);
     s.anom = CoMoments::from_shifted(
         w,
         S::itotal(n) as f64,
