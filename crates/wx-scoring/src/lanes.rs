@@ -129,7 +129,12 @@ impl Simd for P {
     }
     #[inline(always)]
     fn finite(self) -> Self::M {
-        self.0.map(|x| if x.abs() < f64::INFINITY { !0 } else { 0 })
+        // Same test as the AVX2 path: x − x is NaN exactly when x is not finite.
+        #[allow(clippy::eq_op)]
+        self.0.map(|x| {
+            let d = x - x;
+            if d == d { !0 } else { 0 }
+        })
     }
     #[inline(always)]
     fn mand(a: Self::M, b: Self::M) -> Self::M {
@@ -230,9 +235,11 @@ mod avx {
         }
         #[inline(always)]
         fn finite(self) -> Self::M {
+            // x − x is 0 for finite x and NaN for ±inf/NaN; ORD(d, d) tests
+            // "not NaN" without needing a constant register.
             unsafe {
-                let a = _mm256_andnot_pd(_mm256_set1_pd(-0.0), self.0);
-                _mm256_cmp_pd::<_CMP_LT_OQ>(a, _mm256_set1_pd(f64::INFINITY))
+                let d = _mm256_sub_pd(self.0, self.0);
+                _mm256_cmp_pd::<_CMP_ORD_Q>(d, d)
             }
         }
         #[inline(always)]
