@@ -223,6 +223,8 @@ struct Shifts {
     r: f64,
 }
 
+/// The row's first point satisfying each group's mask, tested exactly like
+/// the masks (through differences), gives the shifts.
 #[inline(always)]
 fn find_shifts<T: Float, const C: bool, const R: bool>(
     f: &[T],
@@ -230,20 +232,16 @@ fn find_shifts<T: Float, const C: bool, const R: bool>(
     c: &[T],
     r: &[T],
 ) -> Shifts {
+    let d = |x: &[T], y: &[T], j: usize| x[j].to_f64() - y[j].to_f64();
     let mut k = Shifts::default();
-    if let Some(j) = (0..f.len()).find(|&j| f[j].to_f64().is_finite() && o[j].to_f64().is_finite())
-    {
-        k.e = f[j].to_f64() - o[j].to_f64();
+    if let Some(j) = (0..f.len()).find(|&j| d(f, o, j).is_finite()) {
+        k.e = d(f, o, j);
     }
-    if C && let Some(j) = (0..f.len()).find(|&j| {
-        f[j].to_f64().is_finite() && o[j].to_f64().is_finite() && c[j].to_f64().is_finite()
-    }) {
-        k.a = f[j].to_f64() - c[j].to_f64();
-        k.b = o[j].to_f64() - c[j].to_f64();
+    if C && let Some(j) = (0..f.len()).find(|&j| d(f, c, j).is_finite() && d(o, c, j).is_finite()) {
+        k.a = d(f, c, j);
+        k.b = d(o, c, j);
     }
-    if R && let Some(j) =
-        (0..f.len()).find(|&j| f[j].to_f64().is_finite() && r[j].to_f64().is_finite())
-    {
+    if R && let Some(j) = (0..f.len()).find(|&j| d(f, r, j).is_finite()) {
         k.f = f[j].to_f64();
         k.r = r[j].to_f64();
     }

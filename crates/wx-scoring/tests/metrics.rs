@@ -232,7 +232,7 @@ fn constant_anomaly_gives_degenerate_acc() {
         &FieldInputs::new(f.view(), o.view()).with_climatology(c.view()),
         &g,
     );
-    assert!(m.acc.unwrap().is_ok());
+    assert!(m.acc.clone().unwrap().is_ok());
     // Just below it (std ≈ 1e-10·RMS) it is degenerate.
     let f = Array2::from_shape_fn((19, 36), |(i, j)| {
         c[[i, j]] + 1.25 + 280.0 * 1e-10 * (((i * 5 + j) % 7) as f64 - 3.0)
@@ -613,4 +613,36 @@ fn deterministic_across_thread_counts_and_code_paths() {
     let one = run3(1);
     assert_eq!(format!("{:?}", run3(2)), format!("{one:?}"));
     assert_eq!(format!("{:?}", run3(5)), format!("{one:?}"));
+}
+
+#[test]
+fn overflowing_difference_is_masked_and_fails_extreme() {
+    // f − o overflows f64 at one point (and it is the row's first point, where
+    // the shift is taken): the point is excluded, the rest stays finite, and
+    // the variable fails the extreme-value check.
+    let g = grid(5, 8);
+    let mut rng = Rng(21);
+    let o = field(&mut rng, 5, 8, 10.0, 2.0);
+    let mut f = &o + 1.0;
+    let mut o2 = o.clone();
+    f[[2, 0]] = 1.7e308;
+    o2[[2, 0]] = -1.7e308;
+    let c = &o - &field(&mut rng, 5, 8, 0.0, 1.0);
+    let m = score(
+        &FieldInputs::new(f.view(), o2.view()).with_climatology(c.view()),
+        &g,
+    );
+    assert!((m.bias.clone().unwrap() - 1.0).abs() < 1e-12);
+    assert_eq!(m.n_pairs, 39);
+    assert_eq!(m.max_abs_forecast, 1.7e308);
+    // The ACC mask (f, o, c all finite) does include the point, and its
+    // squares overflow: a failure value, not a panic and not a number.
+    assert!(matches!(m.acc, Some(Err(_))), "{:?}", m.acc);
+    // Coverage (39/40) is checked first; the extreme value fails it regardless.
+    let mut lax = cfg().field;
+    lax.coverage_floor = 0.9;
+    assert!(matches!(
+        m.field_failure(&lax),
+        Some(FieldFailure::ExtremeValue { .. })
+    ));
 }
