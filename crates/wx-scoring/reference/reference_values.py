@@ -7,13 +7,12 @@ aggregate, and writes tests/fixtures/reference_values.json.
 Which library computes what:
   xskillscore (its definition matches the spec: cos-lat weights, pairwise NaN
   skipping with skipna=True, weighted centred Pearson):
-    - mse, rmse, mae                       xs.mse / xs.rmse / xs.mae on (f, o)
+    - bias, mse, rmse, mae                 xs.me / xs.mse / xs.rmse / xs.mae on (f, o)
     - acc (before the degeneracy floor)    xs.pearson_r on anomalies (f - c, o - c)
     - rmse_clim                            xs.rmse on (c, o)
     - pattern_correlation                  xs.pearson_r on (f, r)
     - clone_distance                       xs.mse on (f, r)
   plain numpy (the spec differs from anything xskillscore offers):
-    - bias                                 weighted mean of f - o (xs.me is not weighted the same way / sign)
     - skill                                weighted bias correction on the (f, o, r) mask, then 1 - MSE/MSE_ref
     - skill_clim                           the same with r = climatology, on the (f, o, c) mask
     - acc degeneracy                       relative 1e-9 floor on the weighted std vs the weighted RMS of the raw field
@@ -82,6 +81,7 @@ def level_metrics(f, o, c, r, lats, lons):
     out["mse"] = float(xs.mse(F, O, dim=dims, weights=wda, skipna=True))
     out["rmse"] = float(xs.rmse(F, O, dim=dims, weights=wda, skipna=True))
     out["mae"] = float(xs.mae(F, O, dim=dims, weights=wda, skipna=True))
+    out["bias"] = float(xs.me(F, O, dim=dims, weights=wda, skipna=True))
     out["rmse_clim"] = float(xs.rmse(C, O, dim=dims, weights=wda, skipna=True))
     out["mse_clim"] = float(xs.mse(C, O, dim=dims, weights=wda, skipna=True))
     out["pattern_correlation"] = float(xs.pearson_r(F, R, dim=dims, weights=wda, skipna=True))
@@ -105,7 +105,6 @@ def level_metrics(f, o, c, r, lats, lons):
     out["acc"] = None if degenerate else float(np.clip(acc, -1, 1))
     # numpy-only metrics
     mfo = np.isfinite(f) & np.isfinite(o)
-    out["bias"] = float((w2[mfo] * (f - o)[mfo]).sum() / w2[mfo].sum())
     out["coverage"] = float(mfo.sum() / np.isfinite(o).sum())
     out["skill"] = numpy_skill(f, o, r, w2)
     out["skill_clim"] = numpy_skill(f, o, c, w2)
