@@ -1,7 +1,7 @@
 //! Regular latitude/longitude grids, orientation normalisation, cos-latitude
 //! weights and bilinear regridding (spec §2, §3).
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::error::ScoringError;
@@ -186,6 +186,19 @@ impl Orientation {
         !self.lat_reversed && self.lon_order.iter().enumerate().all(|(i, &j)| i == j)
     }
 
+    /// [`Orientation::apply`] to every level of a `(level, lat, lon)` stack.
+    pub fn apply_stack<T: Float>(
+        &self,
+        field: ArrayView3<'_, T>,
+    ) -> Result<Array3<T>, ScoringError> {
+        let (nl, nr, nc) = field.dim();
+        let mut out = Array3::from_elem((nl, nr, nc), T::NAN);
+        for (level, mut o) in field.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+            o.assign(&self.apply(level)?);
+        }
+        Ok(out)
+    }
+
     /// Reorder a `(lat, lon)` field from the input layout to the canonical one.
     pub fn apply<T: Float>(&self, field: ArrayView2<'_, T>) -> Result<Array2<T>, ScoringError> {
         let (nr, nc) = field.dim();
@@ -275,6 +288,16 @@ impl Regridder {
     /// The target shape `(nlat, nlon)`.
     pub fn target_shape(&self) -> (usize, usize) {
         (self.rows.len(), self.cols.len())
+    }
+
+    /// [`Regridder::apply`] to every level of a `(level, lat, lon)` stack.
+    pub fn apply_stack<T: Float>(&self, src: ArrayView3<'_, T>) -> Result<Array3<T>, ScoringError> {
+        let (nr, nc) = self.target_shape();
+        let mut out = Array3::from_elem((src.shape()[0], nr, nc), T::NAN);
+        for (level, mut o) in src.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+            o.assign(&self.apply(level)?);
+        }
+        Ok(out)
     }
 
     /// Interpolate one source field (canonical orientation, source shape) onto

@@ -56,6 +56,13 @@ fn normalise_flips_and_rotates() {
     assert_eq!(out[[2, 3]], 1.0);
     // canonical (0°, 180°) = input (row 1, lon −180° = col 0)
     assert_eq!(out[[1, 2]], 10.0);
+    let stack = ndarray::stack![ndarray::Axis(0), field.view(), field.view()];
+    assert_eq!(
+        o.apply_stack(stack.view())
+            .unwrap()
+            .index_axis(ndarray::Axis(0), 1),
+        out
+    );
     let (g2, o2) = Grid::normalise(g.lats(), g.lons()).unwrap();
     assert_eq!(g2, g);
     assert!(o2.is_identity());
@@ -166,4 +173,12 @@ fn rows_outside_source_take_nearest_row() {
     assert_eq!(out.row(720), sf.row(719));
     assert_eq!(out[[1, 7]], 0.5 * (sf[[0, 7]] + sf[[1, 7]]));
     assert!(r.apply(Array2::<f32>::zeros((721, 1440)).view()).is_err());
+    // Stacks: every level is regridded the same way.
+    let stack = ndarray::stack![ndarray::Axis(0), sf.view(), sf.mapv(|v| -v).view()];
+    let out3 = r.apply_stack(stack.view()).unwrap();
+    assert_eq!(out3.dim(), (2, 721, 1440));
+    assert_eq!(
+        out3.index_axis(ndarray::Axis(0), 1).row(720),
+        sf.row(719).mapv(|v| -v)
+    );
 }
