@@ -23,9 +23,9 @@
 //! (f, o, c); skill against a separate reference on (f, o, r) including the
 //! bias used to correct `f`; clone distance and pattern correlation on (f, r);
 //! the climatology's own error on (c, o). A pair is tested through its
-//! difference (`f − o` is finite exactly when both are); the difference of two
-//! finite `f64` values can only overflow for magnitudes near 1e308 (never for
-//! `f32` input), and any such value already fails the extreme-value check.
+//! difference (`f − o` is finite exactly when both are), the ACC triple through
+//! `(f − c) + (o − c)`; these can only overflow for magnitudes near 1e308
+//! (never for `f32` input), and such a forecast fails the extreme-value check.
 //!
 //! # Cancellation
 //!
@@ -237,7 +237,7 @@ fn find_shifts<T: Float, const C: bool, const R: bool>(
     if let Some(j) = (0..f.len()).find(|&j| d(f, o, j).is_finite()) {
         k.e = d(f, o, j);
     }
-    if C && let Some(j) = (0..f.len()).find(|&j| d(f, c, j).is_finite() && d(o, c, j).is_finite()) {
+    if C && let Some(j) = (0..f.len()).find(|&j| (d(f, c, j) + d(o, c, j)).is_finite()) {
         k.a = d(f, c, j);
         k.b = d(o, c, j);
     }
@@ -382,7 +382,9 @@ fn pass_anomaly<S: Simd, T: Float>(
         let cv = S::load(c);
         let a = fv.sub(cv);
         let b = ov.sub(cv);
-        let m = S::mand(a.finite(), b.finite());
+        // a + b is finite exactly when a and b are (no overflow for values
+        // that pass the extreme-value check): one test instead of two.
+        let m = a.add(b).finite();
         n = S::count(n, m);
         n_o = S::count(n_o, ov.finite());
         max_f = max_f.max_acc(fv.abs());
