@@ -3,9 +3,11 @@
 //! - `cargo xtask test [-- <cargo test args>]` runs the whole test suite on both backends,
 //!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster.
 //! - `cargo xtask bench <queue|scoring|data|pipeline>` runs a benchmark and prints its figures.
+//! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
 
 mod bench;
 mod postgres;
+mod reference_values;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,8 @@ enum Command {
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
+    /// Recompute wx-scoring's cross-check values with xskillscore/numpy (creates target/xtask-venv).
+    ReferenceValues(reference_values::Args),
     /// Run a benchmark.
     Bench {
         /// Which benchmark.
@@ -37,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Test { cargo_args } => test::run(&cargo_args),
         Command::Bench { which } => bench::run(which),
+        Command::ReferenceValues(a) => reference_values::main(a),
     }
 }
 

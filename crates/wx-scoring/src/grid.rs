@@ -1,0 +1,405 @@
+//! Regular latitude/longitude grids, orientation normalisation, cos-latitude
+//! weights and bilinear regridding (spec §2, §3).
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+use rayon::prelude::*;
+
+use crate::error::ScoringError;
+use crate::float::Float;
+
+/// Two coordinates closer than this (degrees) are treated as the same point:
+/// the regridder then copies the source value exactly.
+pub const COINCIDENCE_TOLERANCE_DEG: f64 = 1e-6;
+
+/// A lat/lon grid in canonical orientation: latitudes strictly descending
+/// (90 … −90), longitudes strictly ascending in `[0, 360)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    lats: Vec<f64>,
+    lons: Vec<f64>,
+}
+
+/// How an input field's axes map onto its canonical [`Grid`]
+/// (from [`Grid::normalise`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orientation {
+    nlat: usize,
+    lat_reversed: bool,
+    /// `lon_order[j]` = index in the input of canonical column `j`.
+    lon_order: Vec<usize>,
+}
+
+impl Grid {
+    /// A grid from coordinates that are already canonical (latitudes strictly
+    /// descending within [−90, 90], longitudes strictly ascending in [0, 360)).
+    pub fn new(lats: Vec<f64>, lons: Vec<f64>) -> Result<Self, ScoringError> {
+        check_lats(&lats)?;
+        if lats.windows(2).any(|w| w[0] <= w[1]) {
+            return Err(ScoringError::Grid(
+                "latitudes must be strictly descending".into(),
+            ));
+        }
+        check_lons(&lons)?;
+        if lons.iter().any(|l| !(0.0..360.0).contains(l)) {
+            return Err(ScoringError::Grid("longitudes must lie in [0, 360)".into()));
+        }
+        if lons.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ScoringError::Grid(
+                "longitudes must be strictly ascending".into(),
+            ));
+        }
+        Ok(Self { lats, lons })
+    }
+
+    /// A regular global grid: `nlat` rows from 90 to −90 inclusive and `nlon`
+    /// columns from 0 in steps of 360/nlon (e.g. 721 × 1440 for 0.25°).
+    pub fn regular_global(nlat: usize, nlon: usize) -> Result<Self, ScoringError> {
+        if nlat < 2 || nlon < 1 {
+            return Err(ScoringError::Grid(format!(
+                "regular grid needs nlat >= 2 and nlon >= 1, got {nlat}×{nlon}"
+            )));
+        }
+        let dlat = 180.0 / (nlat - 1) as f64;
+        let dlon = 360.0 / nlon as f64;
+        let lats = (0..nlat).map(|i| 90.0 - i as f64 * dlat).collect();
+        let lons = (0..nlon).map(|j| j as f64 * dlon).collect();
+        Self::new(lats, lons)
+    }
+
+    /// Canonicalise arbitrary coordinates: latitudes monotonic in either
+    /// direction, longitudes in any convention (e.g. −180 … 180) without
+    /// duplicates modulo 360. Returns the canonical grid and the
+    /// [`Orientation`] that reorders fields given in the input layout.
+    pub fn normalise(lats: &[f64], lons: &[f64]) -> Result<(Self, Orientation), ScoringError> {
+        check_lats(lats)?;
+        check_lons(lons)?;
+        let descending = lats.windows(2).all(|w| w[0] > w[1]);
+        let ascending = lats.windows(2).all(|w| w[0] < w[1]);
+        if !descending && !ascending {
+            return Err(ScoringError::Grid(
+                "latitudes must be strictly monotonic".into(),
+            ));
+        }
+        // A single latitude is both; keep it as is.
+        let lat_reversed = !descending;
+        let mut new_lats = lats.to_vec();
+        if lat_reversed {
+            new_lats.reverse();
+        }
+        let wrapped: Vec<f64> = lons.iter().map(|l| wrap_lon(*l)).collect();
+        let mut lon_order: Vec<usize> = (0..lons.len()).collect();
+        lon_order.sort_by(|&a, &b| wrapped[a].total_cmp(&wrapped[b]));
+        let new_lons: Vec<f64> = lon_order.iter().map(|&j| wrapped[j]).collect();
+        if new_lons
+            .windows(2)
+            .any(|w| w[1] - w[0] <= COINCIDENCE_TOLERANCE_DEG)
+            || (new_lons.len() > 1
+                && new_lons[0] + 360.0 - new_lons[new_lons.len() - 1] <= COINCIDENCE_TOLERANCE_DEG)
+        {
+            return Err(ScoringError::Grid(
+                "duplicate longitudes (modulo 360)".into(),
+            ));
+        }
+        Ok((
+            Self::new(new_lats, new_lons)?,
+            Orientation {
+                nlat: lats.len(),
+                lat_reversed,
+                lon_order,
+            },
+        ))
+    }
+
+    /// Latitudes (descending, degrees).
+    pub fn lats(&self) -> &[f64] {
+        &self.lats
+    }
+
+    /// Longitudes (ascending in [0, 360), degrees).
+    pub fn lons(&self) -> &[f64] {
+        &self.lons
+    }
+
+    /// `(rows, columns)` = `(nlat, nlon)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.lats.len(), self.lons.len())
+    }
+
+    /// The spec's area weight per row, `w = cos(lat)` (broadcast over longitude
+    /// by the kernels). At the poles this is ~6e-17, not exactly 0.
+    pub fn lat_weights(&self) -> Vec<f64> {
+        lat_weights(&self.lats)
+    }
+
+    /// Whether both grids have the same points (within [`COINCIDENCE_TOLERANCE_DEG`]).
+    pub fn same_points(&self, other: &Grid) -> bool {
+        self.shape() == other.shape()
+            && self
+                .lats
+                .iter()
+                .zip(&other.lats)
+                .all(|(a, b)| (a - b).abs() <= COINCIDENCE_TOLERANCE_DEG)
+            && self
+                .lons
+                .iter()
+                .zip(&other.lons)
+                .all(|(a, b)| (a - b).abs() <= COINCIDENCE_TOLERANCE_DEG)
+    }
+}
+
+/// `cos(lat)` for each latitude in degrees (the spec's row weight).
+pub fn lat_weights(lats: &[f64]) -> Vec<f64> {
+    lats.iter().map(|l| l.to_radians().cos().max(0.0)).collect()
+}
+
+fn wrap_lon(l: f64) -> f64 {
+    let w = l.rem_euclid(360.0);
+    // rem_euclid can return 360.0 for tiny negative inputs due to rounding.
+    if w >= 360.0 { 0.0 } else { w }
+}
+
+fn check_lats(lats: &[f64]) -> Result<(), ScoringError> {
+    if lats.is_empty() {
+        return Err(ScoringError::Grid("no latitudes".into()));
+    }
+    if lats.iter().any(|l| !l.is_finite() || l.abs() > 90.0) {
+        return Err(ScoringError::Grid(
+            "latitudes must be finite and within [-90, 90]".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_lons(lons: &[f64]) -> Result<(), ScoringError> {
+    if lons.is_empty() {
+        return Err(ScoringError::Grid("no longitudes".into()));
+    }
+    if lons.iter().any(|l| !l.is_finite()) {
+        return Err(ScoringError::Grid("longitudes must be finite".into()));
+    }
+    Ok(())
+}
+
+impl Orientation {
+    /// Whether this orientation leaves fields unchanged.
+    pub fn is_identity(&self) -> bool {
+        !self.lat_reversed && self.lon_order.iter().enumerate().all(|(i, &j)| i == j)
+    }
+
+    /// [`Orientation::apply`] to every level of a `(level, lat, lon)` stack.
+    pub fn apply_stack<T: Float>(
+        &self,
+        field: ArrayView3<'_, T>,
+    ) -> Result<Array3<T>, ScoringError> {
+        let (nl, nr, nc) = field.dim();
+        let mut out = Array3::from_elem((nl, nr, nc), T::NAN);
+        for (level, mut o) in field.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+            o.assign(&self.apply(level)?);
+        }
+        Ok(out)
+    }
+
+    /// Reorder a `(lat, lon)` field from the input layout to the canonical one.
+    pub fn apply<T: Float>(&self, field: ArrayView2<'_, T>) -> Result<Array2<T>, ScoringError> {
+        let (nr, nc) = field.dim();
+        if nc != self.lon_order.len() || nr != self.nlat {
+            return Err(ScoringError::ShapeMismatch {
+                what: "field",
+                expected: vec![self.nlat, self.lon_order.len()],
+                found: vec![nr, nc],
+            });
+        }
+        let mut out = Array2::from_elem((nr, nc), T::NAN);
+        for (i, mut orow) in out.axis_iter_mut(Axis(0)).enumerate() {
+            let src = field.row(if self.lat_reversed { nr - 1 - i } else { i });
+            for (o, &j) in orow.iter_mut().zip(&self.lon_order) {
+                *o = src[j];
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One axis' interpolation stencil for a target coordinate: up to two source
+/// indices with positive weights (a second weight of 0 means "exact copy").
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stencil {
+    i0: usize,
+    w0: f64,
+    i1: usize,
+    w1: f64,
+}
+
+impl Stencil {
+    fn exact(i: usize) -> Self {
+        Self {
+            i0: i,
+            w0: 1.0,
+            i1: i,
+            w1: 0.0,
+        }
+    }
+}
+
+/// Bilinear regridding from a source grid onto a target grid, precomputed once
+/// and reused for any number of fields.
+///
+/// - Longitude is periodic.
+/// - A target coordinate that coincides with a source coordinate (within
+///   [`COINCIDENCE_TOLERANCE_DEG`]) uses that source line alone, so a NaN
+///   neighbour with zero weight does not spread.
+/// - Target rows outside the source's latitude range take the nearest source
+///   row (e.g. a 720-row forecast without the −90 row on a 721-row target).
+/// - A NaN among the neighbours that carry weight gives NaN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regridder {
+    src_shape: (usize, usize),
+    rows: Vec<Stencil>,
+    cols: Vec<Stencil>,
+    identity: bool,
+}
+
+impl Regridder {
+    /// Precompute the stencils from `source` onto `target`.
+    pub fn new(source: &Grid, target: &Grid) -> Self {
+        let rows = target
+            .lats
+            .iter()
+            .map(|&t| lat_stencil(&source.lats, t))
+            .collect();
+        let cols = target
+            .lons
+            .iter()
+            .map(|&t| lon_stencil(&source.lons, t))
+            .collect();
+        Self {
+            src_shape: source.shape(),
+            rows,
+            cols,
+            identity: source.same_points(target),
+        }
+    }
+
+    /// Whether the grids coincide, so that regridding is an exact copy.
+    pub fn is_identity(&self) -> bool {
+        self.identity
+    }
+
+    /// The target shape `(nlat, nlon)`.
+    pub fn target_shape(&self) -> (usize, usize) {
+        (self.rows.len(), self.cols.len())
+    }
+
+    /// [`Regridder::apply`] to every level of a `(level, lat, lon)` stack.
+    pub fn apply_stack<T: Float>(&self, src: ArrayView3<'_, T>) -> Result<Array3<T>, ScoringError> {
+        let (nr, nc) = self.target_shape();
+        let mut out = Array3::from_elem((src.shape()[0], nr, nc), T::NAN);
+        for (level, mut o) in src.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+            o.assign(&self.apply(level)?);
+        }
+        Ok(out)
+    }
+
+    /// Interpolate one source field (canonical orientation, source shape) onto
+    /// the target grid. Arithmetic is in `f64`; the result is rounded to `T`.
+    pub fn apply<T: Float>(&self, src: ArrayView2<'_, T>) -> Result<Array2<T>, ScoringError> {
+        if src.dim() != self.src_shape {
+            return Err(ScoringError::ShapeMismatch {
+                what: "source field",
+                expected: vec![self.src_shape.0, self.src_shape.1],
+                found: src.shape().to_vec(),
+            });
+        }
+        let (nr, nc) = self.target_shape();
+        let mut out = Array2::from_elem((nr, nc), T::NAN);
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(self.rows.par_iter())
+            .for_each(|(mut orow, rs)| {
+                let r0 = src.row(rs.i0);
+                let r1 = src.row(rs.i1);
+                for (o, cs) in orow.iter_mut().zip(&self.cols) {
+                    let line = |r: &ArrayView1<'_, T>| -> f64 {
+                        let mut v = cs.w0 * r[cs.i0].to_f64();
+                        if cs.w1 != 0.0 {
+                            v += cs.w1 * r[cs.i1].to_f64();
+                        }
+                        v
+                    };
+                    let v = if rs.w1 == 0.0 && cs.w1 == 0.0 {
+                        // Exact coincidence: copy bit for bit.
+                        *o = r0[cs.i0];
+                        continue;
+                    } else if rs.w1 == 0.0 {
+                        line(&r0)
+                    } else {
+                        rs.w0 * line(&r0) + rs.w1 * line(&r1)
+                    };
+                    *o = T::from_f64(v);
+                }
+            });
+        Ok(out)
+    }
+}
+
+use ndarray::ArrayView1;
+
+fn lat_stencil(src: &[f64], t: f64) -> Stencil {
+    // src is strictly descending.
+    let n = src.len();
+    if t >= src[0] - COINCIDENCE_TOLERANCE_DEG {
+        return Stencil::exact(0);
+    }
+    if t <= src[n - 1] + COINCIDENCE_TOLERANCE_DEG {
+        return Stencil::exact(n - 1);
+    }
+    // first index with src[i] < t  (partition point on descending data)
+    let k = src.partition_point(|&v| v >= t);
+    let (i0, i1) = (k - 1, k);
+    if (src[i0] - t).abs() <= COINCIDENCE_TOLERANCE_DEG {
+        return Stencil::exact(i0);
+    }
+    if (src[i1] - t).abs() <= COINCIDENCE_TOLERANCE_DEG {
+        return Stencil::exact(i1);
+    }
+    let w1 = (src[i0] - t) / (src[i0] - src[i1]);
+    Stencil {
+        i0,
+        w0: 1.0 - w1,
+        i1,
+        w1,
+    }
+}
+
+fn lon_stencil(src: &[f64], t: f64) -> Stencil {
+    // src strictly ascending in [0, 360); periodic.
+    let n = src.len();
+    let dist = |a: f64, b: f64| {
+        let d = (a - b).rem_euclid(360.0);
+        d.min(360.0 - d)
+    };
+    if let Some(j) = src
+        .iter()
+        .position(|&s| dist(s, t) <= COINCIDENCE_TOLERANCE_DEG)
+    {
+        return Stencil::exact(j);
+    }
+    if n == 1 {
+        return Stencil::exact(0);
+    }
+    let k = src.partition_point(|&v| v <= t);
+    let (i0, x0, i1, x1) = if k == 0 {
+        (n - 1, src[n - 1] - 360.0, 0, src[0])
+    } else if k == n {
+        (n - 1, src[n - 1], 0, src[0] + 360.0)
+    } else {
+        (k - 1, src[k - 1], k, src[k])
+    };
+    let w1 = (t - x0) / (x1 - x0);
+    Stencil {
+        i0,
+        w0: 1.0 - w1,
+        i1,
+        w1,
+    }
+}
