@@ -1,10 +1,10 @@
-//! Pipeline configuration: what to score, when runs start, leases, retries, concurrency.
+//! Pipeline configuration: when runs start, leases, retries, concurrency. (What is scored —
+//! variables, leads, weights — is the scoring configuration of `wx-scoring`.)
 //!
 //! These types are deserialized from the `[pipeline]` section of the validator's TOML file (with
 //! `WX_*` environment overrides applied by the binary). Every field has a default, so an empty
 //! section is valid.
 
-use crate::catalogue::{self, VarLevel};
 use crate::retry::RetryPolicy;
 use crate::step::{ResourceClass, StepKind};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
@@ -41,16 +41,6 @@ pub struct PipelineConfig {
     pub heartbeat_seconds: u32,
     /// Minutes between subnet snapshots.
     pub snapshot_interval_minutes: u32,
-    /// Days of runs that feed the ranking weights.
-    pub weights_lookback_days: u32,
-    /// Day1 variables (`2t`, `z500`, …).
-    pub day1_variables: Vec<VarLevel>,
-    /// Day1 leads in hours.
-    pub day1_leads: Vec<u32>,
-    /// ERA5 variables (a bare multi-level variable means all 13 levels).
-    pub era5_variables: Vec<VarLevel>,
-    /// ERA5 leads in hours.
-    pub era5_leads: Vec<u32>,
     /// Per-kind retry overrides keyed by `step/substep` (e.g. `"verify/open_store"`).
     pub retry: BTreeMap<String, RetryPolicy>,
     /// Concurrency limits.
@@ -121,11 +111,6 @@ impl Default for PipelineConfig {
             lease_seconds: 60,
             heartbeat_seconds: 15,
             snapshot_interval_minutes: 10,
-            weights_lookback_days: 15,
-            day1_variables: catalogue::default_day1_variables(),
-            day1_leads: catalogue::default_day1_leads(),
-            era5_variables: catalogue::default_era5_variables(),
-            era5_leads: catalogue::default_era5_leads(),
             retry: BTreeMap::new(),
             concurrency: ConcurrencyConfig::default(),
         }
@@ -155,20 +140,6 @@ impl PipelineConfig {
                 "heartbeat_seconds ({}) must be at least 1 and at most half of lease_seconds ({}, at least 5)",
                 self.heartbeat_seconds, self.lease_seconds
             ));
-        }
-        if self.day1_variables.is_empty() || self.day1_leads.is_empty() {
-            return fail("day1_variables and day1_leads must not be empty".into());
-        }
-        if self.era5_variables.is_empty() || self.era5_leads.is_empty() {
-            return fail("era5_variables and era5_leads must not be empty".into());
-        }
-        if self
-            .era5_leads
-            .iter()
-            .chain(&self.day1_leads)
-            .any(|l| *l == 0 || l % 6 != 0)
-        {
-            return fail("leads must be positive multiples of 6 hours".into());
         }
         if self.test_mode && self.test_run_interval_minutes == 0 {
             return fail("test_run_interval_minutes must be at least 1".into());
