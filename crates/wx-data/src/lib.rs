@@ -9,5 +9,6 @@
 #![warn(missing_docs)]
 
 pub mod field;
+pub mod transport;
 
 pub use field::{Field, FieldError};
