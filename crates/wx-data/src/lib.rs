@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod field;
+pub mod manifest;
 pub mod transport;
+pub mod verified;
 
 pub use field::{Field, FieldError};
