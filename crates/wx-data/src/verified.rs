@@ -470,7 +470,7 @@ fn range_of(range: ByteRange, size: u64) -> Option<std::ops::Range<usize>> {
         ByteRange::FromStart(offset, Some(length)) => (offset, offset.checked_add(length)?),
         ByteRange::Suffix(length) => (size.checked_sub(length)?, size),
     };
-    (start <= end && end <= size).then(|| start as usize..end as usize)
+    (start <= end && end <= size).then_some(start as usize..end as usize)
 }
 
 #[async_trait]
