@@ -136,30 +136,55 @@ impl IntegrityError {
     }
 }
 
-/// Finds an [`IntegrityError`] in an error chain, looking inside `std::io::Error`s (whose
-/// `source()` skips the wrapped error) — e.g. in a `zarrs` `ArrayError` from a
-/// [`VerifiedStore`] read.
+/// Finds an [`IntegrityError`] in an error chain — e.g. in a `zarrs` `ArrayError` from a
+/// [`VerifiedStore`] read. `zarrs`' error enums wrap storage errors `#[error(transparent)]`, whose
+/// `source()` skips the wrapped error, and so does `std::io::Error`; this looks inside them.
 pub fn integrity_error<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a IntegrityError> {
+    use zarrs::array::{ArrayCreateError, ArrayError, CodecError};
+    fn in_io(io: &std::io::Error) -> Option<&IntegrityError> {
+        io.get_ref()?.downcast_ref::<IntegrityError>()
+    }
+    fn in_storage(e: &StorageError) -> Option<&IntegrityError> {
+        match e {
+            StorageError::IOError(io) => in_io(io),
+            _ => None,
+        }
+    }
+    fn in_codec(e: &CodecError) -> Option<&IntegrityError> {
+        match e {
+            CodecError::StorageError(s) => in_storage(s),
+            CodecError::IOError(io) => in_io(io),
+            _ => None,
+        }
+    }
     let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<IntegrityError>() {
-            return Some(found);
-        }
-        if let Some(StorageError::IOError(io)) = e.downcast_ref::<StorageError>()
-            && let Some(found) = io
-                .get_ref()
-                .and_then(|i| i.downcast_ref::<IntegrityError>())
-        {
-            return Some(found);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(found) = io
-                .get_ref()
-                .and_then(|i| i.downcast_ref::<IntegrityError>())
-        {
-            return Some(found);
+        let found = if let Some(found) = e.downcast_ref::<IntegrityError>() {
+            Some(found)
+        } else if let Some(s) = e.downcast_ref::<StorageError>() {
+            in_storage(s)
+        } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            in_io(io)
+        } else if let Some(c) = e.downcast_ref::<CodecError>() {
+            in_codec(c)
+        } else if let Some(a) = e.downcast_ref::<ArrayError>() {
+            match a {
+                ArrayError::StorageError(s) => in_storage(s),
+                ArrayError::CodecError(c) => in_codec(c),
+                _ => None,
+            }
+        } else if let Some(a) = e.downcast_ref::<ArrayCreateError>() {
+            match a {
+                ArrayCreateError::StorageError(s) => in_storage(s),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if found.is_some() {
+            return found;
         }
         current = e.source();
     }

@@ -525,18 +525,28 @@ async fn handle(req: Request<Incoming>, config: &Config, state: &Shared) -> Resp
             ok_response(streamed(stream, &path, state, len), len)
         }
         Some(Fault::Truncate { send }) => {
+            // send the head and the first bytes, give the socket time to flush them, then fail
+            // the body so that hyper closes the connection short of Content-Length
             let cut = bytes.slice(..(send.min(len) as usize));
-            let mut sent = false;
-            let stream = futures::stream::poll_fn(move |_| {
-                if sent {
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "truncated on purpose",
-                    ))));
+            let stream = Box::pin(futures::stream::unfold(0u8, move |step| {
+                let cut = cut.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(cut), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Some((
+                                Err(io::Error::new(
+                                    io::ErrorKind::ConnectionAborted,
+                                    "truncated on purpose",
+                                )),
+                                2,
+                            ))
+                        }
+                        _ => None,
+                    }
                 }
-                sent = true;
-                Poll::Ready(Some(Ok(cut.clone())))
-            });
+            }));
             ok_response(streamed(stream, &path, state, len), len)
         }
         Some(Fault::Slow { bytes_per_second }) => {

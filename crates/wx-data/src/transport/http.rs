@@ -301,7 +301,7 @@ pub fn display_url(url: &Url) -> String {
     shown.to_string()
 }
 
-/// Parses and checks a store URL; returns it with a trailing `/`.
+/// Parses and checks a store URL; returns it without a trailing `/`.
 fn parse_store_url(url: &str, config: &HttpStoreConfig) -> Result<Url, TransportError> {
     let shown = || wx_model::sanitize_message(url, &[]);
     let invalid = |reason: &str| TransportError::InvalidUrl {
@@ -330,10 +330,10 @@ fn parse_store_url(url: &str, config: &HttpStoreConfig) -> Result<Url, Transport
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
     }
-    if !parsed.path().ends_with('/') {
-        let path = format!("{}/", parsed.path());
-        parsed.set_path(&path);
-    }
+    // object_store appends the key's segments to the URL's: no trailing slash, or the request
+    // path would contain `//`
+    let trimmed = parsed.path().trim_end_matches('/').to_owned();
+    parsed.set_path(&trimmed);
     Ok(parsed)
 }
 
@@ -434,8 +434,21 @@ mod tests {
         assert!(!err.to_string().contains("pw@"), "{err}");
         let err = parse_store_url("https://example.org/a.zarr?token=abcdef", &prod).unwrap_err();
         assert!(!err.to_string().contains("abcdef"), "{err}");
-        let ok = parse_store_url("https://example.org:8443/forecasts/a.zarr", &prod).unwrap();
-        assert_eq!(ok.as_str(), "https://example.org:8443/forecasts/a.zarr/");
+        let ok = parse_store_url("https://example.org:8443/forecasts/a.zarr/", &prod).unwrap();
+        assert_eq!(ok.as_str(), "https://example.org:8443/forecasts/a.zarr");
+        // what object_store does with it: the key's segments appended, no `//`
+        for (base, expected) in [
+            (
+                "https://example.org/forecasts/a.zarr/",
+                "https://example.org/forecasts/a.zarr/2t/0.0.0",
+            ),
+            ("https://example.org/", "https://example.org/2t/0.0.0"),
+            ("https://example.org", "https://example.org/2t/0.0.0"),
+        ] {
+            let mut url = parse_store_url(base, &prod).unwrap();
+            url.path_segments_mut().unwrap().extend(["2t", "0.0.0"]);
+            assert_eq!(url.as_str(), expected);
+        }
     }
 
     #[test]
