@@ -150,11 +150,33 @@ fn clip(text: &str, n: usize) -> String {
 
 /// Lowercase hex sha256 of `sha256(utf8(path) ‖ 0x00 ‖ bytes)`.
 pub fn file_hash(path: &str, bytes: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(path.as_bytes());
-    hasher.update([0u8]);
+    let mut hasher = FileHasher::new(path);
     hasher.update(bytes);
-    hex::encode(hasher.finalize())
+    hasher.finish()
+}
+
+/// [`file_hash`] computed incrementally, e.g. over a body as it streams in.
+#[derive(Clone)]
+pub struct FileHasher(Sha256);
+
+impl FileHasher {
+    /// Starts the hash of the file at `path`.
+    pub fn new(path: &str) -> FileHasher {
+        let mut hasher = Sha256::new();
+        hasher.update(path.as_bytes());
+        hasher.update([0u8]);
+        FileHasher(hasher)
+    }
+
+    /// Adds the next bytes of the file.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The lowercase hex hash.
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
 }
 
 /// Lowercase hex sha256 of the exact manifest bytes.
@@ -581,6 +603,10 @@ mod tests {
             "49a8f5c06e3ecf6e215b990dcf8839191b441afef34d7026494f4d3268f38a69"
         );
         assert_ne!(file_hash("a", b"bc"), file_hash("ab", b"c"));
+        let mut incremental = FileHasher::new("2t/0.0.0");
+        incremental.update(b"a");
+        incremental.update(b"bc");
+        assert_eq!(incremental.finish(), file_hash("2t/0.0.0", b"abc"));
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //!    (metadata: 1 MiB; a chunk: its declared shape × dtype size × factor, learnt from the
 //!    verified metadata this store has served or set with [`VerifiedStore::set_chunk_limit`];
 //!    otherwise the default object limit);
-//! 3. hashes exactly those bytes (`sha256(key ‖ 0x00 ‖ bytes)`) and compares with the manifest;
-//!    a mismatch is [`IntegrityError::HashMismatch`] naming the key;
+//! 3. hashes exactly those bytes (`sha256(key ‖ 0x00 ‖ bytes)`, piece by piece as they are
+//!    appended to the buffer that is returned) and compares with the manifest; a mismatch is
+//!    [`IntegrityError::HashMismatch`] naming the key;
 //! 4. returns those same bytes (no second fetch: what is decoded is what was verified).
 //!    Partial reads are served from the verified whole object.
 //!
@@ -43,8 +44,8 @@ use zarrs::storage::{
 };
 
 use crate::manifest::{
-    FrozenManifest, MAX_MANIFEST_BYTES, MAX_SIGNATURE_FILE_BYTES, ManifestClaim, ManifestError,
-    file_hash, verify_manifest,
+    FileHasher, FrozenManifest, MAX_MANIFEST_BYTES, MAX_SIGNATURE_FILE_BYTES, ManifestClaim,
+    ManifestError, verify_manifest,
 };
 use crate::transport::{StoreHandle, TransportError, is_metadata_key};
 
@@ -297,9 +298,12 @@ impl VerifiedStore {
         {
             return Ok(Some(bytes.clone()));
         }
+        let mut hasher = FileHasher::new(key);
         let bytes = self
             .transport
-            .get_limited(key, self.max_bytes_for(key))
+            .get_limited_inspect(key, self.max_bytes_for(key), &mut |piece| {
+                hasher.update(piece)
+            })
             .await
             .map_err(|e| {
                 self.record(match e {
@@ -309,7 +313,8 @@ impl VerifiedStore {
                     other => IntegrityError::Transport(other),
                 })
             })?;
-        let actual = file_hash(key, &bytes);
+        // the hash of exactly the pieces that make up `bytes`
+        let actual = hasher.finish();
         if actual != expected {
             return Err(self.record(IntegrityError::HashMismatch {
                 store: store.to_owned(),

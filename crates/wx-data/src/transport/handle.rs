@@ -126,7 +126,19 @@ impl StoreHandle {
     /// declared length, or while streaming) or the store's byte budget. The body is streamed
     /// into one buffer of at most `max_bytes`; nothing larger is ever buffered.
     pub async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Bytes, TransportError> {
-        let fetch = self.fetch(key, max_bytes);
+        self.get_limited_inspect(key, max_bytes, &mut |_| {}).await
+    }
+
+    /// [`StoreHandle::get_limited`], showing every piece of the body to `inspect` as it is
+    /// appended to the returned buffer (to hash it while it is still in cache). The pieces are
+    /// exactly the returned bytes, in order; after an error they are meaningless.
+    pub async fn get_limited_inspect(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        inspect: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Bytes, TransportError> {
+        let fetch = self.fetch(key, max_bytes, inspect);
         match self.fetch_deadline {
             Some(deadline) => match tokio::time::timeout(deadline, fetch).await {
                 Ok(result) => result,
@@ -156,7 +168,12 @@ impl StoreHandle {
         Ok(path)
     }
 
-    async fn fetch(&self, key: &str, max_bytes: u64) -> Result<Bytes, TransportError> {
+    async fn fetch(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        inspect: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Bytes, TransportError> {
         let path = self.parse_key(key)?;
         let result = self
             .store
@@ -198,6 +215,7 @@ impl StoreHandle {
             if used > self.limits.store_budget_bytes {
                 return Err(self.budget_exceeded(key, used - len));
             }
+            inspect(&frame);
             buffer.extend_from_slice(&frame);
         }
         if received < declared {
