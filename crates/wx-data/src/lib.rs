@@ -9,5 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod field;
+pub mod sources;
+pub mod zarr;
 
 pub use field::{Field, FieldError};
