@@ -57,18 +57,14 @@ impl ZarrDataset {
         };
         let try_v2 = matches!(ds.options.format, FormatHint::Auto | FormatHint::V2);
         let try_v3 = matches!(ds.options.format, FormatHint::Auto | FormatHint::V3);
-        if try_v2 {
-            if let Some(zmeta) = ds.get_json(".zmetadata").await? {
-                ds.consolidated = Some(ds.parse_zmetadata(zmeta)?);
-                return Ok(ds);
-            }
+        if try_v2 && let Some(zmeta) = ds.get_json(".zmetadata").await? {
+            ds.consolidated = Some(ds.parse_zmetadata(zmeta)?);
+            return Ok(ds);
         }
-        if try_v3 {
-            if let Some(root) = ds.get_json("zarr.json").await? {
-                ds.format = ZarrFormat::V3;
-                ds.consolidated = ds.parse_v3_root(root)?;
-                return Ok(ds);
-            }
+        if try_v3 && let Some(root) = ds.get_json("zarr.json").await? {
+            ds.format = ZarrFormat::V3;
+            ds.consolidated = ds.parse_v3_root(root)?;
+            return Ok(ds);
         }
         if try_v2 && ds.get_json(".zgroup").await?.is_some() {
             return Ok(ds);
