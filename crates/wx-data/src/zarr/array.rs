@@ -585,6 +585,12 @@ fn scatter<T: Copy>(
     selection: &[Selection],
 ) {
     let ndim = chunk_shape.len();
+    if ndim == 0 {
+        if let (Some(dst), Some(src)) = (out.first_mut(), chunk.first()) {
+            *dst = *src;
+        }
+        return;
+    }
     // (output position along the kept axis or None, position inside the chunk) per dimension
     let pairs: Vec<Vec<(Option<usize>, usize)>> = (0..ndim)
         .map(|d| {
@@ -625,18 +631,33 @@ fn scatter<T: Copy>(
             }
         }
     }
+    // The last dimension is copied as runs when its selection is contiguous (the usual case:
+    // whole longitude rows), element by element otherwise.
+    let last = ndim - 1;
+    let contiguous = pairs[last]
+        .windows(2)
+        .all(|w| w[1].1 == w[0].1 + 1 && w[1].0.zip(w[0].0).is_none_or(|(b, a)| b == a + 1));
     let mut counter = vec![0usize; ndim];
     loop {
         let mut in_off = 0;
         let mut out_off = 0;
-        for d in 0..ndim {
+        for d in 0..last {
             let (o, i) = pairs[d][counter[d]];
             in_off += i * chunk_strides[d];
             out_off += o.unwrap_or(0) * out_strides[d];
         }
-        out[out_off] = chunk[in_off];
-        // advance the odometer
-        let mut d = ndim;
+        if contiguous {
+            let (o, i) = pairs[last][0];
+            let n = pairs[last].len();
+            let (src, dst) = (in_off + i, out_off + o.unwrap_or(0) * out_strides[last]);
+            out[dst..dst + n].copy_from_slice(&chunk[src..src + n]);
+        } else {
+            for (o, i) in &pairs[last] {
+                out[out_off + o.unwrap_or(0) * out_strides[last]] = chunk[in_off + i];
+            }
+        }
+        // advance the odometer over the leading dimensions
+        let mut d = last;
         loop {
             if d == 0 {
                 return;
@@ -688,6 +709,19 @@ mod tests {
             &[Selection::Index(3), Selection::Indices(vec![4, 3])],
         );
         assert_eq!(out, vec![4, 3]);
+
+        // a column dropped, rows kept: the last kept axis is not contiguous in the chunk
+        let mut out = vec![-1; 4];
+        scatter(
+            &mut out,
+            &[4],
+            &chunk,
+            &[2, 3],
+            &[1, 1],
+            &shape,
+            &[Selection::All, Selection::Index(4)],
+        );
+        assert_eq!(out, vec![-1, -1, 1, 4]);
     }
 
     #[test]
