@@ -10,7 +10,9 @@
 
 pub mod field;
 pub mod manifest;
+pub mod sources;
 pub mod transport;
 pub mod verified;
+pub mod zarr;
 
 pub use field::{Field, FieldError};

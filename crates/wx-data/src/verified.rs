@@ -22,9 +22,9 @@
 //! A listed key that the server does not serve (404) is [`IntegrityError::ListedKeyMissing`].
 //! Verified metadata is cached per store handle.
 //!
-//! Errors cross `zarrs` as `StorageError::IOError` wrapping the [`IntegrityError`];
-//! [`integrity_error`] finds it again in any error chain, and [`VerifiedStore::first_failure`]
-//! keeps the first failure for callers that only see a string.
+//! Errors cross `zarrs` as the reader's [`StorageFailure`] (the [`IntegrityError`]'s kind and
+//! message), so [`crate::zarr::ZarrError::Storage`] reports e.g. `ErrorKind::Integrity` with the
+//! key; [`VerifiedStore::first_failure`] keeps the first typed [`IntegrityError`].
 //!
 //! [`fetch_frozen_manifest`] fetches `manifest.json` and `manifest.sig` through the same
 //! hardened transport (1 MiB / 1 KiB limits) and verifies them; [`open_verified`] does that
@@ -48,6 +48,7 @@ use crate::manifest::{
     ManifestError, verify_manifest,
 };
 use crate::transport::{StoreHandle, TransportError, is_metadata_key};
+use crate::zarr::StorageFailure;
 
 /// A read that failed verification or could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,63 +138,14 @@ impl IntegrityError {
     }
 }
 
-/// Finds an [`IntegrityError`] in an error chain — e.g. in a `zarrs` `ArrayError` from a
-/// [`VerifiedStore`] read. `zarrs`' error enums wrap storage errors `#[error(transparent)]`, whose
-/// `source()` skips the wrapped error, and so does `std::io::Error`; this looks inside them.
-pub fn integrity_error<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a IntegrityError> {
-    use zarrs::array::{ArrayCreateError, ArrayError, CodecError};
-    fn in_io(io: &std::io::Error) -> Option<&IntegrityError> {
-        io.get_ref()?.downcast_ref::<IntegrityError>()
-    }
-    fn in_storage(e: &StorageError) -> Option<&IntegrityError> {
-        match e {
-            StorageError::IOError(io) => in_io(io),
-            _ => None,
-        }
-    }
-    fn in_codec(e: &CodecError) -> Option<&IntegrityError> {
-        match e {
-            CodecError::StorageError(s) => in_storage(s),
-            CodecError::IOError(io) => in_io(io),
-            _ => None,
-        }
-    }
-    let mut current = Some(error);
-    while let Some(e) = current {
-        let found = if let Some(found) = e.downcast_ref::<IntegrityError>() {
-            Some(found)
-        } else if let Some(s) = e.downcast_ref::<StorageError>() {
-            in_storage(s)
-        } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            in_io(io)
-        } else if let Some(c) = e.downcast_ref::<CodecError>() {
-            in_codec(c)
-        } else if let Some(a) = e.downcast_ref::<ArrayError>() {
-            match a {
-                ArrayError::StorageError(s) => in_storage(s),
-                ArrayError::CodecError(c) => in_codec(c),
-                _ => None,
-            }
-        } else if let Some(a) = e.downcast_ref::<ArrayCreateError>() {
-            match a {
-                ArrayCreateError::StorageError(s) => in_storage(s),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        if found.is_some() {
-            return found;
-        }
-        current = e.source();
-    }
-    None
-}
-
+/// How a failure crosses `zarrs`: the reader's [`StorageFailure`] (kind + sanitized message
+/// naming the store and key), which [`crate::zarr::ZarrError::Storage`] keeps.
 fn to_storage_error(error: IntegrityError) -> StorageError {
-    StorageError::IOError(Arc::new(std::io::Error::other(error)))
+    StorageFailure {
+        kind: error.kind(),
+        message: error.to_string(),
+    }
+    .into_storage_error()
 }
 
 /// A `zarrs` async readable storage that verifies every byte against a frozen manifest.

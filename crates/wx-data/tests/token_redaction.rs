@@ -2,12 +2,12 @@
 //! records) nor in any error's `Display`/`Debug`, across successful reads and every failure.
 //! A separate test binary so that the global log capture sees only this test.
 
-mod common;
+mod http_common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use http_common::*;
 use wx_data::transport::{AddressPolicy, BearerToken, HttpStoreConfig, connect_miner_store};
 use wx_data::verified::open_verified;
 use wx_testkit::{Fault, Faults};

@@ -1,120 +1,166 @@
-//! Shared helpers of the HTTP integration tests: fixtures, the test server, store handles.
+//! Helpers shared by the store tests: local storages over the committed fixtures, probe files,
+//! temporary copies to corrupt, and a storage that records the keys it is asked for.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wx_data::zarr::DynStorage;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    AsyncMaybeBytesIterator, AsyncReadableStorageTraits, MaybeBytes, StorageError, StoreKey,
+};
 
-use serde::Deserialize;
-use wx_data::manifest::{ManifestClaim, SignaturePolicy};
-use wx_data::transport::{BearerToken, HttpStoreConfig, StoreHandle, connect_miner_store};
-use wx_testkit::{Faults, TestServer};
-use zarrs::array::Array;
-use zarrs::storage::AsyncReadableStorageTraits;
-
-/// A distinctive token so that any leak is easy to find.
-pub const TOKEN: &str = "tok-SECRET-9f8e7d6c5b4a3210";
-
-pub const STORE: &str = "miner_v2_blosc_zstd";
-
+/// `testdata/` of the workspace.
 pub fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ManifestInfo {
-    pub manifest_sha256: String,
-    pub signer_hotkey_ss58: String,
-    pub files: usize,
+/// Path of a committed store.
+pub fn store_path(name: &str) -> PathBuf {
+    testdata().join("stores").join(name)
 }
 
-pub fn manifest_info(store: &str) -> ManifestInfo {
-    let path = testdata().join(format!("stores/{store}.manifest-info.json"));
-    serde_json::from_slice(&std::fs::read(&path).expect("manifest info fixture")).unwrap()
+/// An async storage over a local directory, through object_store like HTTP/S3/GCS.
+pub fn local(dir: &Path) -> DynStorage {
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).expect("local store");
+    Arc::new(zarrs_object_store::AsyncObjectStore::new(fs))
 }
 
-pub fn variant_info(variant: &str) -> ManifestInfo {
-    let path = testdata().join(format!("manifests/{variant}/info.json"));
-    serde_json::from_slice(&std::fs::read(&path).expect("variant info fixture")).unwrap()
+/// The storage of a committed store.
+pub fn fixture(name: &str) -> DynStorage {
+    local(&store_path(name))
 }
 
-pub fn variant_file(variant: &str, name: &str) -> bytes::Bytes {
-    std::fs::read(testdata().join(format!("manifests/{variant}/{name}")))
+/// The run init of every fixture.
+pub fn init() -> DateTime<Utc> {
+    "2024-12-30T00:00:00Z".parse().unwrap()
+}
+
+/// Parses a time.
+pub fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// One probe value written by the generator.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub variable: String,
+    pub valid_time: Option<DateTime<Utc>>,
+    pub hour: Option<u32>,
+    pub dayofyear: Option<u32>,
+    pub level_hpa: Option<u16>,
+    pub lat_index: usize,
+    pub lon_index: usize,
+    pub lat: f64,
+    pub lon: f64,
+    /// `None` for NaN.
+    pub value: Option<f32>,
+}
+
+/// The probes of a committed store.
+pub fn probes(store: &str) -> Vec<Probe> {
+    let path = testdata()
+        .join("stores")
+        .join(format!("{store}.probes.json"));
+    let json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json["probes"]
+        .as_array()
         .unwrap()
-        .into()
+        .iter()
+        .map(|p| Probe {
+            variable: p["variable"].as_str().unwrap().to_owned(),
+            valid_time: p["valid_time"].as_str().map(t),
+            hour: p["hour"].as_u64().map(|v| v as u32),
+            dayofyear: p["dayofyear"].as_u64().map(|v| v as u32),
+            level_hpa: p["level_hpa"].as_u64().map(|v| v as u16),
+            lat_index: p["lat_index"].as_u64().unwrap() as usize,
+            lon_index: p["lon_index"].as_u64().unwrap() as usize,
+            lat: p["lat"].as_f64().unwrap(),
+            lon: p["lon"].as_f64().unwrap(),
+            value: p["value"].as_f64().map(|v| v as f32),
+        })
+        .collect()
 }
 
-pub fn claim(info: &ManifestInfo) -> ManifestClaim<'_> {
-    ManifestClaim {
-        claimed_sha256: &info.manifest_sha256,
-        miner_hotkey_ss58: &info.signer_hotkey_ss58,
-        signature_policy: SignaturePolicy::Required,
+/// Asserts a read value equals a probe bit for bit (NaN equals NaN).
+pub fn assert_probe(got: f32, probe: &Probe, context: &str) {
+    match probe.value {
+        Some(want) => assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "{context}: {probe:?} read {got}, python wrote {want}"
+        ),
+        None => assert!(got.is_nan(), "{context}: {probe:?} read {got}, want NaN"),
     }
 }
 
-pub async fn server(faults: Faults) -> TestServer {
-    TestServer::start(testdata().join("stores"), Some(TOKEN), faults)
-        .await
-        .expect("test server starts")
-}
-
-/// Loopback allowed, short timeouts, one retry.
-pub fn fast_config() -> HttpStoreConfig {
-    HttpStoreConfig {
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_millis(500),
-        request_timeout: Duration::from_secs(5),
-        fetch_deadline: Duration::from_secs(4),
-        max_retries: 1,
-        initial_backoff: Duration::from_millis(50),
-        ..HttpStoreConfig::local_testing()
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 
-pub fn open(server: &TestServer, store: &str, config: &HttpStoreConfig) -> StoreHandle {
-    connect_miner_store(
-        &server.url_for(store),
-        Some(BearerToken::new(TOKEN).unwrap()),
-        config,
-    )
-    .expect("store handle")
+/// A temporary copy of a committed store; the path is `dir.path()/store`.
+pub fn temp_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    copy_dir(&store_path(name), &path);
+    (dir, path)
 }
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Reads a whole float32 array through any zarrs async storage.
-pub async fn read_f32<S: AsyncReadableStorageTraits + ?Sized + 'static>(
-    storage: Arc<S>,
-    array: &str,
-) -> Result<ndarray::ArrayD<f32>, BoxError> {
-    let array = Array::async_open(storage, &format!("/{array}")).await?;
-    Ok(array
-        .async_retrieve_array_subset::<ndarray::ArrayD<f32>>(&array.subset_all())
-        .await?)
+/// A storage that records every key asked for, then delegates.
+pub struct Recording {
+    inner: DynStorage,
+    pub keys: Mutex<Vec<String>>,
 }
 
-/// Reads a whole float32 array from the fixture directory (zarrs filesystem store, no HTTP).
-pub fn read_local_f32(store: &str, array: &str) -> ndarray::ArrayD<f32> {
-    let fs =
-        zarrs::filesystem::FilesystemStore::new(testdata().join("stores").join(store)).unwrap();
-    let array = Array::open(Arc::new(fs), &format!("/{array}")).unwrap();
-    array
-        .retrieve_array_subset::<ndarray::ArrayD<f32>>(&array.subset_all())
-        .unwrap()
+impl Recording {
+    pub fn new(inner: DynStorage) -> Arc<Recording> {
+        Arc::new(Recording {
+            inner,
+            keys: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.keys.lock().unwrap())
+    }
 }
 
-/// Asserts that neither `Display` nor `Debug` of an error contains the token.
-pub fn assert_no_token(error: &(dyn std::error::Error + 'static)) {
-    let display = error.to_string();
-    let debug = format!("{error:?}");
-    assert!(!display.contains(TOKEN), "token in Display: {display}");
-    assert!(!debug.contains(TOKEN), "token in Debug: {debug}");
-    assert!(
-        !display.contains("SECRET"),
-        "token fragment in Display: {display}"
-    );
-    assert!(
-        !debug.contains("SECRET"),
-        "token fragment in Debug: {debug}"
-    );
+#[async_trait::async_trait]
+impl AsyncReadableStorageTraits for Recording {
+    async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
+        self.keys.lock().unwrap().push(key.as_str().to_owned());
+        self.inner.get(key).await
+    }
+
+    async fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<AsyncMaybeBytesIterator<'a>, StorageError> {
+        self.keys
+            .lock()
+            .unwrap()
+            .push(format!("{} (partial)", key.as_str()));
+        self.inner.get_partial_many(key, byte_ranges).await
+    }
+
+    async fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.inner.size_key(key).await
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.inner.supports_get_partial()
+    }
 }
