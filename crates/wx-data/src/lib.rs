@@ -9,5 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod field;
+pub mod manifest;
+pub mod sources;
+pub mod transport;
+pub mod verified;
+pub mod zarr;
 
 pub use field::{Field, FieldError};

@@ -1,0 +1,735 @@
+//! One Zarr array: its metadata, and bounded reads of a selection chunk by chunk.
+
+use super::decode::{Compression, compression_of, precheck};
+use super::{MissingChunkPolicy, ReadOptions, ZarrError};
+use futures::StreamExt;
+use ndarray::{ArrayD, IxDyn};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
+use zarrs::array::{
+    Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArrayToBytesCodecTraits,
+    CodecOptions, ElementOwned, FromArrayBytes,
+};
+use zarrs::storage::{AsyncReadableStorageTraits, StoreKey};
+
+/// The async readable storage every reader takes (local directory, HTTP, S3, GCS, or a verifying
+/// adapter around one of them).
+pub type DynStorage = Arc<dyn AsyncReadableStorageTraits>;
+
+/// Element types the reader decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementType {
+    /// 32-bit float (`<f4`, `float32`).
+    F32,
+    /// 64-bit float (`<f8`, `float64`).
+    F64,
+    /// 32-bit signed integer (`<i4`, `int32`), coordinates only.
+    I32,
+    /// 64-bit signed integer (`<i8`, `int64`), coordinates only.
+    I64,
+}
+
+impl ElementType {
+    /// Size of one element in bytes.
+    pub fn size(self) -> u64 {
+        match self {
+            ElementType::F32 | ElementType::I32 => 4,
+            ElementType::F64 | ElementType::I64 => 8,
+        }
+    }
+
+    fn from_v2(dtype: &str) -> Option<ElementType> {
+        match dtype.strip_prefix(['<', '>', '|', '='])? {
+            "f4" => Some(ElementType::F32),
+            "f8" => Some(ElementType::F64),
+            "i4" => Some(ElementType::I32),
+            "i8" => Some(ElementType::I64),
+            _ => None,
+        }
+    }
+
+    fn from_v3(dtype: &str) -> Option<ElementType> {
+        match dtype {
+            "float32" => Some(ElementType::F32),
+            "float64" => Some(ElementType::F64),
+            "int32" => Some(ElementType::I32),
+            "int64" => Some(ElementType::I64),
+            _ => None,
+        }
+    }
+}
+
+/// What to read along one dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// One index; the dimension is dropped from the result.
+    Index(u64),
+    /// These indices, in this order (repetitions allowed); the dimension is kept.
+    Indices(Vec<u64>),
+    /// The whole dimension.
+    All,
+}
+
+/// An opened Zarr array (v2 or v3) with its dimension names and attributes.
+///
+/// Reads fetch only the chunks that intersect the selection, check every chunk's declared and
+/// decoded size (see [`super::decode`]) and never fill a missing chunk unless the dataset was
+/// opened with [`MissingChunkPolicy::FillValue`].
+pub struct ZarrArray {
+    store: String,
+    name: String,
+    dims: Vec<String>,
+    attributes: Map<String, Value>,
+    element: ElementType,
+    compression: Compression,
+    array: Array<dyn AsyncReadableStorageTraits>,
+    storage: DynStorage,
+    options: ReadOptions,
+}
+
+impl std::fmt::Debug for ZarrArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZarrArray")
+            .field("store", &self.store)
+            .field("name", &self.name)
+            .field("dims", &self.dims)
+            .field("shape", &self.shape())
+            .field("element", &self.element)
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+impl ZarrArray {
+    /// Builds an array from v2 metadata (`.zarray`) and attributes (`.zattrs`).
+    pub(crate) fn from_v2(
+        storage: &DynStorage,
+        options: &ReadOptions,
+        name: &str,
+        zarray: Value,
+        attributes: Map<String, Value>,
+    ) -> Result<ZarrArray, ZarrError> {
+        let store = &options.store_name;
+        let key = format!("{name}/.zarray");
+        let dtype = zarray
+            .get("dtype")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut meta: ArrayMetadataV2 = serde_json::from_value(zarray)
+            .map_err(|e| ZarrError::format(store, &key, format!("invalid array metadata: {e}")))?;
+        let element = ElementType::from_v2(&dtype).ok_or_else(|| {
+            ZarrError::format(
+                store,
+                &key,
+                format!("data type `{dtype}` is not supported (<f4, <f8, <i4, <i8)"),
+            )
+        })?;
+        let dims = dimension_names_v2(&attributes).ok_or_else(|| {
+            ZarrError::format(
+                store,
+                &format!("{name}/.zattrs"),
+                "no `_ARRAY_DIMENSIONS` attribute (a list of dimension names); write the store \
+                 with xarray",
+            )
+        })?;
+        meta.attributes = attributes.clone();
+        let array = Array::new_with_metadata(
+            storage.clone(),
+            &format!("/{name}"),
+            ArrayMetadata::V2(meta),
+        )
+        .map_err(|e| ZarrError::format(store, &key, format!("unsupported array: {e}")))?;
+        ZarrArray::finish(
+            storage, options, name, &key, dims, attributes, element, array,
+        )
+    }
+
+    /// Builds an array from v3 metadata (an array `zarr.json` or a consolidated entry).
+    pub(crate) fn from_v3(
+        storage: &DynStorage,
+        options: &ReadOptions,
+        name: &str,
+        zarr_json: Value,
+    ) -> Result<ZarrArray, ZarrError> {
+        let store = &options.store_name;
+        let key = format!("{name}/zarr.json");
+        let dtype = zarr_json
+            .get("data_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let element = ElementType::from_v3(&dtype).ok_or_else(|| {
+            ZarrError::format(
+                store,
+                &key,
+                format!("data type `{dtype}` is not supported (float32, float64, int32, int64)"),
+            )
+        })?;
+        let grid = zarr_json
+            .pointer("/chunk_grid/name")
+            .and_then(Value::as_str);
+        if grid != Some("regular") {
+            return Err(ZarrError::format(
+                store,
+                &key,
+                format!("chunk grid {grid:?} is not supported (regular only)"),
+            ));
+        }
+        let dims: Option<Vec<String>> = zarr_json
+            .get("dimension_names")
+            .and_then(Value::as_array)
+            .and_then(|names| {
+                names
+                    .iter()
+                    .map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            });
+        let dims = dims.ok_or_else(|| {
+            ZarrError::format(
+                store,
+                &key,
+                "no complete `dimension_names`; every dimension must be named",
+            )
+        })?;
+        let attributes = zarr_json
+            .get("attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let meta: ArrayMetadataV3 = serde_json::from_value(zarr_json)
+            .map_err(|e| ZarrError::format(store, &key, format!("invalid array metadata: {e}")))?;
+        let array = Array::new_with_metadata(
+            storage.clone(),
+            &format!("/{name}"),
+            ArrayMetadata::V3(meta),
+        )
+        .map_err(|e| ZarrError::format(store, &key, format!("unsupported array: {e}")))?;
+        ZarrArray::finish(
+            storage, options, name, &key, dims, attributes, element, array,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        storage: &DynStorage,
+        options: &ReadOptions,
+        name: &str,
+        key: &str,
+        dims: Vec<String>,
+        attributes: Map<String, Value>,
+        element: ElementType,
+        array: Array<dyn AsyncReadableStorageTraits>,
+    ) -> Result<ZarrArray, ZarrError> {
+        let store = &options.store_name;
+        if dims.len() != array.dimensionality() {
+            return Err(ZarrError::format(
+                store,
+                key,
+                format!(
+                    "{} dimension names {:?} for a {}-dimensional array",
+                    dims.len(),
+                    dims,
+                    array.dimensionality()
+                ),
+            ));
+        }
+        let compression = compression_of(&array.codecs())
+            .map_err(|message| ZarrError::format(store, key, message))?;
+        Ok(ZarrArray {
+            store: store.clone(),
+            name: name.to_owned(),
+            dims,
+            attributes,
+            element,
+            compression,
+            array,
+            storage: storage.clone(),
+            options: options.clone(),
+        })
+    }
+
+    /// The array's name (path in the store, without leading `/`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Dimension names, in storage order.
+    pub fn dims(&self) -> &[String] {
+        &self.dims
+    }
+
+    /// The position of a dimension, if the array has it.
+    pub fn dim_index(&self, dim: &str) -> Option<usize> {
+        self.dims.iter().position(|d| d == dim)
+    }
+
+    /// Shape, in storage order.
+    pub fn shape(&self) -> &[u64] {
+        self.array.shape()
+    }
+
+    /// The regular chunk shape.
+    pub fn chunk_shape(&self) -> Vec<u64> {
+        let origin = vec![0; self.array.dimensionality()];
+        self.array
+            .chunk_shape(&origin)
+            .map(|s| s.iter().map(|n| n.get()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Decoded size of one chunk in bytes (chunk shape × element size), saturating.
+    pub fn chunk_decoded_bytes(&self) -> u64 {
+        self.chunk_shape()
+            .iter()
+            .fold(self.element.size(), |acc, n| acc.saturating_mul(*n))
+    }
+
+    /// Element type.
+    pub fn element_type(&self) -> ElementType {
+        self.element
+    }
+
+    /// The chunk compression.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// User attributes (`.zattrs` without `_ARRAY_DIMENSIONS` handling, or v3 `attributes`).
+    pub fn attributes(&self) -> &Map<String, Value> {
+        &self.attributes
+    }
+
+    /// A string attribute, e.g. `units` or `calendar`.
+    pub fn attribute_str(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).and_then(Value::as_str)
+    }
+
+    /// Reads a 1-D array (a coordinate) whole, as f64.
+    pub async fn read_coordinate(&self) -> Result<Vec<f64>, ZarrError> {
+        if self.dims.len() != 1 {
+            return Err(ZarrError::format(
+                &self.store,
+                &self.name,
+                format!(
+                    "a coordinate must be 1-dimensional, this has dims {:?}",
+                    self.dims
+                ),
+            ));
+        }
+        Ok(self
+            .read_f64(&[Selection::All])
+            .await?
+            .into_raw_vec_and_offset()
+            .0)
+    }
+
+    /// Reads a selection as f64 (any supported element type). The result keeps the dimensions
+    /// that are not selected by [`Selection::Index`], in storage order.
+    pub async fn read_f64(&self, selection: &[Selection]) -> Result<ArrayD<f64>, ZarrError> {
+        Ok(match self.element {
+            ElementType::F64 => self.read_typed::<f64>(selection).await?,
+            ElementType::F32 => self.read_typed::<f32>(selection).await?.mapv(f64::from),
+            ElementType::I32 => self.read_typed::<i32>(selection).await?.mapv(f64::from),
+            ElementType::I64 => self.read_typed::<i64>(selection).await?.mapv(|v| v as f64),
+        })
+    }
+
+    /// Reads a selection of a float array as f32 (f64 data is narrowed). The result keeps the
+    /// dimensions that are not selected by [`Selection::Index`], in storage order.
+    pub async fn read_f32(&self, selection: &[Selection]) -> Result<ArrayD<f32>, ZarrError> {
+        match self.element {
+            ElementType::F32 => self.read_typed::<f32>(selection).await,
+            ElementType::F64 => Ok(self.read_typed::<f64>(selection).await?.mapv(|v| v as f32)),
+            ElementType::I32 | ElementType::I64 => Err(ZarrError::format(
+                &self.store,
+                &self.name,
+                "data variables must be float32 or float64, this is an integer array",
+            )),
+        }
+    }
+
+    async fn read_typed<T>(&self, selection: &[Selection]) -> Result<ArrayD<T>, ZarrError>
+    where
+        T: ElementOwned + Copy + Default + Send + Sync + 'static,
+        Vec<T>: FromArrayBytes,
+    {
+        let shape = self.shape().to_vec();
+        let ndim = shape.len();
+        if selection.len() != ndim {
+            return Err(self.err(format!(
+                "selection has {} entries for {} dimensions",
+                selection.len(),
+                ndim
+            )));
+        }
+        for (d, sel) in selection.iter().enumerate() {
+            let bad = match sel {
+                Selection::Index(i) => (*i >= shape[d]).then_some(*i),
+                Selection::Indices(v) => v.iter().copied().find(|i| *i >= shape[d]),
+                Selection::All => None,
+            };
+            if let Some(i) = bad {
+                return Err(self.err(format!(
+                    "index {i} is outside dimension `{}` of length {}",
+                    self.dims[d], shape[d]
+                )));
+            }
+        }
+        let chunk_bytes = self.chunk_decoded_bytes();
+        if chunk_bytes > self.options.max_chunk_bytes {
+            return Err(ZarrError::TooLarge {
+                store: self.store.clone(),
+                key: self.name.clone(),
+                size: chunk_bytes,
+                limit: self.options.max_chunk_bytes,
+                what: "one decoded chunk (chunk shape × element size)",
+            });
+        }
+        let out_shape: Vec<usize> = selection
+            .iter()
+            .zip(&shape)
+            .filter_map(|(sel, n)| match sel {
+                Selection::Index(_) => None,
+                Selection::Indices(v) => Some(v.len()),
+                Selection::All => Some(*n as usize),
+            })
+            .collect();
+        let out_bytes = out_shape
+            .iter()
+            .fold(std::mem::size_of::<T>() as u64, |a, n| {
+                a.saturating_mul(*n as u64)
+            });
+        if out_bytes > self.options.max_read_bytes {
+            return Err(ZarrError::TooLarge {
+                store: self.store.clone(),
+                key: self.name.clone(),
+                size: out_bytes,
+                limit: self.options.max_read_bytes,
+                what: "one read (selection size × element size)",
+            });
+        }
+        let chunk_shape = self.chunk_shape();
+        // chunk indices needed along each dimension
+        let per_dim: Vec<Vec<u64>> = selection
+            .iter()
+            .enumerate()
+            .map(|(d, sel)| {
+                let c = chunk_shape[d];
+                let mut idx: Vec<u64> = match sel {
+                    Selection::Index(i) => vec![i / c],
+                    Selection::Indices(v) => v.iter().map(|i| i / c).collect(),
+                    Selection::All => (0..shape[d].div_ceil(c)).collect(),
+                };
+                idx.sort_unstable();
+                idx.dedup();
+                idx
+            })
+            .collect();
+        let chunks = cartesian(&per_dim);
+        let out_len: usize = out_shape.iter().product();
+        let mut out = vec![T::default(); out_len];
+        let mut stream = futures::stream::iter(chunks.into_iter().map(|ci| async move {
+            let values = self.read_chunk::<T>(&ci).await?;
+            Ok::<_, ZarrError>((ci, values))
+        }))
+        .buffer_unordered(self.options.max_concurrent_chunks.max(1));
+        while let Some(result) = stream.next().await {
+            let (ci, values) = result?;
+            scatter(
+                &mut out,
+                &out_shape,
+                &values,
+                &chunk_shape,
+                &ci,
+                &shape,
+                selection,
+            );
+        }
+        ArrayD::from_shape_vec(IxDyn(&out_shape), out)
+            .map_err(|e| self.err(format!("internal shape error: {e}")))
+    }
+
+    /// Fetches and decodes one chunk (bounded), or applies the missing-chunk policy.
+    async fn read_chunk<T>(&self, chunk_indices: &[u64]) -> Result<Vec<T>, ZarrError>
+    where
+        T: ElementOwned + Copy + Send + Sync + 'static,
+        Vec<T>: FromArrayBytes,
+    {
+        let key: StoreKey = self.array.chunk_key(chunk_indices);
+        let key_str = key.as_str().to_owned();
+        let chunk_shape = self
+            .array
+            .chunk_shape(chunk_indices)
+            .map_err(|e| self.err(format!("chunk {chunk_indices:?}: {e}")))?;
+        let shape_u64: Vec<u64> = chunk_shape.iter().map(|n| n.get()).collect();
+        let num_elements: u64 = shape_u64.iter().product();
+        let expected = num_elements * self.element.size();
+        let encoded = self
+            .storage
+            .get(&key)
+            .await
+            .map_err(|e| ZarrError::storage(&self.store, &key_str, &e))?;
+        let bytes = match encoded {
+            Some(encoded) => {
+                let max = self.compression.max_encoded_len(expected);
+                if encoded.len() as u64 > max {
+                    return Err(ZarrError::TooLarge {
+                        store: self.store.clone(),
+                        key: key_str,
+                        size: encoded.len() as u64,
+                        limit: max,
+                        what: "one encoded chunk",
+                    });
+                }
+                precheck(self.compression, &encoded, expected).map_err(|m| {
+                    ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}"))
+                })?;
+                let decoded = self
+                    .array
+                    .codecs()
+                    .decode(
+                        Cow::Owned(encoded.to_vec()),
+                        &chunk_shape,
+                        self.array.data_type(),
+                        self.array.fill_value(),
+                        &CodecOptions::default(),
+                    )
+                    .map_err(|e| {
+                        ZarrError::format(
+                            &self.store,
+                            &key_str,
+                            format!(
+                                "corrupt chunk: {} decoding failed: {e}",
+                                self.compression.name()
+                            ),
+                        )
+                    })?;
+                decoded
+                    .validate(num_elements, self.array.data_type())
+                    .map_err(|e| {
+                        ZarrError::format(
+                            &self.store,
+                            &key_str,
+                            format!("corrupt chunk: decoded size is wrong: {e}"),
+                        )
+                    })?;
+                decoded.into_owned()
+            }
+            None => match self.options.missing_chunks {
+                MissingChunkPolicy::Error => {
+                    return Err(ZarrError::MissingKey {
+                        store: self.store.clone(),
+                        key: key_str,
+                        hint: format!(
+                            "chunk {chunk_indices:?} of `{}` is not in the store (a missing \
+                             chunk is never read as fill values here)",
+                            self.name
+                        ),
+                    });
+                }
+                MissingChunkPolicy::FillValue => ArrayBytes::new_fill_value(
+                    self.array.data_type(),
+                    num_elements,
+                    self.array.fill_value(),
+                )
+                .map_err(|e| self.err(format!("fill value: {e}")))?,
+            },
+        };
+        Vec::<T>::from_array_bytes(bytes, &shape_u64, self.array.data_type())
+            .map_err(|e| ZarrError::format(&self.store, &key_str, format!("element type: {e}")))
+    }
+
+    fn err(&self, message: String) -> ZarrError {
+        ZarrError::format(&self.store, &self.name, message)
+    }
+}
+
+/// Reads `_ARRAY_DIMENSIONS` from v2 attributes.
+fn dimension_names_v2(attributes: &Map<String, Value>) -> Option<Vec<String>> {
+    attributes
+        .get("_ARRAY_DIMENSIONS")?
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// All combinations of one entry per dimension, last dimension fastest.
+fn cartesian(per_dim: &[Vec<u64>]) -> Vec<Vec<u64>> {
+    let mut out: Vec<Vec<u64>> = vec![Vec::with_capacity(per_dim.len())];
+    for options in per_dim {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                options.iter().map(move |o| {
+                    let mut p = prefix.clone();
+                    p.push(*o);
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Copies the selected elements of one decoded chunk into the (C-order) output.
+fn scatter<T: Copy>(
+    out: &mut [T],
+    out_shape: &[usize],
+    chunk: &[T],
+    chunk_shape: &[u64],
+    chunk_indices: &[u64],
+    array_shape: &[u64],
+    selection: &[Selection],
+) {
+    let ndim = chunk_shape.len();
+    if ndim == 0 {
+        if let (Some(dst), Some(src)) = (out.first_mut(), chunk.first()) {
+            *dst = *src;
+        }
+        return;
+    }
+    // (output position along the kept axis or None, position inside the chunk) per dimension
+    let pairs: Vec<Vec<(Option<usize>, usize)>> = (0..ndim)
+        .map(|d| {
+            let c = chunk_shape[d];
+            let start = chunk_indices[d] * c;
+            let end = (start + c).min(array_shape[d]);
+            match &selection[d] {
+                Selection::Index(i) => vec![(None, (i - start) as usize)],
+                Selection::Indices(v) => v
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| (start..end).contains(*i))
+                    .map(|(k, i)| (Some(k), (i - start) as usize))
+                    .collect(),
+                Selection::All => (start..end)
+                    .map(|i| (Some(i as usize), (i - start) as usize))
+                    .collect(),
+            }
+        })
+        .collect();
+    if pairs.iter().any(Vec::is_empty) {
+        return;
+    }
+    let mut chunk_strides = vec![1usize; ndim];
+    for d in (0..ndim.saturating_sub(1)).rev() {
+        chunk_strides[d] = chunk_strides[d + 1] * chunk_shape[d + 1] as usize;
+    }
+    // strides of the output, indexed by array dimension (0 for dropped dimensions)
+    let mut out_strides = vec![0usize; ndim];
+    {
+        let mut stride = 1usize;
+        let mut axis = out_shape.len();
+        for d in (0..ndim).rev() {
+            if !matches!(selection[d], Selection::Index(_)) {
+                axis -= 1;
+                out_strides[d] = stride;
+                stride *= out_shape[axis];
+            }
+        }
+    }
+    // The last dimension is copied as runs when its selection is contiguous (the usual case:
+    // whole longitude rows), element by element otherwise.
+    let last = ndim - 1;
+    let contiguous = pairs[last]
+        .windows(2)
+        .all(|w| w[1].1 == w[0].1 + 1 && w[1].0.zip(w[0].0).is_none_or(|(b, a)| b == a + 1));
+    let mut counter = vec![0usize; ndim];
+    loop {
+        let mut in_off = 0;
+        let mut out_off = 0;
+        for d in 0..last {
+            let (o, i) = pairs[d][counter[d]];
+            in_off += i * chunk_strides[d];
+            out_off += o.unwrap_or(0) * out_strides[d];
+        }
+        if contiguous {
+            let (o, i) = pairs[last][0];
+            let n = pairs[last].len();
+            let (src, dst) = (in_off + i, out_off + o.unwrap_or(0) * out_strides[last]);
+            out[dst..dst + n].copy_from_slice(&chunk[src..src + n]);
+        } else {
+            for (o, i) in &pairs[last] {
+                out[out_off + o.unwrap_or(0) * out_strides[last]] = chunk[in_off + i];
+            }
+        }
+        // advance the odometer over the leading dimensions
+        let mut d = last;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            counter[d] += 1;
+            if counter[d] < pairs[d].len() {
+                break;
+            }
+            counter[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scatter_places_selected_elements() {
+        // array 4x5 in chunks of 2x3; chunk (1, 1) covers rows 2..4, cols 3..5 (col 5 padding)
+        let chunk: Vec<i32> = (0..6).collect(); // [[0,1,2],[3,4,5]]
+        let shape = [4u64, 5];
+        let mut out = vec![-1; 20];
+        scatter(
+            &mut out,
+            &[4, 5],
+            &chunk,
+            &[2, 3],
+            &[1, 1],
+            &shape,
+            &[Selection::All, Selection::All],
+        );
+        assert_eq!(out[2 * 5 + 3], 0);
+        assert_eq!(out[2 * 5 + 4], 1);
+        assert_eq!(out[3 * 5 + 3], 3);
+        assert_eq!(out[3 * 5 + 4], 4);
+        assert_eq!(out.iter().filter(|v| **v == -1).count(), 16);
+
+        // one row dropped, columns picked in reverse order
+        let mut out = vec![-1; 2];
+        scatter(
+            &mut out,
+            &[2],
+            &chunk,
+            &[2, 3],
+            &[1, 1],
+            &shape,
+            &[Selection::Index(3), Selection::Indices(vec![4, 3])],
+        );
+        assert_eq!(out, vec![4, 3]);
+
+        // a column dropped, rows kept: the last kept axis is not contiguous in the chunk
+        let mut out = vec![-1; 4];
+        scatter(
+            &mut out,
+            &[4],
+            &chunk,
+            &[2, 3],
+            &[1, 1],
+            &shape,
+            &[Selection::All, Selection::Index(4)],
+        );
+        assert_eq!(out, vec![-1, -1, 1, 4]);
+    }
+
+    #[test]
+    fn cartesian_orders_last_fastest() {
+        let c = cartesian(&[vec![0, 1], vec![5], vec![7, 8]]);
+        assert_eq!(
+            c,
+            vec![vec![0, 5, 7], vec![0, 5, 8], vec![1, 5, 7], vec![1, 5, 8]]
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! Generic async Zarr reading over any zarrs async readable storage.
+//!
+//! The seam with the transport/integrity layer is [`DynStorage`]
+//! (`Arc<dyn zarrs::storage::AsyncReadableStorageTraits>`): a local directory
+//! (`zarrs_object_store::AsyncObjectStore` over `object_store::local::LocalFileSystem`), plain
+//! HTTP(S), S3, GCS, or a verifying adapter that checks every key against a frozen manifest
+//! before returning its bytes. A storage reports its own failure kinds through
+//! [`StorageFailure`].
+//!
+//! - [`ZarrDataset::open`] reads the root metadata once: v2 consolidated `.zmetadata` is parsed
+//!   here (zarrs ignores it and plain HTTP cannot list), each `<var>/.zarray` deserialized into
+//!   zarrs' `ArrayMetadataV2` with its `.zattrs`, so opening costs one GET; v3 `zarr.json` with
+//!   inline consolidated metadata likewise; without consolidated metadata arrays are opened by
+//!   name on demand. Every metadata JSON is refused above [`ReadOptions::max_metadata_bytes`]
+//!   (1 MiB by default) before parsing.
+//! - [`ZarrArray`] knows its dimension names (`_ARRAY_DIMENSIONS` or `dimension_names`),
+//!   attributes, element type (f32, f64; i32, i64 for coordinates) and compression (Blosc,
+//!   zstd, gzip, none). [`ZarrArray::read_f32`] reads a [`Selection`] fetching only the chunks
+//!   it intersects, so reading one valid time costs that time's chunk(s) and memory for one lead.
+//! - Bounded decode ([`decode`]): a chunk whose declared shape × element size exceeds
+//!   [`ReadOptions::max_chunk_bytes`] is refused before it is fetched; a fetched chunk must
+//!   decode to exactly that size, checked before any output is allocated. A missing chunk is an
+//!   error ([`MissingChunkPolicy::Error`], the default) unless the source is explicitly allowed
+//!   to have fill-value chunks.
+//! - [`cftime`] decodes CF time axes; times are matched exactly.
+
+pub mod array;
+pub mod cftime;
+pub mod dataset;
+pub mod decode;
+pub mod error;
+
+pub use array::{DynStorage, ElementType, Selection, ZarrArray};
+pub use cftime::{CfTimeError, CfTimeUnits};
+pub use dataset::{ZarrDataset, ZarrFormat};
+pub use decode::Compression;
+pub use error::{StorageFailure, ZarrError};
+
+/// What to do when a chunk key is absent from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingChunkPolicy {
+    /// A missing chunk is an error naming the key (default: a miner store must be complete).
+    #[default]
+    Error,
+    /// A missing chunk reads as the array's fill value (only for sources explicitly allowed to
+    /// omit chunks, e.g. a sparse local cache).
+    FillValue,
+}
+
+/// Which root metadata to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FormatHint {
+    /// `.zmetadata`, then `zarr.json`, then `.zgroup`.
+    #[default]
+    Auto,
+    /// Zarr v2 only (`.zmetadata`, then `.zgroup`).
+    V2,
+    /// Zarr v3 only (`zarr.json`).
+    V3,
+}
+
+/// Limits and policies of a reader. Build with [`ReadOptions::new`] and adjust fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Name of the store in messages (e.g. `miner 17` or `era5`); never a URL with a token.
+    pub store_name: String,
+    /// Which root metadata to look for.
+    pub format: FormatHint,
+    /// Largest metadata JSON accepted, bytes (default 1 MiB).
+    pub max_metadata_bytes: u64,
+    /// Largest decoded chunk (chunk shape × element size) accepted, bytes (default 64 MiB: a
+    /// 0.25° 13-level float32 miner chunk is 54 MB).
+    pub max_chunk_bytes: u64,
+    /// Largest result of one read, bytes (default 256 MiB).
+    pub max_read_bytes: u64,
+    /// What a missing chunk means.
+    pub missing_chunks: MissingChunkPolicy,
+    /// Chunks fetched concurrently within one read (default 4).
+    pub max_concurrent_chunks: usize,
+}
+
+/// Default metadata limit (data.md §1): 1 MiB.
+pub const DEFAULT_MAX_METADATA_BYTES: u64 = 1 << 20;
+
+impl ReadOptions {
+    /// Defaults for a store called `store_name`.
+    pub fn new(store_name: impl Into<String>) -> ReadOptions {
+        ReadOptions {
+            store_name: store_name.into(),
+            format: FormatHint::Auto,
+            max_metadata_bytes: DEFAULT_MAX_METADATA_BYTES,
+            max_chunk_bytes: 64 << 20,
+            max_read_bytes: 256 << 20,
+            missing_chunks: MissingChunkPolicy::Error,
+            max_concurrent_chunks: 4,
+        }
+    }
+}

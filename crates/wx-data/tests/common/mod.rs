@@ -1,0 +1,166 @@
+//! Helpers shared by the store tests: local storages over the committed fixtures, probe files,
+//! temporary copies to corrupt, and a storage that records the keys it is asked for.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wx_data::zarr::DynStorage;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    AsyncMaybeBytesIterator, AsyncReadableStorageTraits, MaybeBytes, StorageError, StoreKey,
+};
+
+/// `testdata/` of the workspace.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+/// Path of a committed store.
+pub fn store_path(name: &str) -> PathBuf {
+    testdata().join("stores").join(name)
+}
+
+/// An async storage over a local directory, through object_store like HTTP/S3/GCS.
+pub fn local(dir: &Path) -> DynStorage {
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).expect("local store");
+    Arc::new(zarrs_object_store::AsyncObjectStore::new(fs))
+}
+
+/// The storage of a committed store.
+pub fn fixture(name: &str) -> DynStorage {
+    local(&store_path(name))
+}
+
+/// The run init of every fixture.
+pub fn init() -> DateTime<Utc> {
+    "2024-12-30T00:00:00Z".parse().unwrap()
+}
+
+/// Parses a time.
+pub fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// One probe value written by the generator.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub variable: String,
+    pub valid_time: Option<DateTime<Utc>>,
+    pub hour: Option<u32>,
+    pub dayofyear: Option<u32>,
+    pub level_hpa: Option<u16>,
+    pub lat_index: usize,
+    pub lon_index: usize,
+    pub lat: f64,
+    pub lon: f64,
+    /// `None` for NaN.
+    pub value: Option<f32>,
+}
+
+/// The probes of a committed store.
+pub fn probes(store: &str) -> Vec<Probe> {
+    let path = testdata()
+        .join("stores")
+        .join(format!("{store}.probes.json"));
+    let json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Probe {
+            variable: p["variable"].as_str().unwrap().to_owned(),
+            valid_time: p["valid_time"].as_str().map(t),
+            hour: p["hour"].as_u64().map(|v| v as u32),
+            dayofyear: p["dayofyear"].as_u64().map(|v| v as u32),
+            level_hpa: p["level_hpa"].as_u64().map(|v| v as u16),
+            lat_index: p["lat_index"].as_u64().unwrap() as usize,
+            lon_index: p["lon_index"].as_u64().unwrap() as usize,
+            lat: p["lat"].as_f64().unwrap(),
+            lon: p["lon"].as_f64().unwrap(),
+            value: p["value"].as_f64().map(|v| v as f32),
+        })
+        .collect()
+}
+
+/// Asserts a read value equals a probe bit for bit (NaN equals NaN).
+pub fn assert_probe(got: f32, probe: &Probe, context: &str) {
+    match probe.value {
+        Some(want) => assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "{context}: {probe:?} read {got}, python wrote {want}"
+        ),
+        None => assert!(got.is_nan(), "{context}: {probe:?} read {got}, want NaN"),
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A temporary copy of a committed store; the path is `dir.path()/store`.
+pub fn temp_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    copy_dir(&store_path(name), &path);
+    (dir, path)
+}
+
+/// A storage that records every key asked for, then delegates.
+pub struct Recording {
+    inner: DynStorage,
+    pub keys: Mutex<Vec<String>>,
+}
+
+impl Recording {
+    pub fn new(inner: DynStorage) -> Arc<Recording> {
+        Arc::new(Recording {
+            inner,
+            keys: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.keys.lock().unwrap())
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncReadableStorageTraits for Recording {
+    async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
+        self.keys.lock().unwrap().push(key.as_str().to_owned());
+        self.inner.get(key).await
+    }
+
+    async fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<AsyncMaybeBytesIterator<'a>, StorageError> {
+        self.keys
+            .lock()
+            .unwrap()
+            .push(format!("{} (partial)", key.as_str()));
+        self.inner.get_partial_many(key, byte_ranges).await
+    }
+
+    async fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.inner.size_key(key).await
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.inner.supports_get_partial()
+    }
+}
