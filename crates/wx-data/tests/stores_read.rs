@@ -368,3 +368,48 @@ async fn climatology_selects_day_of_year_and_floored_hour_in_wb2_dimension_order
         (0, 1)
     );
 }
+
+#[tokio::test]
+async fn v2_without_consolidated_metadata_opens_arrays_by_name() {
+    let (_dir, path) = temp_copy("miner_v2_zstd");
+    std::fs::remove_file(path.join(".zmetadata")).unwrap();
+    let rec = Recording::new(local(&path));
+    let reader = MinerForecastReader::open(rec.clone(), ReadOptions::new("m"), init())
+        .await
+        .unwrap();
+    let keys = rec.take();
+    assert!(
+        keys.contains(&"2t/.zarray".to_owned()) && keys.contains(&".zgroup".to_owned()),
+        "{keys:?}"
+    );
+    assert_eq!(reader.usable_variables(), vec![Variable::T2m, Variable::T]);
+    let p = probes("miner_v2_zstd")
+        .into_iter()
+        .find(|p| p.variable == "t")
+        .unwrap();
+    let f = reader
+        .read(VarLevel::all(Variable::T), p.valid_time.unwrap())
+        .await
+        .unwrap();
+    let li = f.level_index(p.level_hpa.unwrap()).unwrap();
+    assert_probe(
+        f.data[[li, p.lat_index, p.lon_index]],
+        &p,
+        "unconsolidated v2",
+    );
+}
+
+#[tokio::test]
+async fn a_format_hint_restricts_the_metadata_probed() {
+    let mut v2_only = ReadOptions::new("v3 store");
+    v2_only.format = wx_data::zarr::FormatHint::V2;
+    let err = ZarrDataset::open(fixture("miner_v3"), v2_only)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ZarrError::MissingKey { .. }), "{err}");
+    let rec = Recording::new(fixture("miner_v3"));
+    let mut v3_only = ReadOptions::new("v3 store");
+    v3_only.format = wx_data::zarr::FormatHint::V3;
+    ZarrDataset::open(rec.clone(), v3_only).await.unwrap();
+    assert_eq!(rec.take(), ["zarr.json"], "no probe of v2 keys");
+}
