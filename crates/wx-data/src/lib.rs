@@ -9,5 +9,6 @@
 #![warn(missing_docs)]
 
 pub mod field;
+pub mod gfs;
 
 pub use field::{Field, FieldError};
