@@ -8,6 +8,7 @@
 //! are done by `wx-scoring`.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod field;
 pub mod gfs;
 
