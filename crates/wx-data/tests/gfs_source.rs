@@ -742,3 +742,13 @@ async fn memory_source_selects_levels_like_the_grib_sources() {
     let wrong = from_grib[0].clone();
     assert!(src.insert(t("2025-01-01T06:00:00Z"), 12, wrong).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_pointing_past_the_end_of_the_file_is_a_format_error() {
+    let (dir, grib, _) = damaged_copy();
+    let bytes = std::fs::read(&grib).unwrap();
+    std::fs::write(&grib, &bytes[..1000]).unwrap();
+    let e = read_damaged(dir.path(), &[VarLevel::all(Variable::T2m)]).await;
+    assert_eq!(e.kind(), ErrorKind::Format, "{e}");
+    assert!(e.to_string().contains("shorter than its inventory"), "{e}");
+}

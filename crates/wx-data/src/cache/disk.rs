@@ -257,7 +257,7 @@ impl DiskCache {
         }
         let heartbeat = {
             let path = guard.path().to_owned();
-            let every = self.options.stale_lock_after / 4;
+            let every = (self.options.stale_lock_after / 4).max(Duration::from_millis(10));
             Heartbeat(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;

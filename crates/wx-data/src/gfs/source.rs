@@ -501,6 +501,22 @@ impl ObjectStoreGfs {
         }
         let text = sanitize_message(&e.to_string(), &[]);
         let lower = text.to_ascii_lowercase();
+        if lower.contains("range")
+            && (lower.contains("invalid")
+                || lower.contains("not satisfiable")
+                || lower.contains("416"))
+        {
+            // a byte range from the inventory that the file does not have
+            return GfsError::Message {
+                store: self.description.clone(),
+                key: key.to_owned(),
+                offset: 0,
+                reason: format!(
+                    "the inventory points past the end of the file (the file is shorter \
+                     than its inventory says): {text}"
+                ),
+            };
+        }
         let kind = if lower.contains("timed out") || lower.contains("timeout") {
             ErrorKind::Timeout
         } else {
