@@ -51,12 +51,21 @@ fn digest(field: &Field) -> String {
     h.update([0]);
     h.update(field.valid_time.to_rfc3339().as_bytes());
     h.update([0]);
+    // hashed in blocks: one `update` per value would dominate the cost of a large field
+    let mut block: Vec<u8> = Vec::with_capacity(1 << 16);
     for x in field.lats.iter().chain(&field.lons) {
-        h.update(x.to_le_bytes());
+        block.extend_from_slice(&x.to_le_bytes());
     }
+    h.update(&block);
+    block.clear();
     for x in &field.data {
-        h.update(x.to_le_bytes());
+        if block.len() + 4 > block.capacity() {
+            h.update(&block);
+            block.clear();
+        }
+        block.extend_from_slice(&x.to_le_bytes());
     }
+    h.update(&block);
     hex::encode(h.finalize())
 }
 
