@@ -8,7 +8,9 @@
 //! are done by `wx-scoring`.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod field;
+pub mod gfs;
 pub mod manifest;
 pub mod sources;
 pub mod transport;
