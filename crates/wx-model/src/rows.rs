@@ -337,7 +337,7 @@ pub struct SnapshotRow {
 }
 
 /// A snapshot to insert.
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = subnet_snapshots)]
 #[allow(missing_docs)]
 pub struct NewSnapshot {

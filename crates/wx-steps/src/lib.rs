@@ -1,1 +1,156 @@
-//! wx-steps
+//! The sub-steps of a wx forecast run and the wrapper that runs them.
+//!
+//! A [`Pipeline`] turns a claimed step ([`wx_store::Claim`]) into a [`wx_store::Completion`]:
+//! it dispatches on the step kind (seed, verify, Day1, ERA5, snapshot), maps the result through
+//! the retry policy ([`wrapper`]), and adds the bookkeeping every step shares (the
+//! `aggregate/miner_stats` refresh, run completion). It writes nothing itself: the scheduler
+//! hands the completion to the store, which applies it fenced, in one transaction. Successors
+//! (verify → Day1 → ERA5) are enqueued as effects, so the database alone says what is next.
+#![warn(missing_docs)]
+
+pub mod aggregate;
+pub mod align;
+pub mod config;
+pub mod context;
+pub mod data;
+pub mod day1;
+pub mod era5;
+pub mod inputs;
+pub mod plan;
+pub mod runs;
+pub mod seed;
+pub mod verify;
+pub mod wrapper;
+
+use context::StepContext;
+use rand::SeedableRng;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use wrapper::{StepFailure, StepResult};
+use wx_model::step::Scope;
+use wx_model::{Clock, RetryPolicy, RunStatus, StepKey, StepKind, StepStatus};
+use wx_store::{Claim, Completion, Db, Outcome, StepLog};
+
+pub use config::{DataConfig, Targets, ValidatorConfig};
+pub use data::{DataError, DataHub};
+pub use runs::RunCreation;
+
+/// Runs claimed steps. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    ctx: Arc<StepContext>,
+}
+
+impl Pipeline {
+    /// A pipeline over `db` with the given configuration, clock and data access.
+    pub fn new(
+        db: Db,
+        config: ValidatorConfig,
+        clock: Arc<dyn Clock>,
+        data: Arc<DataHub>,
+    ) -> Result<Pipeline, config::ConfigError> {
+        config.validate()?;
+        let targets = config.targets()?;
+        Ok(Pipeline {
+            ctx: Arc::new(StepContext {
+                db,
+                config: Arc::new(config),
+                targets,
+                clock,
+                data,
+            }),
+        })
+    }
+
+    /// The shared step context.
+    pub fn context(&self) -> &Arc<StepContext> {
+        &self.ctx
+    }
+
+    /// The retry policy of a kind (configuration, test mode applied).
+    pub fn retry_policy(&self, kind: StepKind) -> RetryPolicy {
+        self.ctx.config.pipeline.retry_policy(kind)
+    }
+
+    /// Creates or backfills the current run (the scheduler's periodic job).
+    pub async fn ensure_run(&self) -> Result<RunCreation, wx_store::StoreError> {
+        runs::ensure_run(&self.ctx, self.ctx.now()).await
+    }
+
+    /// Runs one claimed step and says how it ended. When `cancel` fires (lease lost, or
+    /// shutdown past its grace period) the step stops and is handed back without consuming an
+    /// attempt.
+    pub async fn run(&self, claim: Claim, cancel: CancellationToken) -> Completion {
+        let ctx = &self.ctx;
+        let result = tokio::select! {
+            r = self.dispatch(&claim) => r,
+            _ = cancel.cancelled() => {
+                return Completion::bare(Outcome::Wait { until: ctx.now(), reason: "interrupted (lease lost or shutdown)".into() });
+            }
+        };
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let now = ctx.now();
+        let mut completion = wrapper::complete(
+            &claim,
+            &self.retry_policy(claim.key.kind),
+            result,
+            now,
+            &mut rng,
+        );
+        self.bookkeeping(&claim, &mut completion).await;
+        completion
+    }
+
+    async fn dispatch(&self, claim: &Claim) -> StepResult {
+        let ctx = &*self.ctx;
+        match claim.key.kind {
+            StepKind::SeedStatsRows => seed::stats_rows(ctx, claim).await,
+            StepKind::SeedStepsRows => seed::steps_rows(ctx, claim).await,
+            StepKind::SeedDownloadGfs => day1::download_gfs(ctx, claim).await,
+            StepKind::Day1ClimCache => day1::clim_cache(ctx, claim).await,
+            StepKind::VerifyOpenStore => verify::open_store(ctx, claim).await,
+            StepKind::Day1Score => day1::score(ctx, claim).await,
+            StepKind::Era5Score => era5::score(ctx, claim).await,
+            StepKind::AggregateSnapshot => aggregate::snapshot(ctx, claim).await,
+            other => Err(StepFailure::permanent(
+                wx_model::ErrorKind::Internal,
+                wx_model::Blame::Infrastructure,
+                &format!("{other} is a sub-step log row, not a unit of work"),
+            )),
+        }
+    }
+
+    /// The `aggregate/miner_stats` log row of a refresh, and the run's completion when this was
+    /// the last open unit of work.
+    async fn bookkeeping(&self, claim: &Claim, completion: &mut Completion) {
+        let ctx = &self.ctx;
+        let now = ctx.now();
+        for refresh in completion.effects.refresh_miner_stats.clone() {
+            completion.effects.logs.push(StepLog {
+                key: StepKey::miner(claim.key.run, refresh.uid, StepKind::AggregateMinerStats),
+                hotkey: claim.hotkey.clone(),
+                status: StepStatus::Succeeded,
+                attempt: 0,
+                max_retries: 0,
+                started_at: now,
+                completed_at: Some(now),
+                error: None,
+                context: Some(serde_json::json!({ "after": claim.key.kind.path() })),
+            });
+        }
+        let terminal = matches!(
+            completion.outcome,
+            Outcome::Succeeded | Outcome::Failed { .. }
+        );
+        if terminal && claim.key.kind.scope() != Scope::Run && completion.effects.enqueue.is_empty()
+        {
+            // this claim is still in progress, so 1 open unit means "only this one"
+            if let Ok(open) = aggregate::open_work(ctx, claim.key.run).await
+                && open <= 1
+            {
+                tracing::info!(run = %claim.key.run, "every miner is done: the run is completed");
+                completion.effects.run_status = Some((RunStatus::Completed, None));
+            }
+        }
+    }
+}

@@ -145,6 +145,10 @@ pub struct Effects {
     pub run_status: Option<(RunStatus, Option<String>)>,
     /// Miners whose `miner_stats` to recompute.
     pub refresh_miner_stats: Vec<MinerStatsRefresh>,
+    /// A subnet snapshot to store.
+    pub snapshot: Option<wx_model::rows::NewSnapshot>,
+    /// Other runs to mark completed (a sweep by the snapshot step).
+    pub complete_runs: Vec<wx_model::RunId>,
 }
 
 /// What a step hands back to the queue when an attempt ends.
@@ -497,6 +501,22 @@ impl_for_each_conn!(QueueOps {
                 runs::completed_at.eq(final_status.then(|| ts(now))),
                 runs::error.eq(error.as_deref()),
             ))
+            .execute(self)
+            .await?;
+        }
+        if let Some(snapshot) = &effects.snapshot {
+            diesel::insert_into(wx_model::schema::subnet_snapshots::table)
+                .values(snapshot)
+                .execute(self)
+                .await?;
+        }
+        for other in &effects.complete_runs {
+            diesel::update(
+                runs::table
+                    .find(other.0)
+                    .filter(runs::status.ne_all([RunStatus::Completed.as_str(), RunStatus::Failed.as_str()])),
+            )
+            .set((runs::status.eq(RunStatus::Completed.as_str()), runs::completed_at.eq(Some(ts(now)))))
             .execute(self)
             .await?;
         }

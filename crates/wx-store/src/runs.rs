@@ -113,6 +113,16 @@ impl Runs<'_> {
             .await?))
     }
 
+    /// Runs created at or after `since`, oldest first.
+    pub async fn initiated_since(&self, since: DateTime<Utc>) -> Result<Vec<RunRow>, StoreError> {
+        with_conn!(self.0, |c| Ok(runs::table
+            .filter(runs::run_initiation_time.ge(ts(since)))
+            .order(runs::run_initiation_time.asc())
+            .select(RunRow::as_select())
+            .load(c)
+            .await?))
+    }
+
     /// Sets the status; terminal statuses record `completed_at`. A terminal run is not reopened.
     pub async fn set_status(
         &self,

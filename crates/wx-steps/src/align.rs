@@ -1,0 +1,174 @@
+//! Putting fields on the truth grid and scoring them with wx-scoring (scoring.md §2–§3).
+//!
+//! The truth grid is the target: latitudes descending, longitudes in [0, 360). A forecast,
+//! reference or climatology on another regular grid is bilinearly regridded onto it; levels
+//! must match exactly. All of this is CPU work: callers run it on the blocking pool.
+
+use ndarray::{Array3, Axis};
+use wx_data::Field;
+use wx_scoring::{
+    FieldInputs, Grid, Reference, Regridder, ScoringConfig, StackInputs, VariableMetrics,
+    score_field, score_levels, thickness_weights,
+};
+
+/// The truth on its normalised grid.
+pub struct TruthOnGrid {
+    /// The target grid.
+    pub grid: Grid,
+    /// cos-latitude row weights of the grid.
+    pub weights: Vec<f64>,
+    /// The truth values, `(level, lat, lon)`.
+    pub values: Array3<f32>,
+    /// The levels (hPa) of the first axis; empty for a surface field.
+    pub levels: Vec<u16>,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Normalises the truth field's orientation; its grid becomes the target grid.
+pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid, String> {
+    let (grid, orientation) = Grid::normalise(&truth.lats, &truth.lons).map_err(err)?;
+    let values = if orientation.is_identity() {
+        truth.data.clone()
+    } else {
+        orientation.apply_stack(truth.data.view()).map_err(err)?
+    };
+    Ok(TruthOnGrid {
+        weights: grid.lat_weights(),
+        grid,
+        values,
+        levels: truth.levels.clone(),
+    })
+}
+
+/// Puts another field (forecast, reference, climatology) onto the target grid: orientation
+/// normalised, then bilinear regridding unless the grids coincide. Levels must equal `levels`.
+pub fn onto(field: &Field, target: &TruthOnGrid, what: &str) -> Result<Array3<f32>, String> {
+    if field.levels != target.levels {
+        return Err(format!(
+            "{what} has levels {:?} where the truth has {:?} (levels are never interpolated)",
+            field.levels, target.levels
+        ));
+    }
+    let (grid, orientation) =
+        Grid::normalise(&field.lats, &field.lons).map_err(|e| format!("{what} grid: {e}"))?;
+    let normalised = if orientation.is_identity() {
+        field.data.clone()
+    } else {
+        orientation.apply_stack(field.data.view()).map_err(err)?
+    };
+    if grid.same_points(&target.grid) {
+        return Ok(normalised);
+    }
+    Regridder::new(&grid, &target.grid)
+        .apply_stack(normalised.view())
+        .map_err(|e| format!("regridding {what}: {e}"))
+}
+
+/// ERA5 metrics of one variable: skill against the climatology, ACC with it, the climatology's
+/// own RMSE; multi-level variables aggregated with thickness weights.
+pub fn score_against_climatology(
+    forecast: &Array3<f32>,
+    truth: &TruthOnGrid,
+    climatology: &Array3<f32>,
+    cfg: &ScoringConfig,
+) -> Result<VariableMetrics, String> {
+    if truth.levels.len() > 1 {
+        let inputs = StackInputs {
+            forecast: forecast.view(),
+            truth: truth.values.view(),
+            climatology: Some(climatology.view()),
+            skill_vs_climatology: true,
+        };
+        let levels: Vec<f64> = truth.levels.iter().map(|l| f64::from(*l)).collect();
+        let (_, agg) = score_levels(&inputs, &levels, &truth.weights, cfg).map_err(err)?;
+        Ok(agg)
+    } else {
+        let inputs = FieldInputs::new(
+            forecast.index_axis(Axis(0), 0),
+            truth.values.index_axis(Axis(0), 0),
+        )
+        .with_climatology(climatology.index_axis(Axis(0), 0))
+        .with_reference(Reference::Climatology);
+        Ok(VariableMetrics::from(
+            &score_field(&inputs, &truth.weights, cfg).map_err(err)?,
+        ))
+    }
+}
+
+/// Day1 metrics of one variable: skill against a reference field (GFS), ACC with the
+/// climatology, clone distance and pattern correlation against the reference.
+pub fn score_against_reference(
+    forecast: &Array3<f32>,
+    truth: &TruthOnGrid,
+    climatology: &Array3<f32>,
+    reference: &Array3<f32>,
+    cfg: &ScoringConfig,
+) -> Result<VariableMetrics, String> {
+    let n = truth.values.len_of(Axis(0));
+    let mut per = Vec::with_capacity(n);
+    for l in 0..n {
+        let inputs = FieldInputs::new(
+            forecast.index_axis(Axis(0), l),
+            truth.values.index_axis(Axis(0), l),
+        )
+        .with_climatology(climatology.index_axis(Axis(0), l))
+        .with_reference(Reference::Field(reference.index_axis(Axis(0), l)));
+        per.push(score_field(&inputs, &truth.weights, cfg).map_err(err)?);
+    }
+    if per.len() == 1 {
+        return Ok(VariableMetrics::from(&per[0]));
+    }
+    let levels: Vec<f64> = truth.levels.iter().map(|l| f64::from(*l)).collect();
+    let w = thickness_weights(&levels).map_err(err)?;
+    VariableMetrics::from_levels(&per, &w).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    fn field(lats: Vec<f64>, lons: Vec<f64>, f: impl Fn(f64, f64) -> f32) -> Field {
+        let data =
+            Array3::from_shape_fn((1, lats.len(), lons.len()), |(_, i, j)| f(lats[i], lons[j]));
+        Field::new(
+            wx_model::Variable::T2m,
+            vec![],
+            lats,
+            lons,
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+            data,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_720_row_ascending_forecast_is_put_on_the_721_row_truth_grid() {
+        let truth_lats: Vec<f64> = (0..37).map(|i| 90.0 - 5.0 * i as f64).collect();
+        let lons: Vec<f64> = (0..72).map(|j| 5.0 * j as f64).collect();
+        let smooth = |lat: f64, lon: f64| {
+            (280.0 + 10.0 * lat.to_radians().cos() + lon.to_radians().sin()) as f32
+        };
+        let truth = truth_on_grid(&field(truth_lats.clone(), lons.clone(), smooth)).unwrap();
+        // forecast: ascending latitudes without the -90 row, longitudes in -180..175
+        let fl: Vec<f64> = (0..36).map(|i| -85.0 + 5.0 * i as f64).collect();
+        let flon: Vec<f64> = (0..72).map(|j| -180.0 + 5.0 * j as f64).collect();
+        let fc = onto(&field(fl, flon, smooth), &truth, "forecast").unwrap();
+        assert_eq!(fc.dim(), (1, 37, 72));
+        // coinciding points are copied exactly; the -90 row takes the nearest forecast row
+        assert_eq!(fc[[0, 0, 10]], truth.values[[0, 0, 10]]);
+        assert_eq!(fc[[0, 36, 3]], smooth(-85.0, 15.0));
+        let levels_differ = Field {
+            levels: vec![500],
+            ..field(truth_lats, lons, smooth)
+        };
+        assert!(
+            onto(&levels_differ, &truth, "forecast")
+                .unwrap_err()
+                .contains("levels")
+        );
+    }
+}

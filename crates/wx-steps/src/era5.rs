@@ -1,0 +1,470 @@
+//! era5/score with its era5/load_truth sub-step and one era5/lead event per scored lead.
+//!
+//! Only ready leads are scored (gfs_init + lead + delay + buffer, and present in the ERA5
+//! store); progress is derived from stored `era5_lead_score` rows, so a re-run scores only what
+//! is missing. When leads remain, the step waits until the earliest of them is ready (no
+//! attempt consumed); when all are scored, the miner's forecast is completed.
+
+use crate::align::{onto, score_against_climatology, truth_on_grid};
+use crate::context::{StepContext, data_failure, db_failure, score_row};
+use crate::data::miner_read_error;
+use crate::inputs::{fails_the_store, open_verified_miner};
+use crate::wrapper::{StepFailure, StepOutcome, StepResult, merge_effects};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+use wx_model::rows::NewScore;
+use wx_model::{Blame, ErrorKind, ForecastStatus, StepKey, StepKind, StepStatus, VarLevel};
+use wx_scoring::{Era5Lead, VariableOutcome, era5_combined, era5_lead_score, overall_score};
+use wx_store::{Claim, Effects, StatsPatch, StepLog, score_type};
+
+fn poll(ctx: &StepContext) -> Duration {
+    if ctx.config.pipeline.test_mode {
+        Duration::seconds(30)
+    } else {
+        Duration::minutes(30)
+    }
+}
+
+/// The rows of one scored lead.
+fn lead_rows(
+    ctx: &StepContext,
+    claim: &Claim,
+    lead: u32,
+    valid: DateTime<Utc>,
+    scored: &Era5Lead,
+) -> Vec<NewScore> {
+    let now = ctx.now();
+    let mut rows = Vec::new();
+    for var in &scored.variables {
+        let selection = ctx
+            .targets
+            .era5_variables
+            .iter()
+            .find(|(_, k)| *k == var.variable)
+            .map(|(v, _)| *v);
+        let sel = selection.as_ref();
+        if let Some(m) = &var.metrics {
+            let metric = |v: &Option<wx_scoring::MetricValue>| match v {
+                Some(Ok(x)) => Some(Ok(*x)),
+                Some(Err(e)) => Some(Err(e.to_string())),
+                None => None,
+            };
+            let all = [
+                (score_type::ERA5_RMSE, Some(m.rmse.clone())),
+                (score_type::ERA5_MSE, Some(m.mse.clone())),
+                (score_type::ERA5_MAE, Some(m.mae.clone())),
+                (score_type::ERA5_BIAS, Some(m.bias.clone())),
+                (score_type::ERA5_ACC, m.acc.clone()),
+                (score_type::ERA5_SKILL_CLIM, m.skill.clone()),
+                (score_type::ERA5_RMSE_CLIM, m.rmse_clim.clone()),
+            ];
+            for (ty, value) in all {
+                // a failed metric is not stored as a number; the variable's era5_error row says why
+                if let Some(Ok(x)) = metric(&value) {
+                    let detail = (ty == score_type::ERA5_RMSE).then(|| {
+                        serde_json::json!({ "coverage": m.coverage, "levels": m.levels, "lead_component": var.lead_component, "weight": var.weight })
+                    });
+                    rows.push(score_row(
+                        claim,
+                        ty,
+                        sel,
+                        lead,
+                        Ok(x),
+                        Some(valid),
+                        detail,
+                        now,
+                    ));
+                }
+            }
+        }
+        if let Some(failure) = &var.failure {
+            rows.push(score_row(
+                claim,
+                score_type::ERA5_ERROR,
+                sel,
+                lead,
+                Err(failure.to_string()),
+                Some(valid),
+                None,
+                now,
+            ));
+        }
+    }
+    let detail = serde_json::json!({
+        "variables": scored.variables.iter().map(|v| (v.variable.clone(), v.lead_component)).collect::<BTreeMap<_, _>>(),
+    });
+    rows.push(score_row(
+        claim,
+        score_type::ERA5_LEAD_SCORE,
+        None,
+        lead,
+        Ok(scored.score),
+        Some(valid),
+        Some(detail),
+        now,
+    ));
+    rows
+}
+
+/// Scores one variable at one lead: `Ok(outcome)`, or a store-level failure that stops the step.
+async fn score_variable(
+    ctx: &StepContext,
+    reader: &wx_data::sources::MinerForecastReader,
+    token: &str,
+    v: VarLevel,
+    valid: DateTime<Utc>,
+) -> Result<Result<VariableOutcome, crate::data::DataError>, StepFailure> {
+    let truth = match ctx.data.era5(v, valid).await {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    let climatology = match ctx.data.climatology(v, valid).await {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let forecast = match reader.read(v, valid).await {
+        Ok(f) => f,
+        Err(e) => {
+            let d = miner_read_error(&e);
+            if fails_the_store(&d) {
+                return Err(data_failure(&d, &[token]));
+            }
+            return Ok(Ok(VariableOutcome::Failed(wx_model::sanitize_message(
+                &e.to_string(),
+                &[token],
+            ))));
+        }
+    };
+    let cfg = ctx.config.scoring.clone();
+    let metrics =
+        tokio::task::spawn_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
+            let t = truth_on_grid(&truth)?;
+            let f = onto(&forecast, &t, "forecast")?;
+            let c = onto(&climatology, &t, "climatology")?;
+            score_against_climatology(&f, &t, &c, &cfg)
+        })
+        .await
+        .map_err(|e| {
+            StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
+        })?;
+    Ok(Ok(match metrics {
+        Ok(m) => VariableOutcome::Scored(m),
+        Err(msg) => VariableOutcome::Failed(msg),
+    }))
+}
+
+/// era5/score.
+pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
+    let run = claim.key.run;
+    let uid = claim.key.miner;
+    let init = ctx.run_init(claim).await?;
+    let now = ctx.now();
+    let existing = ctx
+        .db
+        .scores()
+        .list_miner(run, uid)
+        .await
+        .map_err(|e| db_failure(&e))?;
+    let done: Vec<u32> = existing
+        .iter()
+        .filter(|s| {
+            s.score_type == score_type::ERA5_LEAD_SCORE
+                && s.variable.is_empty()
+                && s.score.is_some()
+        })
+        .map(|s| s.lead_hours as u32)
+        .collect();
+    let remaining: Vec<u32> = ctx
+        .targets
+        .era5_leads
+        .iter()
+        .copied()
+        .filter(|l| !done.contains(l))
+        .collect();
+    let ready_at = |lead: u32| ctx.config.pipeline.era5_ready_at(init, lead);
+    let mut ready: Vec<u32> = remaining
+        .iter()
+        .copied()
+        .filter(|l| ready_at(*l) <= now)
+        .collect();
+    if remaining.is_empty() {
+        return Ok(StepOutcome::Done(finish_effects(
+            ctx,
+            claim,
+            init,
+            &existing,
+            &[],
+            true,
+        )?));
+    }
+    if ready.is_empty() {
+        let until = remaining.iter().map(|l| ready_at(*l)).min().unwrap_or(now);
+        return Ok(StepOutcome::Wait {
+            until,
+            reason: format!("ERA5 for lead {} h", remaining[0]),
+            effects: Effects::default(),
+        });
+    }
+
+    // era5/load_truth: which ready leads the ERA5 store actually holds
+    let started = ctx.now();
+    let mut missing_truth = Vec::new();
+    for lead in &ready {
+        let valid = init + Duration::hours(i64::from(*lead));
+        match ctx.data.era5_has(valid).await {
+            Ok(true) => {}
+            Ok(false) => missing_truth.push(*lead),
+            Err(e) => {
+                let f = data_failure(&e, &[]);
+                return Err(f.on_final(final_failure(ctx, claim, &done)));
+            }
+        }
+    }
+    ready.retain(|l| !missing_truth.contains(l));
+    let load_log = StepLog {
+        key: StepKey::miner(run, uid, StepKind::Era5LoadTruth),
+        hotkey: claim.hotkey.clone(),
+        status: StepStatus::Succeeded,
+        attempt: claim.attempt,
+        max_retries: claim.max_retries,
+        started_at: started,
+        completed_at: Some(ctx.now()),
+        error: None,
+        context: Some(serde_json::json!({ "ready": ready, "not_yet_published": missing_truth })),
+    };
+    if ready.is_empty() {
+        return Ok(StepOutcome::Wait {
+            until: now + poll(ctx),
+            reason: format!("ERA5 not yet published for leads {missing_truth:?}"),
+            effects: Effects {
+                logs: vec![load_log],
+                ..Default::default()
+            },
+        });
+    }
+
+    let (reader, token) = match open_verified_miner(ctx, claim, init).await {
+        Ok(r) => r,
+        Err(f) => return Err(f.on_final(final_failure(ctx, claim, &done))),
+    };
+    let mut effects = Effects {
+        logs: vec![load_log],
+        ..Default::default()
+    };
+    let mut new_rows: Vec<NewScore> = Vec::new();
+    let mut newly_scored = Vec::new();
+    for lead in &ready {
+        let valid = init + Duration::hours(i64::from(*lead));
+        let lead_started = ctx.now();
+        let mut outcomes = BTreeMap::new();
+        let mut truth_late = false;
+        for (v, key) in &ctx.targets.era5_variables {
+            match score_variable(ctx, &reader, &token, *v, valid).await {
+                Ok(Ok(outcome)) => {
+                    outcomes.insert(key.clone(), outcome);
+                }
+                Ok(Err(truth_error)) if truth_error.not_ready => {
+                    truth_late = true;
+                    break;
+                }
+                Ok(Err(truth_error)) => {
+                    // our data source failed: keep what was scored, retry the rest later
+                    merge_effects(
+                        &mut effects,
+                        progress_effects(ctx, claim, init, &existing, &new_rows, &newly_scored)?,
+                    );
+                    return Err(data_failure(&truth_error, &[])
+                        .with_effects(effects)
+                        .on_final(final_failure(ctx, claim, &done)));
+                }
+                Err(store_failure) => {
+                    merge_effects(
+                        &mut effects,
+                        progress_effects(ctx, claim, init, &existing, &new_rows, &newly_scored)?,
+                    );
+                    let integrity = store_failure.error.kind == ErrorKind::Integrity;
+                    let mut fin = final_failure(ctx, claim, &done);
+                    if integrity {
+                        fin.stats = vec![(uid, StatsPatch::status(ForecastStatus::Failed))];
+                    }
+                    return Err(store_failure.with_effects(effects).on_final(fin));
+                }
+            }
+        }
+        if truth_late {
+            continue;
+        }
+        let scored = era5_lead_score(&outcomes, &ctx.config.scoring).map_err(|e| {
+            StepFailure::permanent(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
+        })?;
+        tracing::info!(run = %run, miner = %uid, lead, score = scored.score, "ERA5 lead scored");
+        new_rows.extend(lead_rows(ctx, claim, *lead, valid, &scored));
+        newly_scored.push((*lead, scored.score));
+        effects.logs.push(StepLog {
+            key: StepKey::lead(run, uid, StepKind::Era5Lead, *lead),
+            hotkey: claim.hotkey.clone(),
+            status: StepStatus::Succeeded,
+            attempt: claim.attempt,
+            max_retries: claim.max_retries,
+            started_at: lead_started,
+            completed_at: Some(ctx.now()),
+            error: None,
+            context: Some(serde_json::json!({ "score": scored.score })),
+        });
+    }
+    let all_done = done.len() + newly_scored.len() == ctx.targets.era5_leads.len();
+    merge_effects(
+        &mut effects,
+        finish_effects(ctx, claim, init, &existing, &new_rows, all_done)?,
+    );
+    for (lead, s) in &newly_scored {
+        if let Some((_, patch)) = effects.stats.first_mut() {
+            patch.set_era5_lead(*lead, *s);
+        }
+    }
+    effects.scores.extend(new_rows);
+    if all_done {
+        return Ok(StepOutcome::Done(effects));
+    }
+    let still: Vec<u32> = remaining
+        .iter()
+        .copied()
+        .filter(|l| !newly_scored.iter().any(|(s, _)| s == l))
+        .collect();
+    let next = still
+        .iter()
+        .map(|l| ready_at(*l))
+        .min()
+        .unwrap_or(now)
+        .max(now);
+    let until = if next <= now { now + poll(ctx) } else { next };
+    Ok(StepOutcome::Wait {
+        until,
+        reason: format!("ERA5 for leads {still:?}"),
+        effects,
+    })
+}
+
+/// Effects when the step fails for good: the forecast ends `failed` unless leads were scored.
+fn final_failure(ctx: &StepContext, claim: &Claim, done: &[u32]) -> Effects {
+    let status = if done.is_empty() {
+        ForecastStatus::Failed
+    } else {
+        ForecastStatus::Era5Partial
+    };
+    Effects {
+        stats: vec![(claim.key.miner, StatsPatch::status(status))],
+        refresh_miner_stats: vec![ctx.refresh(claim.key.miner)],
+        ..Default::default()
+    }
+}
+
+/// The scores so far (when a later lead fails), with the stats they imply.
+fn progress_effects(
+    ctx: &StepContext,
+    claim: &Claim,
+    init: DateTime<Utc>,
+    existing: &[wx_model::rows::ScoreRow],
+    new_rows: &[NewScore],
+    newly_scored: &[(u32, f64)],
+) -> Result<Effects, StepFailure> {
+    if newly_scored.is_empty() {
+        return Ok(Effects::default());
+    }
+    let mut e = finish_effects(ctx, claim, init, existing, new_rows, false)?;
+    for (lead, s) in newly_scored {
+        if let Some((_, patch)) = e.stats.first_mut() {
+            patch.set_era5_lead(*lead, *s);
+        }
+    }
+    e.scores.extend(new_rows.iter().cloned());
+    Ok(e)
+}
+
+/// Stats of the miner from every stored and new score: combined score, completeness,
+/// overall, and the per-variable normalised averages.
+fn finish_effects(
+    ctx: &StepContext,
+    claim: &Claim,
+    _init: DateTime<Utc>,
+    existing: &[wx_model::rows::ScoreRow],
+    new_rows: &[NewScore],
+    all_done: bool,
+) -> Result<Effects, StepFailure> {
+    let uid = claim.key.miner;
+    // (type, variable, level, lead) → score, new rows overriding stored ones
+    let mut all: BTreeMap<(String, String, i32, i32), f64> = BTreeMap::new();
+    for r in existing {
+        if let Some(s) = r.score {
+            all.insert(
+                (
+                    r.score_type.clone(),
+                    r.variable.clone(),
+                    r.level,
+                    r.lead_hours,
+                ),
+                s,
+            );
+        }
+    }
+    for r in new_rows {
+        if let Some(s) = r.score {
+            all.insert(
+                (
+                    r.score_type.clone(),
+                    r.variable.clone(),
+                    r.level,
+                    r.lead_hours,
+                ),
+                s,
+            );
+        }
+    }
+    let lead_scores: BTreeMap<u32, f64> = all
+        .iter()
+        .filter(|((t, v, _, _), _)| t == score_type::ERA5_LEAD_SCORE && v.is_empty())
+        .map(|((_, _, _, l), s)| (*l as u32, *s))
+        .collect();
+    let combined = era5_combined(&lead_scores, &ctx.config.scoring);
+    let mean = |ty: &str| {
+        let v: Vec<f64> = all
+            .iter()
+            .filter(|((t, _, _, _), _)| t == ty)
+            .map(|(_, s)| *s)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    // RMSE normalised by the climatology's RMSE of the same (variable, lead): unit-free
+    let ratios: Vec<f64> = all
+        .iter()
+        .filter(|((t, _, _, _), _)| t == score_type::ERA5_RMSE)
+        .filter_map(|((_, v, lvl, l), rmse)| {
+            let clim = all.get(&(score_type::ERA5_RMSE_CLIM.to_owned(), v.clone(), *lvl, *l))?;
+            (*clim > 0.0).then(|| rmse / clim)
+        })
+        .collect();
+    let day1_pass = all
+        .get(&(score_type::DAY1_QC_SCORE.to_owned(), String::new(), 0, 0))
+        .map(|s| *s >= ctx.config.scoring.day1.pass_threshold);
+    let overall = overall_score(Some(&combined), day1_pass, &ctx.config.scoring);
+    let status = if all_done {
+        ForecastStatus::Completed
+    } else {
+        ForecastStatus::Era5Partial
+    };
+    let patch = StatsPatch {
+        forecast_status: Some(status.as_str().to_owned()),
+        era5_combined_score: Some(combined.score),
+        era5_completeness: Some(combined.completeness),
+        overall_forecast_score: Some(overall.score),
+        avg_acc: mean(score_type::ERA5_ACC),
+        avg_skill_score: mean(score_type::ERA5_SKILL_CLIM),
+        avg_rmse: (!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64),
+        ..Default::default()
+    };
+    Ok(Effects {
+        stats: vec![(uid, patch)],
+        refresh_miner_stats: vec![ctx.refresh(uid)],
+        ..Default::default()
+    })
+}

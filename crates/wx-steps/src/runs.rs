@@ -1,0 +1,89 @@
+//! Creating the day's run (a periodic job of the scheduler) and the retention clean-up.
+
+use crate::context::StepContext;
+use crate::plan;
+use crate::seed;
+use chrono::{DateTime, Utc};
+use wx_model::{RunId, RunStatus};
+
+/// What [`ensure_run`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCreation {
+    /// Not yet the configured time of day.
+    NotYet,
+    /// A new run was created and its first steps enqueued.
+    Created(RunId),
+    /// The run already existed; missing miners (if any) were backfilled.
+    Reused {
+        /// The run.
+        run: RunId,
+        /// Miners added.
+        backfilled: usize,
+    },
+}
+
+/// Creates the run for the current GFS cycle if it does not exist (in test mode: the
+/// hindcast-shifted cycle), enqueues its run-level steps, or backfills a reused active run.
+/// Safe to call from many processes at once (the run is unique per init time and test mode;
+/// enqueueing and seeding are idempotent).
+pub async fn ensure_run(
+    ctx: &StepContext,
+    now: DateTime<Utc>,
+) -> Result<RunCreation, wx_store::StoreError> {
+    let p = &ctx.config.pipeline;
+    if !p.test_mode && now.time() < p.run_creation_time_utc {
+        return Ok(RunCreation::NotYet);
+    }
+    let init = p.gfs_init_for(now);
+    let snapshot = serde_json::to_string(&*ctx.config).unwrap_or_else(|_| "{}".into());
+    let handle = ctx
+        .db
+        .runs()
+        .create_or_get(init, p.test_mode, &snapshot, now)
+        .await?;
+    let run = RunId(handle.run.id);
+    if handle.created {
+        ctx.db
+            .steps()
+            .enqueue(&plan::run_start(p, run, now), now)
+            .await?;
+        tracing::info!(run = %run, init = %init, test_mode = p.test_mode, "created the run");
+        return Ok(RunCreation::Created(run));
+    }
+    if matches!(
+        handle.run.status(),
+        Ok(RunStatus::Completed | RunStatus::Failed)
+    ) {
+        return Ok(RunCreation::Reused { run, backfilled: 0 });
+    }
+    // a reused active run: make sure its first steps exist and backfill new miners (once the
+    // seed step has created the first stats rows)
+    ctx.db
+        .steps()
+        .enqueue(&plan::run_start(p, run, now), now)
+        .await?;
+    let seeded = !ctx.db.stats().list(run).await?.is_empty();
+    let backfilled = if seeded {
+        seed::backfill(ctx, run).await?
+    } else {
+        0
+    };
+    if backfilled > 0 {
+        tracing::info!(run = %run, backfilled, "backfilled miners registered since the run started");
+    }
+    Ok(RunCreation::Reused { run, backfilled })
+}
+
+/// Deletes disk-cache entries older than the configured retention.
+pub async fn purge_cache(ctx: &StepContext) -> Result<(), String> {
+    let age =
+        std::time::Duration::from_secs(u64::from(ctx.config.data.cache_retention_days) * 86_400);
+    let report = ctx
+        .data
+        .disk()
+        .purge_older_than(age)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::debug!(?report, "disk cache purged");
+    Ok(())
+}

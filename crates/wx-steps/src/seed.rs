@@ -1,0 +1,114 @@
+//! seed/stats_rows and seed/steps_rows: one stats row and one pending verify step per
+//! registered miner. Both are idempotent; re-running them on a reused run backfills miners that
+//! registered since.
+
+use crate::context::StepContext;
+use crate::plan;
+use crate::wrapper::{StepFailure, StepOutcome, StepResult};
+use wx_model::{Blame, ErrorKind, MinerUid, StepKind};
+use wx_store::{Claim, Effects};
+
+/// The registered miners as (uid, hotkey).
+async fn registered(ctx: &StepContext) -> Result<Vec<(MinerUid, String)>, StepFailure> {
+    let miners = ctx
+        .db
+        .miners()
+        .list()
+        .await
+        .map_err(|e| crate::context::db_failure(&e))?;
+    Ok(miners
+        .into_iter()
+        .filter_map(|m| MinerUid::try_from(m.uid).ok().map(|u| (u, m.hotkey)))
+        .collect())
+}
+
+/// seed/stats_rows.
+pub async fn stats_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
+    let miners = registered(ctx).await?;
+    if miners.is_empty() {
+        return Err(StepFailure::retryable(
+            ErrorKind::SourceUnavailable,
+            Blame::Infrastructure,
+            "no miners are registered; import them with `wx-validator miners import FILE`",
+        ));
+    }
+    tracing::info!(run = %claim.key.run, miners = miners.len(), "seeding stats rows");
+    Ok(StepOutcome::Done(Effects {
+        seed_stats: miners,
+        ..Default::default()
+    }))
+}
+
+/// seed/steps_rows: a pending verify/open_store step per miner that has a stats row.
+pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
+    let run = claim.key.run;
+    let stats = ctx
+        .db
+        .stats()
+        .list(run)
+        .await
+        .map_err(|e| crate::context::db_failure(&e))?;
+    if stats.is_empty() {
+        return Err(StepFailure::retryable(
+            ErrorKind::Internal,
+            Blame::Infrastructure,
+            "the run has no stats rows yet (seed/stats_rows has not run)",
+        ));
+    }
+    let now = ctx.now();
+    let enqueue = stats
+        .iter()
+        .filter_map(|s| {
+            let uid = MinerUid::try_from(s.miner_uid).ok()?;
+            Some(plan::miner_step(
+                &ctx.config.pipeline,
+                run,
+                uid,
+                &s.miner_hotkey,
+                StepKind::VerifyOpenStore,
+                now,
+                now,
+            ))
+        })
+        .collect();
+    Ok(StepOutcome::Done(Effects {
+        enqueue,
+        ..Default::default()
+    }))
+}
+
+/// Seeds a reused run directly (backfill of miners registered since it started): the same
+/// idempotent writes as the two seed steps, for the miners that are missing.
+pub async fn backfill(
+    ctx: &StepContext,
+    run: wx_model::RunId,
+) -> Result<usize, wx_store::StoreError> {
+    let now = ctx.now();
+    let miners: Vec<(MinerUid, String)> = ctx
+        .db
+        .miners()
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|m| MinerUid::try_from(m.uid).ok().map(|u| (u, m.hotkey)))
+        .collect();
+    let added = ctx.db.stats().seed(run, &miners, now).await?;
+    if added > 0 {
+        let specs: Vec<_> = miners
+            .iter()
+            .map(|(uid, hk)| {
+                plan::miner_step(
+                    &ctx.config.pipeline,
+                    run,
+                    *uid,
+                    hk,
+                    StepKind::VerifyOpenStore,
+                    now,
+                    now,
+                )
+            })
+            .collect();
+        ctx.db.steps().enqueue(&specs, now).await?;
+    }
+    Ok(added)
+}

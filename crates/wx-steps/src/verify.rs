@@ -1,0 +1,150 @@
+//! verify/open_store: token → manifest → signature → frozen manifest → Zarr open, with the
+//! store's layout checked and hosting latency recorded.
+
+use crate::context::{StepContext, data_failure, store_url};
+use crate::data::hosting_status_of;
+use crate::plan;
+use crate::wrapper::{StepOutcome, StepResult};
+use std::time::Instant;
+use wx_model::rows::NewResponse;
+use wx_model::{Blame, ErrorKind, ForecastStatus, HostingStatus, RunStatus, StepKind};
+use wx_store::{Claim, Effects, StatsPatch};
+
+/// Runs verify/open_store for the claimed miner.
+pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
+    let run = claim.key.run;
+    let uid = claim.key.miner;
+    let init = ctx.run_init(claim).await?;
+    let miner = ctx.miner(uid).await?;
+    let url = store_url(&miner.store_url, run, init);
+    let secrets = [miner.access_token.as_str()];
+    let started = Instant::now();
+    let opened = ctx
+        .data
+        .verify_miner_store(
+            &url,
+            &miner.access_token,
+            &miner.hotkey,
+            init,
+            &format!("miner {uid}"),
+        )
+        .await;
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let now = ctx.now();
+    let response =
+        |passed: bool,
+         hosting: HostingStatus,
+         manifest: Option<&wx_data::manifest::FrozenManifest>| NewResponse {
+            run_id: run.0,
+            miner_uid: uid.as_i32(),
+            miner_hotkey: miner.hotkey.clone(),
+            store_url: wx_model::sanitize_message(&url, &secrets),
+            manifest_hash: manifest.map(|m| m.manifest_sha256().to_owned()),
+            frozen_manifest: manifest.map(|m| m.to_db_json()),
+            verification_passed: passed,
+            verified_at: passed.then(|| now.naive_utc()),
+            hosting_status: Some(hosting.as_str().to_owned()),
+            hosting_latency_ms: Some(latency_ms),
+            updated_at: now.naive_utc(),
+        };
+    let hosting_patch = |h: HostingStatus| StatsPatch {
+        hosting_status: Some(h.as_str().to_owned()),
+        hosting_latency_ms: Some(latency_ms),
+        ..Default::default()
+    };
+    match opened {
+        Ok((frozen, reader)) => {
+            let usable = reader.usable_variables();
+            let wanted: Vec<_> = ctx
+                .targets
+                .era5_variables
+                .iter()
+                .chain(&ctx.targets.day1_variables)
+                .map(|(v, _)| v.variable)
+                .collect();
+            if !wanted.iter().any(|v| usable.contains(v)) {
+                let problems: Vec<String> = reader
+                    .problems()
+                    .iter()
+                    .map(|(v, e)| format!("{v}: {e}"))
+                    .collect();
+                let failure = data_failure(
+                    &crate::data::DataError::new(
+                        ErrorKind::Format,
+                        Blame::Miner,
+                        format!(
+                            "miner {uid}: the store has none of the scored variables ({})",
+                            problems.join("; ")
+                        ),
+                    ),
+                    &secrets,
+                );
+                return Err(verify_failed(
+                    ctx,
+                    claim,
+                    failure,
+                    response(false, HostingStatus::Invalid, None),
+                    hosting_patch(HostingStatus::Invalid),
+                ));
+            }
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|v| !usable.contains(v))
+                .map(|v| v.to_string())
+                .collect();
+            tracing::info!(run = %run, miner = %uid, latency_ms, missing = ?missing, "store verified");
+            let mut stats = hosting_patch(HostingStatus::Available);
+            stats.forecast_status = Some(ForecastStatus::Verified.as_str().to_owned());
+            let effects = Effects {
+                response: Some(response(true, HostingStatus::Available, Some(&frozen))),
+                stats: vec![(uid, stats)],
+                enqueue: vec![plan::miner_step(
+                    &ctx.config.pipeline,
+                    run,
+                    uid,
+                    &claim.hotkey,
+                    StepKind::Day1Score,
+                    now,
+                    now,
+                )],
+                run_status: Some((RunStatus::Scoring, None)),
+                refresh_miner_stats: vec![ctx.refresh(uid)],
+                ..Default::default()
+            };
+            Ok(StepOutcome::Done(effects))
+        }
+        Err(e) => {
+            let hosting = hosting_status_of(&e);
+            tracing::info!(run = %run, miner = %uid, error = %e, "store verification failed");
+            let failure = data_failure(&e, &secrets);
+            Err(verify_failed(
+                ctx,
+                claim,
+                failure,
+                response(false, hosting, None),
+                hosting_patch(hosting),
+            ))
+        }
+    }
+}
+
+fn verify_failed(
+    ctx: &StepContext,
+    claim: &Claim,
+    failure: crate::wrapper::StepFailure,
+    response: NewResponse,
+    hosting: StatsPatch,
+) -> crate::wrapper::StepFailure {
+    let uid = claim.key.miner;
+    failure
+        .with_effects(Effects {
+            response: Some(response),
+            stats: vec![(uid, hosting)],
+            ..Default::default()
+        })
+        .on_final(Effects {
+            stats: vec![(uid, StatsPatch::status(ForecastStatus::VerifyFailed))],
+            refresh_miner_stats: vec![ctx.refresh(uid)],
+            ..Default::default()
+        })
+}

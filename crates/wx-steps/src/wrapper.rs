@@ -1,0 +1,276 @@
+//! The retrying sub-step wrapper: turns a step's result into a queue completion.
+//!
+//! A step returns [`StepResult`]: success with its effects, "not ready, look again at T"
+//! (no attempt consumed), or a [`StepFailure`]. Failures become a retry at the time the kind's
+//! [`RetryPolicy`] says, or a final failure once retries are exhausted (or the failure is not
+//! worth retrying, e.g. a tampered chunk). The sanitized error is stored in the step row's
+//! `error_json` and, for miner steps, mirrored into `weather_forecast_stats.forecast_error_msg`.
+//! All effects are written by the store in the same transaction as the fenced completion.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use wx_model::retry::RetryDecision;
+use wx_model::step::Scope;
+use wx_model::{Blame, ErrorKind, RetryPolicy, StepError};
+use wx_store::{Claim, Completion, Effects, Outcome, StatsPatch};
+
+/// How a step ended when it did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Done; apply these effects.
+    Done(Effects),
+    /// Data not ready: run again at `until` without consuming an attempt; apply `effects`
+    /// (e.g. the leads scored so far).
+    Wait {
+        /// When to look again.
+        until: DateTime<Utc>,
+        /// What is awaited, for operators.
+        reason: String,
+        /// Effects of the work done so far.
+        effects: Effects,
+    },
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFailure {
+    /// What went wrong (sanitized).
+    pub error: StepError,
+    /// Whether another attempt may succeed (network trouble: yes; a tampered chunk: no).
+    pub retryable: bool,
+    /// Effects to apply with the failure in any case (e.g. hosting status).
+    pub effects: Box<Effects>,
+    /// Effects to apply only when the step fails for good (e.g. a terminal forecast status).
+    pub on_final: Box<Effects>,
+}
+
+impl StepFailure {
+    /// A retryable failure without effects.
+    pub fn retryable(kind: ErrorKind, blame: Blame, message: &str) -> Self {
+        StepFailure {
+            error: StepError::new(kind, blame, message, &[]),
+            retryable: true,
+            effects: Box::default(),
+            on_final: Box::default(),
+        }
+    }
+
+    /// A failure that no retry can fix.
+    pub fn permanent(kind: ErrorKind, blame: Blame, message: &str) -> Self {
+        StepFailure {
+            retryable: false,
+            ..StepFailure::retryable(kind, blame, message)
+        }
+    }
+
+    /// Adds effects applied only when the step fails for good.
+    pub fn on_final(mut self, effects: Effects) -> Self {
+        self.on_final = Box::new(effects);
+        self
+    }
+
+    /// Adds effects applied with the failure in any case.
+    pub fn with_effects(mut self, effects: Effects) -> Self {
+        self.effects = Box::new(effects);
+        self
+    }
+}
+
+/// What a step returns.
+pub type StepResult = Result<StepOutcome, StepFailure>;
+
+/// Appends `more` to `base`.
+pub fn merge_effects(base: &mut Effects, more: Effects) {
+    base.seed_stats.extend(more.seed_stats);
+    base.scores.extend(more.scores);
+    base.stats.extend(more.stats);
+    if more.response.is_some() {
+        base.response = more.response;
+    }
+    base.enqueue.extend(more.enqueue);
+    base.logs.extend(more.logs);
+    if more.run_status.is_some() {
+        base.run_status = more.run_status;
+    }
+    base.refresh_miner_stats.extend(more.refresh_miner_stats);
+}
+
+/// Turns a step result into the completion handed to the queue.
+pub fn complete(
+    claim: &Claim,
+    policy: &RetryPolicy,
+    result: StepResult,
+    now: DateTime<Utc>,
+    rng: &mut impl Rng,
+) -> Completion {
+    match result {
+        Ok(StepOutcome::Done(effects)) => Completion {
+            outcome: Outcome::Succeeded,
+            context: None,
+            effects,
+        },
+        Ok(StepOutcome::Wait {
+            until,
+            reason,
+            effects,
+        }) => Completion {
+            outcome: Outcome::Wait {
+                until: until.max(now),
+                reason,
+            },
+            context: None,
+            effects,
+        },
+        Err(failure) => {
+            let attempt = claim.attempt + 1;
+            let decision = if failure.retryable {
+                // the row's max_retries (set at enqueue from the policy) bounds the attempts
+                let policy = RetryPolicy {
+                    max_retries: claim.max_retries,
+                    ..*policy
+                };
+                policy.decide(attempt, rng)
+            } else {
+                RetryDecision::GiveUp
+            };
+            let mut effects = *failure.effects;
+            if claim.key.kind.scope() != Scope::Run {
+                effects.stats.push((
+                    claim.key.miner,
+                    StatsPatch {
+                        forecast_error_msg: Some(failure.error.to_json()),
+                        ..Default::default()
+                    },
+                ));
+            }
+            match decision {
+                RetryDecision::RetryAfter(delay) => Completion {
+                    outcome: Outcome::Retry {
+                        at: now
+                            + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()),
+                        error: failure.error,
+                    },
+                    context: None,
+                    effects,
+                },
+                RetryDecision::GiveUp => {
+                    merge_effects(&mut effects, *failure.on_final);
+                    Completion {
+                        outcome: Outcome::Failed {
+                            error: failure.error,
+                        },
+                        context: None,
+                        effects,
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use wx_model::{Backoff, ForecastStatus, MinerUid, RunId, StepKey, StepKind, StepStatus};
+
+    fn claim(attempt: u32, max_retries: u32) -> Claim {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        Claim {
+            id: 1,
+            token: "t".into(),
+            key: StepKey::miner(RunId(1), MinerUid::new(7), StepKind::VerifyOpenStore),
+            hotkey: "hk".into(),
+            attempt,
+            max_retries,
+            claimed_from: StepStatus::Pending,
+            context: None,
+            started_at: now,
+            lease_expires_at: now,
+        }
+    }
+
+    fn failed_for_good() -> Effects {
+        Effects {
+            stats: vec![(
+                MinerUid::new(7),
+                StatsPatch::status(ForecastStatus::VerifyFailed),
+            )],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn retryable_failures_retry_until_max_then_fail_with_final_effects() {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        let policy = RetryPolicy {
+            jitter: 0.0,
+            ..RetryPolicy::new(true, 10, 2, Backoff::Exponential)
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let fail = || {
+            StepFailure::retryable(ErrorKind::Network, Blame::Miner, "connection refused")
+                .on_final(failed_for_good())
+        };
+        let c = complete(&claim(0, 2), &policy, Err(fail()), now, &mut rng);
+        assert!(
+            matches!(c.outcome, Outcome::Retry { at, .. } if at == now + chrono::Duration::seconds(10))
+        );
+        assert_eq!(
+            c.effects.stats.len(),
+            1,
+            "only the error mirror, not the final status"
+        );
+        assert!(
+            c.effects.stats[0]
+                .1
+                .forecast_error_msg
+                .as_deref()
+                .unwrap()
+                .contains("connection refused")
+        );
+        let c = complete(&claim(1, 2), &policy, Err(fail()), now, &mut rng);
+        assert!(
+            matches!(c.outcome, Outcome::Retry { at, .. } if at == now + chrono::Duration::seconds(20))
+        );
+        let c = complete(&claim(2, 2), &policy, Err(fail()), now, &mut rng);
+        assert!(matches!(c.outcome, Outcome::Failed { .. }));
+        assert!(
+            c.effects
+                .stats
+                .iter()
+                .any(|(_, p)| p.forecast_status.as_deref() == Some("verify_failed"))
+        );
+    }
+
+    #[test]
+    fn permanent_failures_do_not_retry() {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        let policy = RetryPolicy::new(true, 10, 5, Backoff::Exponential);
+        let mut rng = StdRng::seed_from_u64(3);
+        let f = StepFailure::permanent(
+            ErrorKind::Integrity,
+            Blame::Miner,
+            "hash mismatch for 2t/0.0.0",
+        );
+        let c = complete(&claim(0, 5), &policy, Err(f), now, &mut rng);
+        match c.outcome {
+            Outcome::Failed { error } => assert_eq!(error.kind, ErrorKind::Integrity),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn waiting_is_never_in_the_past() {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let w = StepOutcome::Wait {
+            until: now - chrono::Duration::hours(1),
+            reason: "x".into(),
+            effects: Effects::default(),
+        };
+        let c = complete(&claim(0, 2), &RetryPolicy::default(), Ok(w), now, &mut rng);
+        assert!(matches!(c.outcome, Outcome::Wait { until, .. } if until == now));
+    }
+}
