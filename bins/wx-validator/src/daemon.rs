@@ -1,0 +1,165 @@
+//! The daemon: the scheduler running the pipeline, with the periodic jobs, until a signal.
+
+use anyhow::{Context, Result};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wx_model::{Clock, RetryPolicy, StepKind, SystemClock};
+use wx_scheduler::{
+    PeriodicJob, RunSummary, Scheduler, SchedulerConfig, SchedulerMetrics, StepRunner,
+};
+use wx_steps::{DataHub, Pipeline, ValidatorConfig};
+use wx_store::{Claim, Completion, Db};
+
+/// Runs claimed steps with the pipeline.
+pub struct PipelineRunner(pub Pipeline);
+
+impl StepRunner for PipelineRunner {
+    fn run(&self, claim: Claim, cancel: CancellationToken) -> BoxFuture<'static, Completion> {
+        let pipeline = self.0.clone();
+        async move { pipeline.run(claim, cancel).await }.boxed()
+    }
+
+    fn retry_policy(&self, kind: StepKind) -> RetryPolicy {
+        self.0.retry_policy(kind)
+    }
+}
+
+/// Creates (or backfills) the current run.
+struct EnsureRun {
+    pipeline: Pipeline,
+    every: Duration,
+}
+
+impl PeriodicJob for EnsureRun {
+    fn name(&self) -> &str {
+        "ensure-run"
+    }
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+        let p = self.pipeline.clone();
+        async move { p.ensure_run().await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+    }
+}
+
+/// Deletes old disk-cache entries.
+struct PurgeCache(Pipeline);
+
+impl PeriodicJob for PurgeCache {
+    fn name(&self) -> &str {
+        "purge-cache"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(6 * 3600)
+    }
+    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+        let p = self.0.clone();
+        async move { wx_steps::runs::purge_cache(p.context()).await }.boxed()
+    }
+}
+
+/// What a daemon needs besides its configuration (the demo and tests inject their own).
+pub struct DaemonParts {
+    /// The database (opened from the configuration when `None`).
+    pub db: Option<Db>,
+    /// Data access (built from the configuration when `None`).
+    pub data: Option<Arc<DataHub>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Dispatcher metrics (e.g. registered for `/metrics`).
+    pub metrics: Option<Arc<SchedulerMetrics>>,
+    /// Overrides of the scheduler settings.
+    pub scheduler: Option<SchedulerConfig>,
+}
+
+impl Default for DaemonParts {
+    fn default() -> Self {
+        DaemonParts {
+            db: None,
+            data: None,
+            clock: Arc::new(SystemClock),
+            metrics: None,
+            scheduler: None,
+        }
+    }
+}
+
+/// Builds the pipeline and runs the scheduler until `shutdown` fires.
+pub async fn serve(
+    config: ValidatorConfig,
+    parts: DaemonParts,
+    shutdown: CancellationToken,
+) -> Result<RunSummary> {
+    let db = match parts.db {
+        Some(db) => db,
+        None => Db::open(&config.database_url)
+            .await
+            .context("opening the database")?,
+    };
+    let data = match parts.data {
+        Some(d) => d,
+        None => Arc::new(
+            DataHub::new(&config.data, &config.cache_dir, config.pipeline.test_mode)
+                .map_err(|e| anyhow::anyhow!("setting up the data sources: {e}"))?,
+        ),
+    };
+    let every = if config.pipeline.test_mode {
+        Duration::from_secs(60 * u64::from(config.pipeline.test_run_interval_minutes.max(1)))
+    } else {
+        Duration::from_secs(300)
+    };
+    let scheduler_config = parts
+        .scheduler
+        .unwrap_or_else(|| SchedulerConfig::from_pipeline(&config.pipeline));
+    let pipeline = Pipeline::new(db.clone(), config, parts.clock.clone(), data)?;
+    tracing::info!(db = db.display_url(), worker = %scheduler_config.worker_id, "wx-validator starting");
+    let mut scheduler = Scheduler::new(
+        db,
+        scheduler_config,
+        Arc::new(PipelineRunner(pipeline.clone())),
+        parts.clock,
+    )
+    .with_periodic(Arc::new(EnsureRun {
+        pipeline: pipeline.clone(),
+        every,
+    }))
+    .with_periodic(Arc::new(PurgeCache(pipeline)));
+    if let Some(m) = parts.metrics {
+        scheduler = scheduler.with_metrics(m);
+    }
+    Ok(scheduler.run(shutdown).await?)
+}
+
+/// `wx-validator run`: serve until SIGINT or SIGTERM.
+pub async fn run(config: ValidatorConfig) -> Result<()> {
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received: finishing in-flight steps");
+        trigger.cancel();
+    });
+    let summary = serve(config, DaemonParts::default(), shutdown).await?;
+    tracing::info!(?summary, "wx-validator stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
