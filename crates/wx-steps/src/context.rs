@@ -21,6 +21,8 @@ pub struct StepContext {
     pub clock: Arc<dyn Clock>,
     /// Data access.
     pub data: Arc<DataHub>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::StepsMetrics>,
 }
 
 impl StepContext {

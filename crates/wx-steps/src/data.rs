@@ -390,7 +390,7 @@ impl DataHub {
         hotkey: &str,
         init: DateTime<Utc>,
         store_name: &str,
-    ) -> Result<(FrozenManifest, MinerForecastReader), DataError> {
+    ) -> Result<(FrozenManifest, MinerStore), DataError> {
         let transport = self.miner_transport(url, token)?;
         let manifest = transport
             .get_limited("manifest.json", 1 << 20)
@@ -428,7 +428,7 @@ impl DataHub {
         frozen: FrozenManifest,
         init: DateTime<Utc>,
         store_name: &str,
-    ) -> Result<MinerForecastReader, DataError> {
+    ) -> Result<MinerStore, DataError> {
         let transport = self.miner_transport(url, token)?;
         self.open_frozen(transport, frozen, init, store_name).await
     }
@@ -439,7 +439,7 @@ impl DataHub {
         frozen: FrozenManifest,
         init: DateTime<Utc>,
         store_name: &str,
-    ) -> Result<MinerForecastReader, DataError> {
+    ) -> Result<MinerStore, DataError> {
         let format = if frozen.manifest().files.contains_key(".zmetadata")
             || frozen.manifest().files.contains_key(".zgroup")
         {
@@ -447,12 +447,36 @@ impl DataHub {
         } else {
             FormatHint::V3
         };
+        let handle = transport.clone();
         let storage: DynStorage = Arc::new(VerifiedStore::new(transport, frozen));
         let mut options = ReadOptions::new(store_name);
         options.format = format;
-        MinerForecastReader::open(storage, options, init)
+        let reader = MinerForecastReader::open(storage, options, init)
             .await
-            .map_err(|e| miner_read_error(&e))
+            .map_err(|e| miner_read_error(&e))?;
+        Ok(MinerStore { reader, handle, counted: 0 })
+    }
+}
+
+/// A miner's store opened through the verifying storage; counts the bytes it fetched.
+pub struct MinerStore {
+    reader: MinerForecastReader,
+    handle: StoreHandle,
+    counted: u64,
+}
+
+impl MinerStore {
+    /// The reader.
+    pub fn reader(&self) -> &MinerForecastReader {
+        &self.reader
+    }
+
+    /// Bytes fetched (and verified) since the last call.
+    pub fn take_bytes(&mut self) -> u64 {
+        let total = self.handle.bytes_fetched();
+        let new = total.saturating_sub(self.counted);
+        self.counted = total;
+        new
     }
 }
 

@@ -218,7 +218,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             return Err(with_final(f, ForecastStatus::Day1Failed, true));
         }
     };
-    let (reader, token) = match open_verified_miner(ctx, claim, init).await {
+    let (mut store, token) = match open_verified_miner(ctx, claim, init).await {
         Ok(r) => r,
         Err(f) => {
             let integrity = f.error.kind == ErrorKind::Integrity;
@@ -243,7 +243,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             .find(|(_, k)| k == key)
             .map(|(v, _)| *v)
             .expect("pair of a configured variable");
-        let forecast = match reader.read_lead(v, *lead).await {
+        let forecast = match store.reader().read_lead(v, *lead).await {
             Ok(f) => f,
             Err(e) => {
                 let d = crate::data::miner_read_error(&e);
@@ -273,6 +273,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             pair.climatology.clone(),
             cfg.clone(),
         );
+        let timer = std::time::Instant::now();
         let outcome =
             tokio::task::spawn_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
                 let truth = truth_on_grid(&analysis)?;
@@ -285,6 +286,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             .map_err(|e| {
                 StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
             })?;
+        ctx.metrics.pair("day1", timer.elapsed().as_secs_f64(), outcome.is_ok());
         outcomes.insert(
             (key.clone(), *lead),
             match outcome {
@@ -293,6 +295,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             },
         );
     }
+    ctx.metrics.miner_bytes_verified.inc_by(store.take_bytes());
     let day1 = day1_score(&outcomes, &cfg);
     let now = ctx.now();
     let mut scores = Vec::new();

@@ -136,6 +136,7 @@ async fn score_variable(
         }
     };
     let cfg = ctx.config.scoring.clone();
+    let timer = std::time::Instant::now();
     let metrics =
         tokio::task::spawn_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
             let t = truth_on_grid(&truth)?;
@@ -147,6 +148,7 @@ async fn score_variable(
         .map_err(|e| {
             StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
         })?;
+    ctx.metrics.pair("era5", timer.elapsed().as_secs_f64(), metrics.is_ok());
     Ok(Ok(match metrics {
         Ok(m) => VariableOutcome::Scored(m),
         Err(msg) => VariableOutcome::Failed(msg),
@@ -243,7 +245,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         });
     }
 
-    let (reader, token) = match open_verified_miner(ctx, claim, init).await {
+    let (mut store, token) = match open_verified_miner(ctx, claim, init).await {
         Ok(r) => r,
         Err(f) => return Err(f.on_final(final_failure(ctx, claim, &done))),
     };
@@ -259,7 +261,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         let mut outcomes = BTreeMap::new();
         let mut truth_late = false;
         for (v, key) in &ctx.targets.era5_variables {
-            match score_variable(ctx, &reader, &token, *v, valid).await {
+            match score_variable(ctx, store.reader(), &token, *v, valid).await {
                 Ok(Ok(outcome)) => {
                     outcomes.insert(key.clone(), outcome);
                 }
@@ -312,6 +314,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             context: Some(serde_json::json!({ "score": scored.score })),
         });
     }
+    ctx.metrics.miner_bytes_verified.inc_by(store.take_bytes());
     let all_done = done.len() + newly_scored.len() == ctx.targets.era5_leads.len();
     merge_effects(
         &mut effects,

@@ -6,7 +6,7 @@ use crate::data::DataError;
 use crate::wrapper::StepFailure;
 use chrono::{DateTime, Utc};
 use wx_data::manifest::FrozenManifest;
-use wx_data::sources::MinerForecastReader;
+use crate::data::MinerStore;
 use wx_model::{Blame, ErrorKind, MinerUid};
 use wx_store::Claim;
 
@@ -29,7 +29,7 @@ pub async fn open_verified_miner(
     ctx: &StepContext,
     claim: &Claim,
     init: DateTime<Utc>,
-) -> Result<(MinerForecastReader, String), StepFailure> {
+) -> Result<(MinerStore, String), StepFailure> {
     let uid: MinerUid = claim.key.miner;
     let response = ctx
         .db

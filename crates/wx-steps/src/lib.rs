@@ -16,6 +16,7 @@ pub mod data;
 pub mod day1;
 pub mod era5;
 pub mod inputs;
+pub mod metrics;
 pub mod plan;
 pub mod runs;
 pub mod seed;
@@ -58,8 +59,14 @@ impl Pipeline {
                 targets,
                 clock,
                 data,
+                metrics: Arc::default(),
             }),
         })
+    }
+
+    /// The pipeline's counters (register them for `/metrics`).
+    pub fn metrics(&self) -> Arc<metrics::StepsMetrics> {
+        self.ctx.metrics.clone()
     }
 
     /// The shared step context.

@@ -53,8 +53,9 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
         ..Default::default()
     };
     match opened {
-        Ok((frozen, reader)) => {
-            let usable = reader.usable_variables();
+        Ok((frozen, mut store)) => {
+            ctx.metrics.miner_bytes_verified.inc_by(store.take_bytes());
+            let usable = store.reader().usable_variables();
             let wanted: Vec<_> = ctx
                 .targets
                 .era5_variables
@@ -63,7 +64,8 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
                 .map(|(v, _)| v.variable)
                 .collect();
             if !wanted.iter().any(|v| usable.contains(v)) {
-                let problems: Vec<String> = reader
+                let problems: Vec<String> = store
+                    .reader()
                     .problems()
                     .iter()
                     .map(|(v, e)| format!("{v}: {e}"))

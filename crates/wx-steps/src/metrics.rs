@@ -1,0 +1,65 @@
+//! What the pipeline counts, for the operator's `/metrics` endpoint.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels naming a scoring phase.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// `day1` or `era5`.
+    pub phase: String,
+}
+
+/// Pipeline counters, shared by every step of a process.
+#[derive(Debug)]
+pub struct StepsMetrics {
+    /// Bytes fetched from miner stores (every one of them verified against the frozen manifest
+    /// before it was decoded).
+    pub miner_bytes_verified: Counter,
+    /// Wall time of scoring one (variable, lead) — alignment plus kernels — by phase.
+    pub scoring_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram>,
+    /// (variable, lead) pairs scored, by phase.
+    pub pairs_scored: Family<PhaseLabels, Counter>,
+    /// (variable, lead) pairs that failed (missing variable, coverage, …), by phase.
+    pub pairs_failed: Family<PhaseLabels, Counter>,
+}
+
+fn scoring_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.5, 14))
+}
+
+impl Default for StepsMetrics {
+    fn default() -> Self {
+        StepsMetrics {
+            miner_bytes_verified: Counter::default(),
+            scoring_seconds: Family::new_with_constructor(scoring_histogram),
+            pairs_scored: Family::default(),
+            pairs_failed: Family::default(),
+        }
+    }
+}
+
+impl StepsMetrics {
+    /// Registers every metric under the `wx_pipeline` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("wx_pipeline");
+        r.register("miner_bytes_verified", "Bytes fetched from miner stores and verified", self.miner_bytes_verified.clone());
+        r.register("scoring_seconds", "Time to align and score one variable at one lead", self.scoring_seconds.clone());
+        r.register("pairs_scored", "Variable-lead pairs scored", self.pairs_scored.clone());
+        r.register("pairs_failed", "Variable-lead pairs that failed", self.pairs_failed.clone());
+    }
+
+    /// Records one scored or failed pair.
+    pub fn pair(&self, phase: &str, seconds: f64, ok: bool) {
+        let labels = PhaseLabels { phase: phase.into() };
+        self.scoring_seconds.get_or_create(&labels).observe(seconds);
+        if ok {
+            self.pairs_scored.get_or_create(&labels).inc();
+        } else {
+            self.pairs_failed.get_or_create(&labels).inc();
+        }
+    }
+}
