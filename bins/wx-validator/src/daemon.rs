@@ -115,9 +115,19 @@ pub async fn serve(
     let scheduler_config = parts
         .scheduler
         .unwrap_or_else(|| SchedulerConfig::from_pipeline(&config.pipeline));
+    let metrics_addr = config.metrics_addr.clone();
     let pipeline = Pipeline::new(db.clone(), config, parts.clock.clone(), data)?;
+    let scheduler_metrics = parts.metrics.unwrap_or_default();
+    if let Some(addr) = metrics_addr {
+        let (sm, pm) = (scheduler_metrics.clone(), pipeline.metrics());
+        let state = crate::operator::OperatorState::new(db.clone(), |r| {
+            sm.register(r);
+            pm.register(r);
+        });
+        crate::operator::serve(&addr, state, shutdown.clone()).await?;
+    }
     tracing::info!(db = db.display_url(), worker = %scheduler_config.worker_id, "wx-validator starting");
-    let mut scheduler = Scheduler::new(
+    let scheduler = Scheduler::new(
         db,
         scheduler_config,
         Arc::new(PipelineRunner(pipeline.clone())),
@@ -127,10 +137,8 @@ pub async fn serve(
         pipeline: pipeline.clone(),
         every,
     }))
-    .with_periodic(Arc::new(PurgeCache(pipeline)));
-    if let Some(m) = parts.metrics {
-        scheduler = scheduler.with_metrics(m);
-    }
+    .with_periodic(Arc::new(PurgeCache(pipeline)))
+    .with_metrics(scheduler_metrics);
     Ok(scheduler.run(shutdown).await?)
 }
 

@@ -5,4 +5,5 @@
 pub mod daemon;
 pub mod logging;
 pub mod miners;
+pub mod operator;
 pub mod status;

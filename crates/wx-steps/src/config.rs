@@ -26,6 +26,9 @@ pub struct ValidatorConfig {
     pub scoring: ScoringConfig,
     /// Where the data comes from and how miner stores are fetched.
     pub data: DataConfig,
+    /// Address of the operator endpoints `/metrics` (Prometheus) and `/healthz`, e.g.
+    /// `127.0.0.1:9184`; none when unset.
+    pub metrics_addr: Option<String>,
 }
 
 /// Data sources and the miner-store fetch policy.
@@ -85,6 +88,7 @@ impl Default for ValidatorConfig {
             pipeline: PipelineConfig::default(),
             scoring: ScoringConfig::default(),
             data: DataConfig::default(),
+            metrics_addr: None,
         }
     }
 }

@@ -454,7 +454,11 @@ impl DataHub {
         let reader = MinerForecastReader::open(storage, options, init)
             .await
             .map_err(|e| miner_read_error(&e))?;
-        Ok(MinerStore { reader, handle, counted: 0 })
+        Ok(MinerStore {
+            reader,
+            handle,
+            counted: 0,
+        })
     }
 }
 

@@ -286,7 +286,8 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             .map_err(|e| {
                 StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
             })?;
-        ctx.metrics.pair("day1", timer.elapsed().as_secs_f64(), outcome.is_ok());
+        ctx.metrics
+            .pair("day1", timer.elapsed().as_secs_f64(), outcome.is_ok());
         outcomes.insert(
             (key.clone(), *lead),
             match outcome {

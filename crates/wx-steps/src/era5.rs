@@ -148,7 +148,8 @@ async fn score_variable(
         .map_err(|e| {
             StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
         })?;
-    ctx.metrics.pair("era5", timer.elapsed().as_secs_f64(), metrics.is_ok());
+    ctx.metrics
+        .pair("era5", timer.elapsed().as_secs_f64(), metrics.is_ok());
     Ok(Ok(match metrics {
         Ok(m) => VariableOutcome::Scored(m),
         Err(msg) => VariableOutcome::Failed(msg),

@@ -3,10 +3,10 @@
 
 use crate::context::{StepContext, data_failure};
 use crate::data::DataError;
+use crate::data::MinerStore;
 use crate::wrapper::StepFailure;
 use chrono::{DateTime, Utc};
 use wx_data::manifest::FrozenManifest;
-use crate::data::MinerStore;
 use wx_model::{Blame, ErrorKind, MinerUid};
 use wx_store::Claim;
 

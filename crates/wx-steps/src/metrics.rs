@@ -46,15 +46,33 @@ impl StepsMetrics {
     /// Registers every metric under the `wx_pipeline` prefix.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("wx_pipeline");
-        r.register("miner_bytes_verified", "Bytes fetched from miner stores and verified", self.miner_bytes_verified.clone());
-        r.register("scoring_seconds", "Time to align and score one variable at one lead", self.scoring_seconds.clone());
-        r.register("pairs_scored", "Variable-lead pairs scored", self.pairs_scored.clone());
-        r.register("pairs_failed", "Variable-lead pairs that failed", self.pairs_failed.clone());
+        r.register(
+            "miner_bytes_verified",
+            "Bytes fetched from miner stores and verified",
+            self.miner_bytes_verified.clone(),
+        );
+        r.register(
+            "scoring_seconds",
+            "Time to align and score one variable at one lead",
+            self.scoring_seconds.clone(),
+        );
+        r.register(
+            "pairs_scored",
+            "Variable-lead pairs scored",
+            self.pairs_scored.clone(),
+        );
+        r.register(
+            "pairs_failed",
+            "Variable-lead pairs that failed",
+            self.pairs_failed.clone(),
+        );
     }
 
     /// Records one scored or failed pair.
     pub fn pair(&self, phase: &str, seconds: f64, ok: bool) {
-        let labels = PhaseLabels { phase: phase.into() };
+        let labels = PhaseLabels {
+            phase: phase.into(),
+        };
         self.scoring_seconds.get_or_create(&labels).observe(seconds);
         if ok {
             self.pairs_scored.get_or_create(&labels).inc();
