@@ -124,6 +124,16 @@ impl Targets {
     }
 }
 
+/// The top-level keys of [`ValidatorConfig`]: only `WX_<KEY>` / `WX_<KEY>__…` variables are
+/// configuration; other `WX_*` variables (e.g. `WX_TEST_PG_URL` of the test harness, `WX_LOG`)
+/// belong to other tools and are ignored rather than refused.
+fn config_sections() -> Vec<String> {
+    match serde_json::to_value(ValidatorConfig::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl ValidatorConfig {
     /// Defaults, then the TOML file (if given), then `WX_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<ValidatorConfig, ConfigError> {
@@ -137,7 +147,15 @@ impl ValidatorConfig {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("WX_").split("__"));
+        let sections = config_sections();
+        figment = figment.merge(
+            Env::prefixed("WX_")
+                .filter(move |key| {
+                    let first = key.as_str().split("__").next().unwrap_or_default();
+                    sections.iter().any(|s| s.eq_ignore_ascii_case(first))
+                })
+                .split("__"),
+        );
         let config: ValidatorConfig = figment
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
@@ -240,5 +258,28 @@ mod tests {
             "unknown sections are refused"
         );
         assert!(ValidatorConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn only_config_keys_are_read_from_the_environment() {
+        let sections = config_sections();
+        for key in [
+            "database_url",
+            "cache_dir",
+            "pipeline",
+            "scoring",
+            "data",
+            "metrics_addr",
+        ] {
+            assert!(
+                sections.iter().any(|s| s == key),
+                "{key} missing from {sections:?}"
+            );
+        }
+        assert!(
+            !sections
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case("test_pg_url"))
+        );
     }
 }
