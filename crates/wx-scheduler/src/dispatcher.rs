@@ -428,6 +428,12 @@ async fn run_one(ctx: TaskContext, claim: Claim, cancel: CancellationToken) {
         .observe(started.elapsed().as_secs_f64());
     ctx.metrics.in_flight.get_or_create(&labels).dec();
 
+    // Leave the heartbeat registry before finishing: a heartbeat racing with the finish would
+    // otherwise see the row's claim cleared and report a lease as lost that was not.
+    ctx.registry
+        .lock()
+        .expect("registry lock")
+        .remove(&claim.id);
     // The store may be briefly unavailable: retry the fenced finish until the lease would
     // have expired anyway (after that the step is rescued and runs again; steps are idempotent).
     let deadline = Instant::now() + ctx.lease;
@@ -456,10 +462,6 @@ async fn run_one(ctx: TaskContext, claim: Claim, cancel: CancellationToken) {
             }
         }
     };
-    ctx.registry
-        .lock()
-        .expect("registry lock")
-        .remove(&claim.id);
     let outcome = match fence {
         Some(Fence::Applied) => {
             ctx.summary.lock().expect("summary lock").finished += 1;
@@ -518,12 +520,15 @@ async fn heartbeat_loop(
         match db.queue().heartbeat(&refs, config.lease, clock.now()).await {
             Ok(held) => {
                 for (claim, held) in claims.iter().zip(held) {
-                    if !held {
+                    if held {
+                        continue;
+                    }
+                    // A step that left the registry meanwhile is finishing: its claim was
+                    // cleared by its own completion, not lost.
+                    if let Some(f) = registry.lock().expect("registry lock").get(&claim.id) {
                         metrics.leases_lost.inc();
                         warn!(step = %claim.key, "lease lost; cancelling the step");
-                        if let Some(f) = registry.lock().expect("registry lock").get(&claim.id) {
-                            f.cancel.cancel();
-                        }
+                        f.cancel.cancel();
                     }
                 }
             }
