@@ -29,7 +29,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use wrapper::{StepFailure, StepResult};
 use wx_model::step::Scope;
-use wx_model::{Clock, RetryPolicy, RunStatus, StepKey, StepKind, StepStatus};
+use wx_model::{Clock, RetryPolicy, StepKey, StepKind, StepStatus};
 use wx_store::{Claim, Completion, Db, Outcome, StepLog};
 
 pub use config::{DataConfig, Targets, ValidatorConfig};
@@ -127,8 +127,8 @@ impl Pipeline {
         }
     }
 
-    /// The `aggregate/miner_stats` log row of a refresh, and the run's completion when this was
-    /// the last open unit of work.
+    /// The `aggregate/miner_stats` log row of a refresh, and the request to complete the run
+    /// if this was its last open unit of work.
     async fn bookkeeping(&self, claim: &Claim, completion: &mut Completion) {
         let ctx = &self.ctx;
         let now = ctx.now();
@@ -151,13 +151,9 @@ impl Pipeline {
         );
         if terminal && claim.key.kind.scope() != Scope::Run && completion.effects.enqueue.is_empty()
         {
-            // this claim is still in progress, so 1 open unit means "only this one"
-            if let Ok(open) = aggregate::open_work(ctx, claim.key.run).await
-                && open <= 1
-            {
-                tracing::info!(run = %claim.key.run, "every miner is done: the run is completed");
-                completion.effects.run_status = Some((RunStatus::Completed, None));
-            }
+            // whether this was the run's last open unit of work is decided in the completion's
+            // transaction, where concurrent finishes cannot hide from each other
+            completion.effects.complete_run_if_done = true;
         }
     }
 }

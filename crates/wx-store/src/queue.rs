@@ -149,6 +149,14 @@ pub struct Effects {
     pub snapshot: Option<wx_model::rows::NewSnapshot>,
     /// Other runs to mark completed (a sweep by the snapshot step).
     pub complete_runs: Vec<wx_model::RunId>,
+    /// Waiting steps to make due now (no attempt consumed), e.g. a run's snapshot once the
+    /// run completes, so the weights reflect its final scores without waiting for the period.
+    pub wake: Vec<StepKey>,
+    /// Complete the claim's run — and wake its snapshot — if, once this completion is applied,
+    /// none of the run's units of work is open any more. Decided inside the completion's
+    /// transaction (serialised per run), so two last steps finishing at once cannot both see
+    /// the other as still open and leave the run incomplete.
+    pub complete_run_if_done: bool,
 }
 
 /// What a step hands back to the queue when an attempt ends.
@@ -355,6 +363,13 @@ pub(crate) trait LockOps {
         id: i64,
     ) -> impl Future<Output = Result<Option<StepRow>, StoreError>> + Send;
 
+    /// Locks a run's row for this transaction (a no-op on SQLite, whose write transactions
+    /// are serial already).
+    fn lock_run(
+        &mut self,
+        run: wx_model::RunId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Applies fenced updates; per update, whether the claim was still held. PostgreSQL
     /// pipelines them in one round trip.
     fn fence_many(
@@ -389,6 +404,16 @@ impl LockOps for diesel_async::AsyncPgConnection {
             .first(self)
             .await
             .optional()?)
+    }
+
+    async fn lock_run(&mut self, run: wx_model::RunId) -> Result<(), StoreError> {
+        runs::table
+            .find(run.0)
+            .select(runs::id)
+            .for_update()
+            .load::<i64>(self)
+            .await?;
+        Ok(())
     }
 
     async fn fence_many(&mut self, updates: &[FenceUpdate]) -> Result<Vec<bool>, StoreError> {
@@ -428,6 +453,10 @@ impl LockOps for crate::backend::SqliteConn {
             .first(self)
             .await
             .optional()?)
+    }
+
+    async fn lock_run(&mut self, _run: wx_model::RunId) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn fence_many(&mut self, updates: &[FenceUpdate]) -> Result<Vec<bool>, StoreError> {
@@ -505,12 +534,23 @@ impl_for_each_conn!(QueueOps {
             .await?;
         }
         if let Some(snapshot) = &effects.snapshot {
+            // stored at the precision of every other timestamp, so comparisons hold
+            let snapshot = wx_model::rows::NewSnapshot {
+                taken_at: ts(utc(snapshot.taken_at)),
+                ..snapshot.clone()
+            };
             diesel::insert_into(wx_model::schema::subnet_snapshots::table)
-                .values(snapshot)
+                .values(&snapshot)
                 .execute(self)
                 .await?;
         }
-        for other in &effects.complete_runs {
+        let mut complete: Vec<wx_model::RunId> = effects.complete_runs.clone();
+        let mut wake: Vec<StepKey> = effects.wake.clone();
+        if effects.complete_run_if_done && self.run_is_done(run).await? {
+            complete.push(run);
+            wake.push(StepKey::run_level(run, wx_model::StepKind::AggregateSnapshot));
+        }
+        for other in &complete {
             diesel::update(
                 runs::table
                     .find(other.0)
@@ -523,7 +563,50 @@ impl_for_each_conn!(QueueOps {
         for refresh in &effects.refresh_miner_stats {
             self.refresh_miner_stats(refresh.uid, refresh.day1_pass_threshold, now).await?;
         }
+        for key in &wake {
+            let lead = crate::steps::lead_i32(key.lead_hours)?;
+            diesel::update(
+                steps::table
+                    .filter(steps::run_id.eq(key.run.0))
+                    .filter(steps::miner_uid.eq(key.miner.as_i32()))
+                    .filter(steps::step_name.eq(key.kind.step_name()))
+                    .filter(steps::substep.eq(key.kind.substep()))
+                    .filter(steps::lead_hours.eq(lead))
+                    .filter(steps::status.eq(StepStatus::Waiting.as_str()))
+                    .filter(steps::next_run_at.gt(ts(now))),
+            )
+            .set((steps::next_run_at.eq(ts(now)), steps::updated_at.eq(ts(now))))
+            .execute(self)
+            .await?;
+        }
         Ok(())
+    }
+});
+
+/// Whether a run has no open unit of work left, as seen inside the current transaction.
+trait RunDone {
+    fn run_is_done(
+        &mut self,
+        run: wx_model::RunId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl_for_each_conn!(RunDone {
+    async fn run_is_done(&mut self, run: wx_model::RunId) -> Result<bool, StoreError> {
+        let open = self.open_work_by_status(run).await?;
+        if open.iter().all(|(_, n)| *n == 0) {
+            return Ok(true);
+        }
+        // Work that is not in progress stays open whatever concurrent finishes do.
+        if open.iter().any(|(s, n)| *n > 0 && s != StepStatus::InProgress.as_str()) {
+            return Ok(false);
+        }
+        // Only steps in progress remain: they may be finishing right now in other
+        // transactions. Serialise on the run's row and look again; whichever of them finishes
+        // last then sees the others' committed statuses.
+        self.lock_run(run).await?;
+        let open = self.open_work_by_status(run).await?;
+        Ok(open.iter().all(|(_, n)| *n == 0))
     }
 });
 

@@ -139,7 +139,7 @@ pub(crate) fn log_row(log: &StepLog, now: DateTime<Utc>) -> Result<NewStep, Stor
     })
 }
 
-fn lead_i32(lead: u32) -> Result<i32, StoreError> {
+pub(crate) fn lead_i32(lead: u32) -> Result<i32, StoreError> {
     i32::try_from(lead).map_err(|_| StoreError::Invalid(format!("lead {lead} h is out of range")))
 }
 
@@ -155,7 +155,21 @@ pub(crate) trait StepOps {
         &mut self,
         rows: &[NewStep],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The run's open units of work (pending, in progress, retry scheduled, waiting) by
+    /// status; the `aggregate` steps (the snapshot and its log rows) are not counted.
+    fn open_work_by_status(
+        &mut self,
+        run: RunId,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }
+
+/// The statuses of a unit of work that is not finished.
+const OPEN_STATUSES: [StepStatus; 4] = [
+    StepStatus::Pending,
+    StepStatus::InProgress,
+    StepStatus::RetryScheduled,
+    StepStatus::Waiting,
+];
 
 impl_for_each_conn!(StepOps {
     async fn insert_steps(&mut self, rows: &[NewStep]) -> Result<usize, StoreError> {
@@ -193,6 +207,18 @@ impl_for_each_conn!(StepOps {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn open_work_by_status(&mut self, run: RunId) -> Result<Vec<(String, i64)>, StoreError> {
+        let open = OPEN_STATUSES.map(|s| s.as_str());
+        Ok(steps::table
+            .filter(steps::run_id.eq(run.0))
+            .filter(steps::status.eq_any(open))
+            .filter(steps::step_name.ne("aggregate"))
+            .group_by(steps::status)
+            .select((steps::status, diesel::dsl::count_star()))
+            .load(self)
+            .await?)
     }
 });
 
@@ -321,23 +347,11 @@ impl Steps<'_> {
         Ok(out)
     }
 
-    /// Whether the run still has claimable work that is not terminal.
+    /// Whether the run still has claimable work that is not terminal (its snapshot aside).
     pub async fn run_has_open_work(&self, run: RunId) -> Result<bool, StoreError> {
-        let open = [
-            StepStatus::Pending.as_str(),
-            StepStatus::InProgress.as_str(),
-            StepStatus::RetryScheduled.as_str(),
-            StepStatus::Waiting.as_str(),
-        ];
         with_conn!(self.0, |c| {
-            let n: i64 = steps::table
-                .filter(steps::run_id.eq(run.0))
-                .filter(steps::status.eq_any(open))
-                .filter(steps::step_name.ne("aggregate"))
-                .count()
-                .get_result(c)
-                .await?;
-            Ok(n > 0)
+            let open = c.open_work_by_status(run).await?;
+            Ok(open.iter().any(|(_, n)| *n > 0))
         })
     }
 }

@@ -568,7 +568,126 @@ async fn release_and_claim_by_key(t: TestDb) {
     );
 }
 
+fn snapshot_spec(run: wx_model::RunId, at: chrono::DateTime<chrono::Utc>) -> StepSpec {
+    StepSpec {
+        key: StepKey::run_level(run, StepKind::AggregateSnapshot),
+        hotkey: String::new(),
+        status: StepStatus::Waiting,
+        next_run_at: at,
+        max_retries: 3,
+        context: None,
+    }
+}
+
+fn done_if_last() -> Completion {
+    Completion {
+        outcome: Outcome::Succeeded,
+        context: None,
+        effects: Effects {
+            complete_run_if_done: true,
+            ..Effects::default()
+        },
+    }
+}
+
+async fn the_last_finish_completes_the_run_and_wakes_its_snapshot(t: TestDb) {
+    let db = &t.db;
+    let run = seeded_run(db, 2).await;
+    let tomorrow = t0() + secs(86_400);
+    let mut specs = vec![verify_spec(run, 1, t0()), verify_spec(run, 2, t0())];
+    specs.push(snapshot_spec(run, tomorrow));
+    db.steps().enqueue(&specs, t0()).await.unwrap();
+    let kinds = [StepKind::VerifyOpenStore];
+    let claims = db.queue().claim(&req("w", &kinds, 2, t0())).await.unwrap();
+    assert_eq!(claims.len(), 2);
+
+    let first = t0() + secs(5);
+    db.queue()
+        .finish(&claims[0], &done_if_last(), first)
+        .await
+        .unwrap();
+    let row = db.runs().require(run).await.unwrap();
+    assert_ne!(
+        row.status().unwrap(),
+        wx_model::RunStatus::Completed,
+        "one step is still open"
+    );
+    let snap_key = StepKey::run_level(run, StepKind::AggregateSnapshot);
+    let snap = db.steps().get(&snap_key).await.unwrap().unwrap();
+    assert_eq!(
+        snap.next_run_at,
+        tomorrow.naive_utc(),
+        "the snapshot keeps its period"
+    );
+
+    let last = t0() + secs(9);
+    db.queue()
+        .finish(&claims[1], &done_if_last(), last)
+        .await
+        .unwrap();
+    let row = db.runs().require(run).await.unwrap();
+    assert_eq!(row.status().unwrap(), wx_model::RunStatus::Completed);
+    assert_eq!(row.completed_at, Some(last.naive_utc()));
+    let snap = db.steps().get(&snap_key).await.unwrap().unwrap();
+    assert_eq!(
+        (snap.status().unwrap(), snap.next_run_at, snap.attempt),
+        (StepStatus::Waiting, last.naive_utc(), 0),
+        "the run's snapshot is woken without consuming an attempt"
+    );
+    let due = db
+        .queue()
+        .claim(&req("w", &[StepKind::AggregateSnapshot], 1, last))
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "the woken snapshot is due at once");
+}
+
+async fn two_last_steps_finishing_at_once_complete_the_run(t: TestDb) {
+    let db = &t.db;
+    seeded_run(db, 2).await;
+    let kinds = [StepKind::VerifyOpenStore];
+    for day in 1..=12 {
+        let init = chrono::NaiveDate::from_ymd_opt(2025, 2, day)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        let run = wx_model::RunId(
+            db.runs()
+                .create_or_get(init, true, "{}", t0())
+                .await
+                .unwrap()
+                .run
+                .id,
+        );
+        db.steps()
+            .enqueue(
+                &[verify_spec(run, 1, t0()), verify_spec(run, 2, t0())],
+                t0(),
+            )
+            .await
+            .unwrap();
+        let claims = db.queue().claim(&req("w", &kinds, 2, t0())).await.unwrap();
+        assert_eq!(claims.len(), 2);
+        let done = done_if_last();
+        let (qa, qb) = (db.queue(), db.queue());
+        let (a, b) = tokio::join!(
+            qa.finish(&claims[0], &done, t0()),
+            qb.finish(&claims[1], &done, t0())
+        );
+        assert_eq!((a.unwrap(), b.unwrap()), (Fence::Applied, Fence::Applied));
+        let row = db.runs().require(run).await.unwrap();
+        assert_eq!(
+            row.status().unwrap(),
+            wx_model::RunStatus::Completed,
+            "run of {init}: neither finish may miss that the other was the last"
+        );
+    }
+}
+
 backend_tests!(
+    the_last_finish_completes_the_run_and_wakes_its_snapshot,
+    two_last_steps_finishing_at_once_complete_the_run,
     claims_only_due_rows_retries_first_then_by_time,
     completion_applies_effects_atomically,
     a_worker_that_stops_heartbeating_loses_its_step,
