@@ -21,6 +21,9 @@ pub struct PipelineConfig {
     pub test_hindcast_days: u32,
     /// Test mode: extra hours of hindcast shift.
     pub test_hindcast_hours: u32,
+    /// Test mode: score this GFS init instead of the hindcast-shifted one (replaying a fixed
+    /// cycle, as the demo and the end-to-end tests do).
+    pub test_gfs_init: Option<DateTime<Utc>>,
     /// Test mode: minutes between run creations.
     pub test_run_interval_minutes: u32,
     /// Test mode: base delay of every retry policy, in seconds.
@@ -101,6 +104,7 @@ impl Default for PipelineConfig {
             test_mode: false,
             test_hindcast_days: 15,
             test_hindcast_hours: 0,
+            test_gfs_init: None,
             test_run_interval_minutes: 60,
             test_retry_base_delay_seconds: 5,
             gfs_cycle_hour: 0,
@@ -175,6 +179,9 @@ impl PipelineConfig {
     /// The GFS init time a run created at `now` scores: the latest configured cycle at or
     /// before `now`, shifted back by the hindcast in test mode.
     pub fn gfs_init_for(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        if let (true, Some(init)) = (self.test_mode, self.test_gfs_init) {
+            return init;
+        }
         let base = if self.test_mode {
             now - Duration::days(i64::from(self.test_hindcast_days))
                 - Duration::hours(i64::from(self.test_hindcast_hours))

@@ -54,11 +54,11 @@
 //!   days have no chunks, and a reader with the default `MissingChunkPolicy::Error` fails
 //!   loudly if asked for one. Values = the model's climatology, which is exactly truth −
 //!   anomaly at every valid time.
-//! * **GFS** (`gfs/`): a `LocalGfsSource` tree (`gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF`
-//!   + `.idx`, GRIB2 simple packing by `wx_data::gfs::writer::write_local_cycle`) on the truth
+//! * **GFS** (`gfs/`): a `LocalGfsSource` tree (`gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF` +
+//!   `.idx`, GRIB2 simple packing by `wx_data::gfs::writer::write_local_cycle`) on the truth
 //!   grid, holding for every Day1 lead L the forecast of the init cycle at L (truth + the
-//!   error of a skilled miner of scale 0.8) and the analysis f000 of the cycle init + L (truth
-//!   + a small error).
+//!   error of a skilled miner of scale 0.8) and the analysis f000 of the cycle init + L (truth +
+//!   a small error).
 //! * **Miner stores** (`miners/miner-NNN/`): exactly data.md §1 — Zarr v2, consolidated
 //!   `.zmetadata`, `.` chunk keys, `2t 10u 10v msl` (time, lat, lon) and `t u v q z` (time, plev,
 //!   lat, lon), `<f4`, fill "NaN", chunks one step × all levels × whole grid,

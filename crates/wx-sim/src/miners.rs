@@ -85,7 +85,7 @@ impl ForecastInputs<'_> {
                     u64::from(uid),
                     step as u64,
                     k as u64,
-                    0x4e61_4e,
+                    0x004e_614e,
                 ])) < *fraction
                 {
                     *v = f32::NAN;

@@ -204,7 +204,7 @@ impl WorldSpec {
             ));
         }
         let init = self.gfs_init;
-        if init.hour() % 6 != 0
+        if !init.hour().is_multiple_of(6)
             || init.minute() != 0
             || init.second() != 0
             || init.nanosecond() != 0
@@ -305,7 +305,7 @@ pub fn standard_mix(n: usize, seed: u64) -> Vec<MinerSpec> {
         let error_scale = (error_scale * 100.0).round() / 100.0;
         behaviours.push(Behaviour::Skilled { error_scale });
     }
-    let mut rng = Rng::new(key(&[seed, 0x6d69_78]));
+    let mut rng = Rng::new(key(&[seed, 0x006d_6978]));
     for i in (1..behaviours.len()).rev() {
         let j = rng.int(0, i as u64) as usize;
         behaviours.swap(i, j);
