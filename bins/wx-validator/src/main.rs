@@ -1,6 +1,6 @@
 //! `wx-validator`: the daemon and the operator commands.
 
-use wx_validator::{daemon, logging, miners, status};
+use wx_validator::{daemon, demo, logging, miners, report, status};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -50,6 +50,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a run's report: PNG charts and an HTML page with the leaderboard.
+    Report {
+        /// The run (default: the latest).
+        #[arg(long)]
+        run_id: Option<i64>,
+        /// Output directory (created if needed).
+        #[arg(long, default_value = "wx-report")]
+        out: PathBuf,
+    },
+    /// See wx at work with nothing installed: a simulated world and miner network on
+    /// 127.0.0.1, the real pipeline on an SQLite file, then a leaderboard and a report.
+    Demo(DemoArgs),
+}
+
+/// Options of `wx-validator demo`.
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Number of simulated miners (every special behaviour from 10 on).
+    #[arg(long, default_value_t = 24)]
+    miners: usize,
+    /// Grid spacing in degrees (180 must be a multiple: 2, 2.5, 3, 5, 6, 10, …).
+    #[arg(long, default_value_t = 5.0)]
+    resolution: f64,
+    /// Forecast length in days (ERA5 leads 24 h … 24·days h), 1 to 10.
+    #[arg(long, default_value_t = 10)]
+    days: u32,
+    /// Keep the world, the SQLite database and the cache in DIR (a new directory) for
+    /// inspection; by default they live in a temporary directory removed at the end.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Report directory [default: DIR/report with --keep, else ./wx-demo-report].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed of the simulated world.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    timeout_secs: u64,
+    /// No progress bars.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +106,25 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Demo(args) = cli.command {
+        // embedded defaults: no configuration file is read
+        demo::init_logging(cli.verbose, cli.log_json);
+        let options = demo::DemoOptions {
+            miners: args.miners,
+            resolution_deg: args.resolution,
+            days: args.days,
+            keep: args.keep,
+            database_url: cli.database_url,
+            out: args.out,
+            seed: args.seed,
+            timeout: std::time::Duration::from_secs(args.timeout_secs),
+            progress: !args.no_progress,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(demo::run(options)).map(|_| ());
+    }
     logging::init(cli.verbose, cli.log_json);
     let mut config = wx_steps::ValidatorConfig::load(cli.config.as_deref())?;
     if let Some(url) = cli.database_url {
@@ -82,6 +143,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Miners { command } => miners::run(command, &config).await,
             Command::Status { run_id, json } => status::run(&config, run_id, json).await,
+            Command::Report { run_id, out } => report::run(&config, run_id, &out).await,
+            Command::Demo(_) => unreachable!("handled above"),
         }
     })
 }
