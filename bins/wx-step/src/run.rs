@@ -1,0 +1,294 @@
+//! `wx-step run`: re-runs one miner's steps now, in the foreground, through the same sub-step
+//! code and the same fencing as the daemon.
+//!
+//! For each of the miner's step kinds in pipeline order (verify/open_store, day1/score,
+//! era5/score; `--step` keeps one) the row is claimed by key with
+//! [`wx_store::Queue::claim_key`] (without `force` only when due; with `force` whatever its
+//! status, attempts reset), run by the daemon's [`PipelineRunner`] while a heartbeat extends the
+//! lease, and finished with [`wx_store::Queue::finish`], fenced by the claim token. Successors
+//! are enqueued by the completions themselves (verify → Day1 → ERA5), so a kind that did not
+//! exist before its predecessor ran is found due when its turn comes.
+
+use chrono::{DateTime, Utc};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wx_model::{Clock, MinerUid, RunId, StepKey, StepKind, StepStatus};
+use wx_scheduler::StepRunner;
+use wx_steps::Pipeline;
+use wx_store::{Claim, Completion, Db, Fence, KeyClaim, Outcome, StoreError};
+use wx_validator::daemon::PipelineRunner;
+
+/// A miner's step kind, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StepChoice {
+    /// verify/open_store.
+    Verify,
+    /// day1/score.
+    Day1,
+    /// era5/score.
+    Era5,
+}
+
+impl StepChoice {
+    /// The step kind.
+    pub fn kind(self) -> StepKind {
+        match self {
+            StepChoice::Verify => StepKind::VerifyOpenStore,
+            StepChoice::Day1 => StepKind::Day1Score,
+            StepChoice::Era5 => StepKind::Era5Score,
+        }
+    }
+}
+
+/// The miner's units of work, in pipeline order.
+pub const MINER_STEPS: [StepKind; 3] = [
+    StepKind::VerifyOpenStore,
+    StepKind::Day1Score,
+    StepKind::Era5Score,
+];
+
+/// What to re-run.
+#[derive(Debug, Clone)]
+pub struct RerunRequest {
+    /// The run.
+    pub run: RunId,
+    /// The miner.
+    pub miner: MinerUid,
+    /// Only this kind (default: every kind of the miner, in order).
+    pub step: Option<StepChoice>,
+    /// Run even if not due (succeeded, failed, waiting in the future); attempts reset.
+    pub force: bool,
+    /// Stored in `claimed_by`.
+    pub worker: String,
+    /// Lease of each claim.
+    pub lease: Duration,
+    /// Heartbeat interval (at most half the lease).
+    pub heartbeat: Duration,
+}
+
+/// How one step went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepResult {
+    /// Ran and succeeded.
+    Succeeded,
+    /// Ran and failed; another attempt is scheduled.
+    RetryScheduled {
+        /// When.
+        at: DateTime<Utc>,
+        /// Why it failed.
+        error: String,
+    },
+    /// Ran and failed for good.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Ran; its data is not ready, it waits without consuming an attempt.
+    Waiting {
+        /// Until when.
+        until: DateTime<Utc>,
+        /// What it waits for.
+        reason: String,
+    },
+    /// Not run: not due and `--force` not given.
+    NotDue {
+        /// The row's status.
+        status: StepStatus,
+        /// When it is due.
+        next_run_at: DateTime<Utc>,
+    },
+    /// Not run: held by a live lease.
+    Busy {
+        /// The holder.
+        claimed_by: Option<String>,
+        /// Until when.
+        lease_expires_at: Option<DateTime<Utc>>,
+    },
+    /// Not run: no such row (its predecessor has not succeeded yet).
+    Missing,
+    /// Ran, but the lease was lost meanwhile: nothing was recorded.
+    LeaseLost,
+}
+
+impl StepResult {
+    /// Whether this result makes the command fail (a failed attempt, busy, missing, lost).
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self,
+            StepResult::RetryScheduled { .. }
+                | StepResult::Failed { .. }
+                | StepResult::Busy { .. }
+                | StepResult::Missing
+                | StepResult::LeaseLost
+        )
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl fmt::Display for StepResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepResult::Succeeded => f.write_str("succeeded"),
+            StepResult::RetryScheduled { at, error } => {
+                write!(f, "retry scheduled at {}: {error}", time(*at))
+            }
+            StepResult::Failed { error } => write!(f, "failed: {error}"),
+            StepResult::Waiting { until, reason } => {
+                write!(f, "waiting until {}: {reason}", time(*until))
+            }
+            StepResult::NotDue {
+                status,
+                next_run_at,
+            } => write!(
+                f,
+                "not due (status {status}, next_run_at {}; use --force)",
+                time(*next_run_at)
+            ),
+            StepResult::Busy {
+                claimed_by,
+                lease_expires_at,
+            } => write!(
+                f,
+                "busy (held by {} until {})",
+                claimed_by.as_deref().unwrap_or("unknown"),
+                lease_expires_at.map(time).unwrap_or_else(|| "?".into())
+            ),
+            StepResult::Missing => f.write_str("missing"),
+            StepResult::LeaseLost => {
+                f.write_str("lease lost while running; the result was discarded")
+            }
+        }
+    }
+}
+
+/// One printed line: the step and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepLine {
+    /// The step.
+    pub key: StepKey,
+    /// How it went.
+    pub result: StepResult,
+}
+
+impl fmt::Display for StepLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.result)
+    }
+}
+
+/// A one-line message (error texts may span lines).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Runs a claimed step through the pipeline's runner while heartbeating; returns its
+/// completion. The runner is cancelled (and its completion discarded by the fence) if a
+/// heartbeat finds the lease lost.
+async fn run_claimed(
+    db: &Db,
+    runner: &PipelineRunner,
+    clock: &Arc<dyn Clock>,
+    claim: &Claim,
+    req: &RerunRequest,
+) -> Completion {
+    let cancel = CancellationToken::new();
+    let work = runner.run(claim.clone(), cancel.clone());
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval(req.heartbeat);
+    ticker.tick().await; // the first tick is immediate
+    loop {
+        tokio::select! {
+            completion = &mut work => return completion,
+            _ = ticker.tick(), if !cancel.is_cancelled() => {
+                match db.queue().heartbeat(&[claim], req.lease, clock.now()).await {
+                    Ok(held) if held.first() == Some(&false) => {
+                        tracing::warn!(step = %claim.key, "lease lost: cancelling the step");
+                        cancel.cancel();
+                    }
+                    Ok(_) => {}
+                    // the lease outlasts a few failed heartbeats; the fence settles it
+                    Err(e) => tracing::warn!(step = %claim.key, error = %e, "heartbeat failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Re-runs the requested steps of one miner, calling `report` with each line as soon as the
+/// step is done. Returns every line. Database errors abort (steps already run stay recorded).
+pub async fn rerun(
+    db: &Db,
+    pipeline: &Pipeline,
+    clock: Arc<dyn Clock>,
+    req: &RerunRequest,
+    mut report: impl FnMut(&StepLine),
+) -> Result<Vec<StepLine>, StoreError> {
+    let runner = PipelineRunner(pipeline.clone());
+    let kinds: Vec<StepKind> = match req.step {
+        Some(s) => vec![s.kind()],
+        None => MINER_STEPS.to_vec(),
+    };
+    let mut lines = Vec::new();
+    for kind in kinds {
+        let key = StepKey::miner(req.run, req.miner, kind);
+        let claimed = db
+            .queue()
+            .claim_key(&key, &req.worker, req.lease, clock.now(), req.force)
+            .await?;
+        let result = match claimed {
+            KeyClaim::Missing => StepResult::Missing,
+            KeyClaim::Busy {
+                claimed_by,
+                lease_expires_at,
+            } => StepResult::Busy {
+                claimed_by,
+                lease_expires_at,
+            },
+            KeyClaim::NotDue {
+                status,
+                next_run_at,
+            } => StepResult::NotDue {
+                status,
+                next_run_at,
+            },
+            KeyClaim::Claimed(claim) => {
+                tracing::info!(step = %claim.key, attempt = claim.attempt + 1, "running");
+                let completion = run_claimed(db, &runner, &clock, &claim, req).await;
+                match db.queue().finish(&claim, &completion, clock.now()).await? {
+                    Fence::Lost => StepResult::LeaseLost,
+                    Fence::Applied => match completion.outcome {
+                        Outcome::Succeeded => StepResult::Succeeded,
+                        Outcome::Retry { at, error } => StepResult::RetryScheduled {
+                            at,
+                            error: one_line(&error.to_string()),
+                        },
+                        Outcome::Failed { error } => StepResult::Failed {
+                            error: one_line(&error.to_string()),
+                        },
+                        Outcome::Wait { until, reason } => StepResult::Waiting {
+                            until,
+                            reason: one_line(&reason),
+                        },
+                    },
+                }
+            }
+        };
+        let line = StepLine { key, result };
+        report(&line);
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// `wx-step@host:pid`, stored in `claimed_by`.
+pub fn default_worker() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown-host".into());
+    format!("wx-step@{host}:{}", std::process::id())
+}

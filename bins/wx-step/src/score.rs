@@ -1,0 +1,595 @@
+//! `wx-step score`: scores a forecast store against a truth store and a climatology (and
+//! optionally a reference forecast) ad hoc, with exactly the code the validator's `era5/score`
+//! step uses, so that the numbers are the validator's.
+//!
+//! Per (variable selection, lead) the inputs are read with the `wx-data` readers, put on the
+//! truth grid with [`wx_steps::align::truth_on_grid`] / [`wx_steps::align::onto`] and scored
+//! with [`wx_steps::align::score_against_climatology`] (the variable's numbers, multi-level
+//! variables aggregated with thickness weights) — the same sequence as
+//! `wx_steps::era5::score_variable`. The per-level breakdown of a multi-level variable comes
+//! from [`wx_scoring::score_levels`] on the same inputs (its aggregate is the variable's
+//! number); the skill against a reference and the clone distance come from
+//! [`wx_steps::align::score_against_reference`], level by level. Lead scores are
+//! [`wx_scoring::era5_lead_score`] over the requested variables with equal weights.
+//!
+//! Failure handling follows the validator: a variable the forecast store lacks (or whose
+//! layout is unusable, or that lacks the valid time or a level) is a failed variable
+//! (`lead_component` 0, metrics `null`), never dropped. Everything else that makes an input
+//! unusable — a store that does not open, bad metadata, a missing or corrupt chunk, a
+//! transport failure, an address refused by the SSRF guard, a truth or climatology without the
+//! requested data — is an error of the whole command ([`ScoreError`]).
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Duration, Utc};
+use ndarray::{Axis, s};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use wx_data::Field;
+use wx_data::sources::{ClimatologyReader, Era5Reader, MinerForecastReader};
+use wx_data::transport::{
+    BearerToken, CloudConfig, HttpStoreConfig, StoreHandle, connect_miner_store, open_source,
+};
+use wx_data::zarr::{DynStorage, ReadOptions, ZarrError};
+use wx_model::{Level, VarLevel};
+use wx_scoring::{
+    MetricValue, ScoringConfig, StackInputs, VariableMetrics, VariableOutcome, era5_lead_score,
+    score_levels,
+};
+use wx_steps::align::{
+    TruthOnGrid, onto, score_against_climatology, score_against_reference, truth_on_grid,
+};
+
+/// How the stores may be reached.
+#[derive(Debug, Clone, Default)]
+pub struct StoreAccess {
+    /// Allow `127.0.0.0/8` and `::1` (and plain `http://`, which local test servers speak).
+    pub allow_loopback: bool,
+    /// Allow plain `http://` store URLs.
+    pub allow_plain_http: bool,
+    /// Bearer token sent to the forecast store (miner stores require one).
+    pub token: Option<String>,
+}
+
+impl StoreAccess {
+    /// The hardened HTTP settings: production policy plus the switches given.
+    pub fn http_config(&self) -> HttpStoreConfig {
+        let mut config = HttpStoreConfig::default();
+        if self.allow_loopback {
+            config.address_policy = config.address_policy.allow_loopback();
+            config.allow_plain_http = true;
+        }
+        if self.allow_plain_http {
+            config.allow_plain_http = true;
+        }
+        config
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        self.token.iter().map(String::as_str).collect()
+    }
+}
+
+/// What to score.
+#[derive(Debug, Clone)]
+pub struct ScoreRequest {
+    /// The forecast store (path or URL; miner-controlled: the SSRF guard applies).
+    pub forecast: String,
+    /// The truth store (miner or ARCO-ERA5 layout).
+    pub truth: String,
+    /// The climatology store (WeatherBench2 layout).
+    pub climatology: String,
+    /// An optional reference forecast (miner layout): adds `skill_ref` and `clone_distance`.
+    pub reference: Option<String>,
+    /// The forecast's init time.
+    pub init: DateTime<Utc>,
+    /// Leads in hours.
+    pub leads: Vec<u32>,
+    /// Variable selections (`2t`, `t`, `z500`, …), in output order.
+    pub variables: Vec<VarLevel>,
+    /// Network access.
+    pub access: StoreAccess,
+    /// The scoring constants (the validator's configuration; its ERA5 variable and lead lists
+    /// are replaced by the request's, with equal variable weights).
+    pub scoring: ScoringConfig,
+    /// Largest metadata document accepted from the truth, climatology and reference stores,
+    /// MiB (the validator's `data.truth_metadata_limit_mib`).
+    pub trusted_metadata_limit_mib: u64,
+}
+
+/// The result: per-level fields, per-variable aggregates and lead scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreReport {
+    /// The init time, RFC 3339.
+    pub init: String,
+    /// One entry per (lead, variable, level).
+    pub fields: Vec<FieldScore>,
+    /// One entry per (lead, variable selection).
+    pub variables: Vec<VariableScore>,
+    /// Lead hours → lead score (serialised with string keys, `"24"`).
+    pub lead_scores: BTreeMap<u32, f64>,
+}
+
+/// The metrics of one level of one variable at one lead (`null` where a metric failed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldScore {
+    /// Variable key (`2t`, `t`, …).
+    pub variable: String,
+    /// Level in hPa, 0 for a surface variable.
+    pub level: Level,
+    /// Lead in hours.
+    pub lead_hours: u32,
+    /// RMSE.
+    pub rmse: Option<f64>,
+    /// MSE.
+    pub mse: Option<f64>,
+    /// MAE.
+    pub mae: Option<f64>,
+    /// Bias.
+    pub bias: Option<f64>,
+    /// ACC against the climatology.
+    pub acc: Option<f64>,
+    /// Skill score against the climatology.
+    pub skill_clim: Option<f64>,
+    /// The climatology's own RMSE.
+    pub rmse_clim: Option<f64>,
+    /// Skill score against the reference (present only with a reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skill_ref: Option<Option<f64>>,
+    /// Clone distance MSE(f, r) (present only with a reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clone_distance: Option<Option<f64>>,
+    /// Fraction of finite truth points where the forecast is finite.
+    pub coverage: Option<f64>,
+}
+
+/// One variable selection at one lead: its (aggregated) metrics and lead component.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VariableScore {
+    /// Selection key (`2t`, `t`, `z500`).
+    pub variable: String,
+    /// Lead in hours.
+    pub lead_hours: u32,
+    /// RMSE (multi-level: root of the thickness-weighted MSE).
+    pub rmse: Option<f64>,
+    /// ACC.
+    pub acc: Option<f64>,
+    /// Skill score against the climatology.
+    pub skill_clim: Option<f64>,
+    /// 0.6·skill + 0.3·acc + 0.1·rmse terms; 0 for a failed variable.
+    pub lead_component: f64,
+    /// Why the variable failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Everything computed for one (variable selection, lead) from its inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairScore {
+    /// The variable's outcome exactly as the validator's `era5/score` computes it.
+    pub outcome: VariableOutcome,
+    /// The levels (hPa) of the truth field; empty for a surface variable.
+    pub levels: Vec<Level>,
+    /// Per-level metrics against the climatology (one entry for a surface variable or a single
+    /// level); `None` when the variable failed before any metric.
+    pub per_level: Option<Vec<VariableMetrics>>,
+    /// Per-level metrics against the reference, or why they could not be computed; `None`
+    /// without a reference (or when the variable failed before any metric).
+    pub reference: Option<Result<Vec<VariableMetrics>, String>>,
+}
+
+/// Scores one (variable, lead) from decoded fields: the validator's alignment and metrics.
+/// CPU work; run it on the blocking pool.
+pub fn score_pair(
+    forecast: &Field,
+    truth: &Field,
+    climatology: &Field,
+    reference: Option<&Field>,
+    cfg: &ScoringConfig,
+) -> PairScore {
+    let levels = truth.levels.clone();
+    // exactly wx_steps::era5::score_variable
+    let aligned = (|| -> Result<_, String> {
+        let t = truth_on_grid(truth)?;
+        let f = onto(forecast, &t, "forecast")?;
+        let c = onto(climatology, &t, "climatology")?;
+        let m = score_against_climatology(&f, &t, &c, cfg)?;
+        Ok((t, f, c, m))
+    })();
+    let (t, f, c, metrics) = match aligned {
+        Ok(x) => x,
+        Err(msg) => {
+            return PairScore {
+                outcome: VariableOutcome::Failed(msg),
+                levels,
+                per_level: None,
+                reference: None,
+            };
+        }
+    };
+    let per_level = if t.levels.len() > 1 {
+        let inputs = StackInputs {
+            forecast: f.view(),
+            truth: t.values.view(),
+            climatology: Some(c.view()),
+            skill_vs_climatology: true,
+        };
+        let hpa: Vec<f64> = t.levels.iter().map(|l| f64::from(*l)).collect();
+        score_levels(&inputs, &hpa, &t.weights, cfg)
+            .map(|(per, _)| per.iter().map(VariableMetrics::from).collect())
+            .ok()
+    } else {
+        Some(vec![metrics.clone()])
+    };
+    let reference = reference.map(|r| {
+        let r = onto(r, &t, "reference")?;
+        (0..t.values.len_of(Axis(0)))
+            .map(|l| {
+                let one = |a: &ndarray::Array3<f32>| a.slice(s![l..l + 1, .., ..]).to_owned();
+                let level_truth = TruthOnGrid {
+                    grid: t.grid.clone(),
+                    weights: t.weights.clone(),
+                    values: one(&t.values),
+                    levels: t.levels.get(l).map(|x| vec![*x]).unwrap_or_default(),
+                };
+                score_against_reference(&one(&f), &level_truth, &one(&c), &one(&r), cfg)
+            })
+            .collect::<Result<Vec<_>, String>>()
+    });
+    PairScore {
+        outcome: VariableOutcome::Scored(metrics),
+        levels,
+        per_level,
+        reference,
+    }
+}
+
+/// Opens a store from a path or URL. The forecast is miner-controlled: an `http(s)` forecast
+/// goes through [`connect_miner_store`] with the token and the SSRF guard.
+fn open_handle(
+    role: &str,
+    location: &str,
+    access: &StoreAccess,
+    miner_controlled: bool,
+) -> Result<StoreHandle> {
+    let http = access.http_config();
+    let is_http = location.starts_with("http://") || location.starts_with("https://");
+    let handle = if miner_controlled && is_http {
+        let token = access
+            .token
+            .as_deref()
+            .map(BearerToken::new)
+            .transpose()
+            .map_err(|e| anyhow!("{role} store: {e}"))?;
+        connect_miner_store(location, token, &http)
+    } else {
+        open_source(location, &CloudConfig::default(), &http)
+    };
+    handle.map_err(|e| anyhow!("cannot open the {role} store: {e}"))
+}
+
+fn storage(handle: &StoreHandle) -> DynStorage {
+    handle.zarr_storage()
+}
+
+/// The opened inputs.
+struct Inputs {
+    forecast: MinerForecastReader,
+    truth: Era5Reader,
+    climatology: ClimatologyReader,
+    reference: Option<Era5Reader>,
+}
+
+async fn open_inputs(req: &ScoreRequest) -> Result<Inputs> {
+    let trusted = |name: String| {
+        let mut o = ReadOptions::new(name);
+        o.max_metadata_bytes = req.trusted_metadata_limit_mib << 20;
+        o
+    };
+    let h = open_handle("forecast", &req.forecast, &req.access, true)?;
+    let name = format!("forecast {}", h.label());
+    let forecast = MinerForecastReader::open(storage(&h), ReadOptions::new(name), req.init)
+        .await
+        .context("cannot open the forecast store")?;
+    let h = open_handle("truth", &req.truth, &req.access, false)?;
+    let name = format!("truth {}", h.label());
+    let truth = Era5Reader::open(storage(&h), trusted(name))
+        .await
+        .context("cannot open the truth store")?;
+    let h = open_handle("climatology", &req.climatology, &req.access, false)?;
+    let name = format!("climatology {}", h.label());
+    let climatology = ClimatologyReader::open(storage(&h), trusted(name))
+        .await
+        .context("cannot open the climatology store")?;
+    let reference = match &req.reference {
+        Some(location) => {
+            let h = open_handle("reference", location, &req.access, false)?;
+            let name = format!("reference {}", h.label());
+            Some(
+                Era5Reader::open(storage(&h), trusted(name))
+                    .await
+                    .context("cannot open the reference store")?,
+            )
+        }
+        None => None,
+    };
+    Ok(Inputs {
+        forecast,
+        truth,
+        climatology,
+        reference,
+    })
+}
+
+/// Reads the forecast of one selection: `Ok(Ok(field))`, `Ok(Err(message))` for a failed
+/// variable (scored 0, as the validator does), or an error when the store itself is unusable.
+async fn read_forecast(
+    reader: &MinerForecastReader,
+    v: VarLevel,
+    valid: DateTime<Utc>,
+    secrets: &[&str],
+) -> Result<Result<Field, String>> {
+    match reader.read(v, valid).await {
+        Ok(f) => Ok(Ok(f)),
+        Err(e) => {
+            let as_data = wx_steps::data::miner_read_error(&e);
+            let usable = reader.usable_variables().contains(&v.variable);
+            if wx_steps::inputs::fails_the_store(&as_data) || (usable && !is_selection_missing(&e))
+            {
+                bail!("reading {v} at {} failed: {e}", rfc3339(valid));
+            }
+            Ok(Err(wx_model::sanitize_message(&e.to_string(), secrets)))
+        }
+    }
+}
+
+/// The store lacks the variable, level or valid time asked for (as opposed to being unusable).
+fn is_selection_missing(e: &ZarrError) -> bool {
+    matches!(
+        e,
+        ZarrError::MissingVariable { .. }
+            | ZarrError::MissingLevel { .. }
+            | ZarrError::MissingTime { .. }
+    )
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn value(v: &MetricValue) -> Option<f64> {
+    v.as_ref().ok().copied()
+}
+
+fn opt_value(v: &Option<MetricValue>) -> Option<f64> {
+    v.as_ref().and_then(value)
+}
+
+/// Checks a request before anything is fetched.
+fn check(req: &ScoreRequest) -> Result<()> {
+    if req.leads.is_empty() || req.leads.contains(&0) {
+        bail!("--leads needs positive lead hours (e.g. 24,48)");
+    }
+    if req.variables.is_empty() {
+        bail!("--variables is empty");
+    }
+    let mut keys: Vec<String> = req.variables.iter().map(VarLevel::key).collect();
+    keys.sort();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        bail!("--variables names a selection twice");
+    }
+    Ok(())
+}
+
+/// The scoring configuration of a request: its variables and leads, equal weights.
+pub fn request_config(req: &ScoreRequest) -> ScoringConfig {
+    let mut cfg = req.scoring.clone();
+    cfg.era5.variables = req.variables.iter().map(VarLevel::key).collect();
+    cfg.era5.leads = req.leads.clone();
+    cfg.era5.variable_weights.clear();
+    cfg
+}
+
+/// Scores the request. Errors are single-cause messages naming the store and key.
+pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
+    check(req)?;
+    let cfg = request_config(req);
+    cfg.validate()
+        .map_err(|e| anyhow!("invalid scoring configuration: {e}"))?;
+    let secrets = req.access.secrets();
+    let inputs = open_inputs(req).await?;
+    let mut report = ScoreReport {
+        init: rfc3339(req.init),
+        fields: Vec::new(),
+        variables: Vec::new(),
+        lead_scores: BTreeMap::new(),
+    };
+    for &lead in &req.leads {
+        let valid = req.init + Duration::hours(i64::from(lead));
+        let mut pairs: Vec<(VarLevel, PairScore)> = Vec::new();
+        for &v in &req.variables {
+            let at = || format!("{v} at {}", rfc3339(valid));
+            let truth = inputs
+                .truth
+                .read(v, valid)
+                .await
+                .with_context(|| format!("reading the truth of {}", at()))?;
+            let climatology = inputs
+                .climatology
+                .read(v, valid)
+                .await
+                .with_context(|| format!("reading the climatology of {}", at()))?;
+            let reference = match &inputs.reference {
+                Some(r) => Some(match r.read(v, valid).await {
+                    Ok(field) => Ok(field),
+                    // the reference lacks this selection: its metrics are null, nothing else
+                    Err(e) if is_selection_missing(&e) => Err(e.to_string()),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("reading the reference of {}", at()));
+                    }
+                }),
+                None => None,
+            };
+            let pair = match read_forecast(&inputs.forecast, v, valid, &secrets).await? {
+                Ok(forecast) => {
+                    let cfg = cfg.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let mut pair = score_pair(
+                            &forecast,
+                            &truth,
+                            &climatology,
+                            reference.as_ref().and_then(|r| r.as_ref().ok()),
+                            &cfg,
+                        );
+                        if let (Some(Err(missing)), Some(_)) = (&reference, &pair.per_level) {
+                            pair.reference = Some(Err(missing.clone()));
+                        }
+                        pair
+                    })
+                    .await
+                    .context("the scoring task failed")?
+                }
+                Err(message) => PairScore {
+                    outcome: VariableOutcome::Failed(message),
+                    levels: truth.levels.clone(),
+                    per_level: None,
+                    reference: None,
+                },
+            };
+            tracing::debug!(variable = %v, lead, "scored");
+            pairs.push((v, pair));
+        }
+        let outcomes: BTreeMap<String, VariableOutcome> = pairs
+            .iter()
+            .map(|(v, p)| (v.key(), p.outcome.clone()))
+            .collect();
+        let lead_score =
+            era5_lead_score(&outcomes, &cfg).map_err(|e| anyhow!("lead {lead}: {e}"))?;
+        report.lead_scores.insert(lead, lead_score.score);
+        for ((v, pair), scored) in pairs.iter().zip(&lead_score.variables) {
+            report
+                .fields
+                .extend(field_rows(*v, lead, pair, req.reference.is_some()));
+            let m = scored.metrics.as_ref();
+            report.variables.push(VariableScore {
+                variable: v.key(),
+                lead_hours: lead,
+                rmse: m.and_then(|m| value(&m.rmse)),
+                acc: m.and_then(|m| opt_value(&m.acc)),
+                skill_clim: m.and_then(|m| opt_value(&m.skill)),
+                lead_component: scored.lead_component,
+                error: scored.failure.as_ref().map(ToString::to_string),
+            });
+        }
+    }
+    Ok(report)
+}
+
+fn field_rows(v: VarLevel, lead: u32, pair: &PairScore, with_reference: bool) -> Vec<FieldScore> {
+    let levels: Vec<Level> = if pair.levels.is_empty() {
+        vec![0]
+    } else {
+        pair.levels.clone()
+    };
+    levels
+        .iter()
+        .enumerate()
+        .map(|(i, level)| {
+            let m = pair.per_level.as_ref().and_then(|p| p.get(i));
+            let r = match &pair.reference {
+                Some(Ok(per)) => per.get(i),
+                _ => None,
+            };
+            FieldScore {
+                variable: v.variable.as_str().to_owned(),
+                level: *level,
+                lead_hours: lead,
+                rmse: m.and_then(|m| value(&m.rmse)),
+                mse: m.and_then(|m| value(&m.mse)),
+                mae: m.and_then(|m| value(&m.mae)),
+                bias: m.and_then(|m| value(&m.bias)),
+                acc: m.and_then(|m| opt_value(&m.acc)),
+                skill_clim: m.and_then(|m| opt_value(&m.skill)),
+                rmse_clim: m.and_then(|m| opt_value(&m.rmse_clim)),
+                skill_ref: with_reference.then(|| r.and_then(|r| opt_value(&r.skill))),
+                clone_distance: with_reference
+                    .then(|| r.and_then(|r| opt_value(&r.clone_distance))),
+                coverage: m.map(|m| m.coverage),
+            }
+        })
+        .collect()
+}
+
+fn num(x: Option<f64>) -> String {
+    match x {
+        None => "-".to_owned(),
+        Some(v) if v == 0.0 || (1e-3..1e6).contains(&v.abs()) => format!("{v:.4}"),
+        Some(v) => format!("{v:.3e}"),
+    }
+}
+
+/// The report as aligned text tables: fields, variables, lead scores.
+pub fn format_table(report: &ScoreReport) -> String {
+    let with_ref = report.fields.iter().any(|f| f.skill_ref.is_some());
+    let mut out = String::new();
+    let _ = writeln!(out, "init {}", report.init);
+    let _ = write!(
+        out,
+        "{:<5} {:>5} {:>5} {:>11} {:>11} {:>11} {:>11} {:>8} {:>10} {:>11}",
+        "var", "level", "lead", "rmse", "mse", "mae", "bias", "acc", "skill_clim", "rmse_clim"
+    );
+    if with_ref {
+        let _ = write!(out, " {:>10} {:>11}", "skill_ref", "clone_dist");
+    }
+    let _ = writeln!(out, " {:>9}", "coverage");
+    for f in &report.fields {
+        let _ = write!(
+            out,
+            "{:<5} {:>5} {:>5} {:>11} {:>11} {:>11} {:>11} {:>8} {:>10} {:>11}",
+            f.variable,
+            f.level,
+            f.lead_hours,
+            num(f.rmse),
+            num(f.mse),
+            num(f.mae),
+            num(f.bias),
+            num(f.acc),
+            num(f.skill_clim),
+            num(f.rmse_clim)
+        );
+        if with_ref {
+            let _ = write!(
+                out,
+                " {:>10} {:>11}",
+                num(f.skill_ref.flatten()),
+                num(f.clone_distance.flatten())
+            );
+        }
+        let _ = writeln!(out, " {:>9}", num(f.coverage));
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<8} {:>5} {:>11} {:>8} {:>10} {:>14}  error",
+        "variable", "lead", "rmse", "acc", "skill_clim", "lead_component"
+    );
+    for v in &report.variables {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>5} {:>11} {:>8} {:>10} {:>14.6}  {}",
+            v.variable,
+            v.lead_hours,
+            num(v.rmse),
+            num(v.acc),
+            num(v.skill_clim),
+            v.lead_component,
+            v.error.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:>5} {:>10}", "lead", "score");
+    for (lead, s) in &report.lead_scores {
+        let _ = writeln!(out, "{lead:>5} {s:>10.6}");
+    }
+    out
+}
