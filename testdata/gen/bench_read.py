@@ -2,7 +2,7 @@
 """Read benchmark driver (issue 4): wx-data vs xarray + zarr-python + dask over the same local HTTP server.
 
     cargo build --release -p wx-data --example read_bench -p wx-testkit --bin wx-test-server
-    /work/pyenv/bin/python testdata/gen/bench_read.py [--workdir /tmp/wx-read-bench] [--grid 1.0]
+    cargo xtask bench data   (or: PYTHON testdata/gen/bench_read.py --python PYTHON) [--workdir /tmp/wx-read-bench] [--grid 1.0]
         [--steps 8] [--repeat 3] [--target-dir target]
 
 1. writes a miner-layout Blosc-zstd store with `make_bench_store.py` into WORKDIR (kept between

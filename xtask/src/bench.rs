@@ -10,7 +10,8 @@ pub enum Which {
     Queue,
     /// Metric kernels and ERA5 lead scoring (criterion).
     Scoring,
-    /// Zarr chunk decoding and store reads (criterion).
+    /// Verified reads of a Blosc-zstd miner store over local HTTP against xarray + zarr-python
+    /// + dask on the same server (creates target/bench-venv), then the decode criterion bench.
     Data,
     /// A full test-mode run of 255 simulated miners, SQLite and PostgreSQL: wall time,
     /// steps per second, the daemon's peak memory.
@@ -19,6 +20,9 @@ pub enum Which {
 
 /// Runs one benchmark.
 pub fn run(which: Which) -> Result<()> {
+    if let Which::Data = which {
+        read_against_python()?;
+    }
     let (package, bench, features): (&str, &str, &[&str]) = match which {
         Which::Queue => ("wx-store", "queue", &["--features", "testing"]),
         Which::Scoring => ("wx-scoring", "kernel", &[]),
@@ -35,4 +39,36 @@ pub fn run(which: Which) -> Result<()> {
         bail!("the {bench} benchmark of {package} failed");
     }
     Ok(())
+}
+
+/// The read benchmark: `testdata/gen/bench_read.py` drives the release `read_bench`
+/// example and the Python stack against one `wx-test-server` and prints both figures.
+fn read_against_python() -> Result<()> {
+    let root = crate::workspace_root();
+    let python = crate::python::ensure_venv(
+        &root,
+        "bench-venv",
+        &root.join("testdata/gen/bench-requirements.txt"),
+        "python3",
+    )?;
+    crate::python::run(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "wx-data",
+        "--example",
+        "read_bench",
+        "-p",
+        "wx-testkit",
+        "--bin",
+        "wx-test-server",
+    ]))?;
+    crate::python::run(
+        std::process::Command::new(&python)
+            .arg(root.join("testdata/gen/bench_read.py"))
+            .arg("--python")
+            .arg(&python)
+            .arg("--target-dir")
+            .arg(root.join("target")),
+    )
 }

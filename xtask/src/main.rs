@@ -7,6 +7,7 @@
 
 mod bench;
 mod postgres;
+mod python;
 mod reference_values;
 mod test;
 

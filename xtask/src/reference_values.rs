@@ -7,10 +7,10 @@
 //! `crates/wx-scoring/tests/fixtures/reference_values.json`. The fixtures and
 //! the JSON are committed, so `cargo test` never needs Python.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use crate::python::{ensure_venv, run};
+use anyhow::Result;
 
 /// Options of the `reference-values` subcommand.
 #[derive(Debug, clap::Args)]
@@ -23,52 +23,17 @@ pub struct Args {
     pub python: String,
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    Ok(())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-/// Create or refresh the venv; returns its Python interpreter.
-fn ensure_venv(root: &Path, requirements: &Path, base_python: &str) -> Result<PathBuf> {
-    let venv = root.join("target/xtask-venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join(".requirements.txt");
-    let wanted = std::fs::read_to_string(requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(python);
-    }
-    eprintln!(
-        "creating {} from {}",
-        venv.display(),
-        requirements.display()
-    );
-    run(Command::new(base_python)
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv))?;
-    run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "-r"])
-        .arg(requirements))?;
-    std::fs::write(&stamp, wanted)?;
-    Ok(python)
-}
-
 /// Run the subcommand.
 pub fn main(args: Args) -> Result<()> {
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let crate_dir = root.join("crates/wx-scoring");
     let reference = crate_dir.join("reference");
-    let python = ensure_venv(&root, &reference.join("requirements.txt"), &args.python)?;
+    let python = ensure_venv(
+        &root,
+        "xtask-venv",
+        &reference.join("requirements.txt"),
+        &args.python,
+    )?;
     if args.regenerate_fixtures {
         run(Command::new(&python)
             .arg(reference.join("make_fixtures.py"))

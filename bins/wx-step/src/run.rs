@@ -287,8 +287,5 @@ pub async fn rerun(
 
 /// `wx-step@host:pid`, stored in `claimed_by`.
 pub fn default_worker() -> String {
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown-host".into());
-    format!("wx-step@{host}:{}", std::process::id())
+    format!("wx-step@{}", wx_scheduler::default_worker_id())
 }

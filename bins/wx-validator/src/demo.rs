@@ -116,14 +116,7 @@ impl Write for SuspendingStderr {
 /// around the progress bars.
 /// Does nothing when a subscriber is already installed.
 pub fn init_logging(verbose: u8, json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn")));
+    let filter = crate::logging::filter(verbose, "warn");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| SuspendingStderr);

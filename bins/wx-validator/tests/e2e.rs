@@ -109,16 +109,7 @@ async fn full_run(t: TestDb) {
                     .as_deref()
                     .expect("the error is recorded");
                 assert!(err.contains("\"blame\":\"miner\""), "{err}");
-                let step =
-                    t.db.steps()
-                        .get(&wx_model::StepKey::miner(
-                            run,
-                            MinerUid::try_from(s.miner_uid).unwrap(),
-                            StepKind::VerifyOpenStore,
-                        ))
-                        .await
-                        .unwrap()
-                        .unwrap();
+                let step = verify_step(&t.db, run, s.miner_uid).await;
                 assert_eq!(step.status().unwrap(), StepStatus::Failed);
                 assert_eq!(step.attempt, 3, "max_retries 2 → 3 attempts");
                 assert!(s.overall_forecast_score.is_none());
@@ -129,16 +120,7 @@ async fn full_run(t: TestDb) {
                     ForecastStatus::Completed,
                     "the flaky miner recovers"
                 );
-                let step =
-                    t.db.steps()
-                        .get(&wx_model::StepKey::miner(
-                            run,
-                            MinerUid::try_from(s.miner_uid).unwrap(),
-                            StepKind::VerifyOpenStore,
-                        ))
-                        .await
-                        .unwrap()
-                        .unwrap();
+                let step = verify_step(&t.db, run, s.miner_uid).await;
                 assert_eq!(step.status().unwrap(), StepStatus::Succeeded);
                 assert!(step.attempt >= 1, "it failed first: {step:?}");
             }
@@ -285,6 +267,20 @@ fn skilled_best(sim: &Simulation, stats: &[wx_model::rows::StatsRow]) -> i32 {
         })
         .unwrap()
         .miner_uid
+}
+
+/// A miner's verify/open_store step.
+async fn verify_step(db: &wx_store::Db, run: RunId, uid: i32) -> wx_model::rows::StepRow {
+    let key = wx_model::StepKey::miner(
+        run,
+        MinerUid::try_from(uid).unwrap(),
+        StepKind::VerifyOpenStore,
+    );
+    db.steps()
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("every miner has a verify step")
 }
 
 /// A fresh database on the same backend as `t`.

@@ -17,5 +17,6 @@ mod metrics;
 
 pub use dispatcher::{
     PeriodicJob, RunSummary, Scheduler, SchedulerConfig, SchedulerError, StepRunner,
+    default_worker_id,
 };
 pub use metrics::SchedulerMetrics;
