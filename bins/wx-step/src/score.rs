@@ -28,7 +28,8 @@ use std::fmt::Write as _;
 use wx_data::Field;
 use wx_data::sources::{ClimatologyReader, Era5Reader, MinerForecastReader};
 use wx_data::transport::{
-    BearerToken, CloudConfig, HttpStoreConfig, StoreHandle, connect_miner_store, open_source,
+    BearerToken, CloudConfig, HttpStoreConfig, LimitedStorage, StoreHandle, connect_miner_store,
+    open_source,
 };
 use wx_data::zarr::{DynStorage, ReadOptions, ZarrError};
 use wx_model::{Level, VarLevel};
@@ -287,7 +288,9 @@ async fn open_inputs(req: &ScoreRequest) -> Result<Inputs> {
     };
     let h = open_handle("forecast", &req.forecast, &req.access, true)?;
     let name = format!("forecast {}", h.label());
-    let forecast = MinerForecastReader::open(storage(&h), ReadOptions::new(name), req.init)
+    // no manifest to verify against here: every read is still bounded
+    let forecast_storage: DynStorage = std::sync::Arc::new(LimitedStorage::new(h));
+    let forecast = MinerForecastReader::open(forecast_storage, ReadOptions::new(name), req.init)
         .await
         .context("cannot open the forecast store")?;
     let h = open_handle("truth", &req.truth, &req.access, false)?;

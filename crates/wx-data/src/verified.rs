@@ -446,7 +446,8 @@ impl NodeV3 {
     }
 }
 
-fn range_of(range: ByteRange, size: u64) -> Option<std::ops::Range<usize>> {
+/// The slice of an object of `size` bytes that `range` selects; `None` when it falls outside.
+pub(crate) fn range_of(range: ByteRange, size: u64) -> Option<std::ops::Range<usize>> {
     let (start, end) = match range {
         ByteRange::FromStart(offset, None) => (offset, size),
         ByteRange::FromStart(offset, Some(length)) => (offset, offset.checked_add(length)?),

@@ -114,8 +114,9 @@ impl StoreHandle {
         Arc::clone(&self.store)
     }
 
-    /// An unverified `zarrs` async storage over this store (ERA5, WB2, local mirrors). Miner
-    /// stores are read through [`crate::verified::VerifiedStore`] instead.
+    /// An unverified, unbounded `zarrs` async storage over this store (trusted sources: ERA5,
+    /// WB2, local mirrors). Miner stores are read through [`crate::verified::VerifiedStore`],
+    /// other untrusted ones through [`super::LimitedStorage`].
     pub fn zarr_storage(&self) -> Arc<zarrs_object_store::AsyncObjectStore<Arc<dyn ObjectStore>>> {
         Arc::new(zarrs_object_store::AsyncObjectStore::new(Arc::clone(
             &self.store,
