@@ -1,6 +1,6 @@
-//! The wx validator as a library: the daemon, the registry import, the status and the report of
-//! a run, and the demo, so that the binary stays thin and the end-to-end tests and the demo run
-//! the very same code.
+//! The wx validator as a library: the daemon and its operator endpoints, logging, the registry
+//! import, the status and the report of a run, simulated deployments and the demo, so that the
+//! binary stays thin and the end-to-end tests and the demo run the very same code.
 #![warn(missing_docs)]
 
 pub mod daemon;

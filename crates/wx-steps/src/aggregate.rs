@@ -1,6 +1,6 @@
 //! aggregate/snapshot (periodic): ranking weights over the look-back window, miner ranks of the
-//! run, and a sweep that completes runs with no open work. Also the run-completion check used
-//! after every terminal miner step.
+//! run, and a sweep that completes runs with no open work (a safety net: a run normally
+//! completes in the transaction of its last step, see `Effects::complete_run_if_done`).
 
 use crate::context::{StepContext, db_failure};
 use crate::plan::snapshot_interval;
@@ -10,23 +10,6 @@ use wx_model::rows::NewSnapshot;
 use wx_model::{MinerUid, RunId, RunStatus, StepKind, StepStatus};
 use wx_scoring::{RankingWeights, mean_over_runs, ranking_weights};
 use wx_store::{Claim, Effects, StatsPatch};
-
-const OPEN: [StepStatus; 4] = [
-    StepStatus::Pending,
-    StepStatus::InProgress,
-    StepStatus::RetryScheduled,
-    StepStatus::Waiting,
-];
-
-/// How many units of work of a run are open (snapshot excluded).
-pub async fn open_work(ctx: &StepContext, run: RunId) -> Result<i64, wx_store::StoreError> {
-    let counts = ctx.db.steps().counts(Some(run)).await?;
-    Ok(StepKind::ALL
-        .iter()
-        .filter(|k| k.is_claimable() && **k != StepKind::AggregateSnapshot)
-        .map(|k| OPEN.iter().map(|s| counts.get(*k, *s)).sum::<i64>())
-        .sum())
-}
 
 /// aggregate/snapshot.
 pub async fn snapshot(ctx: &StepContext, claim: &Claim) -> StepResult {
@@ -56,10 +39,12 @@ pub async fn snapshot(ctx: &StepContext, claim: &Claim) -> StepResult {
             .get(StepKind::SeedStepsRows, StepStatus::Succeeded)
             > 0;
         if seeded
-            && open_work(ctx, RunId(r.id))
+            && !ctx
+                .db
+                .steps()
+                .run_has_open_work(RunId(r.id))
                 .await
                 .map_err(|e| db_failure(&e))?
-                == 0
         {
             complete_runs.push(RunId(r.id));
         }

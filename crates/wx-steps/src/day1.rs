@@ -1,4 +1,5 @@
-//! day1/score (with its day1/load_inputs sub-step) and the run-level day1/clim_cache.
+//! day1/score (with its day1/load_inputs sub-step) and the run-level seed/download_gfs and
+//! day1/clim_cache.
 //!
 //! Truth: the GFS analysis at each valid time. Reference: the GFS forecast from the run's init
 //! at the same lead. Climatology for ACC, regridded once per run onto the truth grid and cached

@@ -91,8 +91,8 @@ impl AsyncReadableStorageTraits for LimitedStorage {
 mod tests {
     use super::*;
     use crate::transport::{SizeLimits, StoreKind};
-    use object_store::{ObjectStore, ObjectStoreExt};
     use object_store::memory::InMemory;
+    use object_store::{ObjectStore, ObjectStoreExt};
     use std::sync::Arc;
 
     async fn storage(limits: SizeLimits) -> LimitedStorage {
