@@ -19,6 +19,10 @@ use wx_data::transport::{BearerToken, HttpStoreConfig, connect_miner_store};
 use wx_data::verified::{VerifiedStore, open_verified};
 use zarrs::array::{Array, ArraySubset};
 
+/// The allocator the wx binaries use.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Deserialize)]
 struct Info {
     manifest_sha256: String,
