@@ -113,9 +113,7 @@ pub(crate) fn page(data: &ReportData, sections: &[Section]) -> String {
             escape(&m.status),
             num(m.day1),
             num(m.era5_combined),
-            m.completeness
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "-".into()),
+            crate::text::fraction(m.completeness),
             num(m.overall),
             num(m.weight),
             escape(m.last_error.as_deref().unwrap_or(""))

@@ -8,6 +8,11 @@ pub(crate) fn num(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
 }
 
+/// A fraction (ERA5 completeness) with two decimals, or `-`.
+pub(crate) fn fraction(x: Option<f64>) -> String {
+    x.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into())
+}
+
 /// Keeps the first `max` characters, with `…` when cut.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -69,9 +74,7 @@ pub fn leaderboard_text(data: &ReportData) -> String {
             m.status,
             num(m.day1),
             num(m.era5_combined),
-            m.completeness
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "-".into()),
+            fraction(m.completeness),
             num(m.overall),
             num(m.weight),
             error,
