@@ -162,6 +162,21 @@ fn bench(cr: &mut Criterion) {
     g.bench_function(format!("fused_{ncpu}t"), |b| {
         b.iter(|| pn.install(|| black_box(field_sums(black_box(&inputs), &w).unwrap())))
     });
+    // The masked build on every row (what rows holding a NaN take).
+    let masked = wx_scoring::__private::CodePath {
+        simd: true,
+        dense_rows: false,
+    };
+    g.bench_function("fused_masked_1t", |b| {
+        b.iter(|| {
+            p1.install(|| {
+                black_box(
+                    wx_scoring::__private::field_sums_with_path(black_box(&inputs), &w, masked)
+                        .unwrap(),
+                )
+            })
+        })
+    });
     g.bench_function("naive_1t", |b| {
         b.iter(|| black_box(naive_era5(f, o, c, &w)))
     });

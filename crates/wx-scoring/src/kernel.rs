@@ -16,6 +16,15 @@
 //! portable build performs the same IEEE operations (`f64::mul_add` is
 //! correctly rounded like `vfmadd`), so both give identical bits (tested).
 //!
+//! Each loop also has a *dense* build without the finiteness tests, the ANDs
+//! and the counters (it adds the row length to the counts instead). Real
+//! fields are finite almost everywhere, so every row is first computed dense;
+//! if a few witness sums (which hold a term for everything a mask tests) come
+//! out non-finite, a mask would have excluded a point and the row is computed
+//! again masked. An AND with an all-ones mask is the identity, so a row kept
+//! from the dense build has the masked build's bits exactly (tested). `f64`
+//! input near overflow is ruled out by a scan first ([`Float::all_moderate`]).
+//!
 //! # Pairwise finite masks (spec §3)
 //!
 //! Every group of sums has its own mask, applied branch-free by a bitwise AND
@@ -192,9 +201,24 @@ struct RowStats {
     ref_sq: f64,
     pat: CoMoments,
     pat_sq: f64,
+    /// Set by a dense pass that met a value its masks would have excluded:
+    /// the row must be computed again with the masked build.
+    needs_masks: bool,
 }
 
 impl RowStats {
+    /// After a dense pass: its *witness* sums hold, between them, a term for
+    /// every quantity a mask of the pass tests (e.g. `Σ(e − k)` for the (f, o)
+    /// mask). A non-finite term makes its sum non-finite, and nothing turns a
+    /// non-finite sum finite again, so finite witnesses prove that every mask
+    /// of the row was all ones.
+    #[inline(always)]
+    fn check_dense<const DENSE: bool>(&mut self, witnesses: &[f64]) {
+        if DENSE && witnesses.iter().any(|x| !x.is_finite()) {
+            self.needs_masks = true;
+        }
+    }
+
     fn merge(&mut self, o: &RowStats) {
         self.n_o += o.n_o;
         self.n_fo += o.n_fo;
@@ -253,8 +277,14 @@ fn find_shifts<T: Float, const C: bool, const R: bool>(
 /// chunk is padded with NaN (so it is masked out) and processed first. A macro
 /// rather than a closure: closures do not inherit `#[target_feature]`, which
 /// would stop the AVX2 intrinsics from inlining.
+///
+/// `$j` is bound to the index of the chunk's first point in the row, and
+/// `$masked` to whether the chunk must be masked: always for the
+/// padded chunk, and in the main loop unless `$dense` (the caller checked that
+/// every value of the row is finite, so every mask would be all ones). Both are
+/// compile-time constants in the main loop, so the dense build has no mask code.
 macro_rules! each_chunk {
-    ([$($col:ident),+] => $body:block) => {{
+    ($dense:expr, [$($col:ident),+] => |$masked:ident, $j:ident| $body:block) => {{
         let n = [$($col.len()),+][0];
         // Re-slice every column to exactly `n` so the optimiser can drop the
         // per-chunk bounds checks.
@@ -268,15 +298,89 @@ macro_rules! each_chunk {
                 pad[..n - full].copy_from_slice(&$col[full..n]);
                 let $col = &pad;
             )+
+            let $masked = true;
+            let $j = full;
             $body
         }
         let mut j = 0;
         while j < full {
             $(let $col: &[_; LANES] = $col[j..j + LANES].try_into().expect("LANES-wide chunk");)+
+            let $masked = !$dense;
+            let $j = j;
             $body
             j += LANES;
         }
     }};
+}
+
+/// The next row of up to four input columns, fetched into the cache while the
+/// current row is being computed. Without it one thread alternates between
+/// waiting for a row to arrive from memory and computing on it; with it the
+/// reads overlap the arithmetic. Unused slots repeat a current row (a hint for
+/// data already cached costs next to nothing).
+#[derive(Clone, Copy)]
+struct Ahead<'a, T> {
+    cols: [&'a [T]; 4],
+}
+
+impl<T: Float> Ahead<'_, T> {
+    /// Hint the cache line of every column's point `j`, once per line.
+    #[inline(always)]
+    fn touch(&self, j: usize) {
+        if j.is_multiple_of(64 / std::mem::size_of::<T>()) {
+            for col in self.cols {
+                prefetch(col.as_ptr().wrapping_add(j));
+            }
+        }
+    }
+}
+
+/// A cache prefetch hint. It never faults, whatever the address.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is part of SSE (baseline on x86-64), does not
+    // access memory architecturally and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// The mask of `x`'s finite lanes, or `None` when the chunk needs no mask.
+#[inline(always)]
+fn finite_if<S: Simd>(masked: bool, x: S) -> Option<S::M> {
+    masked.then(|| x.finite())
+}
+
+/// `x` with masked-out lanes set to `+0.0` (unchanged without a mask).
+#[inline(always)]
+fn keep<S: Simd>(x: S, m: Option<S::M>) -> S {
+    match m {
+        Some(m) => x.and(m),
+        None => x,
+    }
+}
+
+/// Add the mask's set lanes to a counter (nothing without a mask: the
+/// unmasked points are added by [`dense_count`]).
+#[inline(always)]
+fn count_if<S: Simd>(c: S::I, m: Option<S::M>) -> S::I {
+    match m {
+        Some(m) => S::count(c, m),
+        None => c,
+    }
+}
+
+/// The points of a row's full chunks, which a dense pass does not count one by one.
+#[inline(always)]
+fn dense_count<const DENSE: bool>(row_len: usize) -> u64 {
+    if DENSE {
+        (row_len / LANES * LANES) as u64
+    } else {
+        0
+    }
 }
 
 // The row is processed in a few passes, each with at most ~7 accumulators so
@@ -287,40 +391,51 @@ macro_rules! each_chunk {
 /// (f, o): counts, max |f|, shifted error sums, |error| sum. Used when there
 /// is no climatology.
 #[inline(always)]
-fn pass_error<S: Simd, T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
+fn pass_error<S: Simd, T: Float, const DENSE: bool>(
+    f: &[T],
+    o: &[T],
+    ahead: &Ahead<'_, T>,
+    ke: f64,
+    s: &mut RowStats,
+    w: f64,
+) {
     let kev = S::splat(ke);
     let (mut n_o, mut n_fo) = (S::izero(), S::izero());
     let (mut max_f, mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero(), S::zero());
-    each_chunk!([f, o] => {
+    each_chunk!(DENSE, [f, o] => |masked, j| {
+        ahead.touch(j);
         let fv = S::load(f);
         let ov = S::load(o);
         let e = fv.sub(ov);
         // f − o is finite exactly when both are (see the module docs on overflow).
-        let mfo = e.finite();
-        n_o = S::count(n_o, ov.finite());
-        n_fo = S::count(n_fo, mfo);
+        let mfo = finite_if(masked, e);
+        n_o = count_if::<S>(n_o, finite_if(masked, ov));
+        n_fo = count_if::<S>(n_fo, mfo);
         // |f| with NaN lanes ignored by the comparison; ±inf counts as extreme.
         max_f = max_f.max_acc(fv.abs());
-        let es = e.sub(kev).and(mfo);
+        let es = keep(e.sub(kev), mfo);
         se = se.add(es);
         see = es.fma(es, see);
-        sae = sae.add(e.abs().and(mfo));
+        sae = sae.add(keep(e.abs(), mfo));
     });
-    s.n_o = S::itotal(n_o) as f64;
-    s.n_fo = S::itotal(n_fo) as f64;
+    let dense = dense_count::<DENSE>(f.len());
+    s.n_o = (S::itotal(n_o) + dense) as f64;
+    s.n_fo = (S::itotal(n_fo) + dense) as f64;
     s.max_f = hmax(max_f);
     s.err = Moments::from_shifted(w, s.n_fo, ke, hsum(se), hsum(see));
     s.abs_err = w * hsum(sae);
+    s.check_dense::<DENSE>(&[hsum(se)]);
 }
 
 /// (f, o, c): everything of [`pass_error`] except the truth count and max |f|
 /// (done in [`pass_anomaly`] to balance registers) plus the climatology's own error on
 /// (c, o) and the raw squares Σf², Σo² on (f, o, c) for the ACC floor.
 #[inline(always)]
-fn pass_error_clim<S: Simd, T: Float>(
+fn pass_error_clim<S: Simd, T: Float, const DENSE: bool>(
     f: &[T],
     o: &[T],
     c: &[T],
+    ahead: &Ahead<'_, T>,
     ke: f64,
     s: &mut RowStats,
     w: f64,
@@ -329,40 +444,43 @@ fn pass_error_clim<S: Simd, T: Float>(
     let (mut n_fo, mut n_co) = (S::izero(), S::izero());
     let (mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero());
     let (mut scc, mut sff, mut soo) = (S::zero(), S::zero(), S::zero());
-    each_chunk!([f, o, c] => {
+    each_chunk!(DENSE, [f, o, c] => |masked, j| {
+        ahead.touch(j);
         let fv = S::load(f);
         let ov = S::load(o);
         let cv = S::load(c);
         let e = fv.sub(ov);
-        let mfo = e.finite();
-        n_fo = S::count(n_fo, mfo);
-        let es = e.sub(kev).and(mfo);
+        let mfo = finite_if(masked, e);
+        n_fo = count_if::<S>(n_fo, mfo);
+        let es = keep(e.sub(kev), mfo);
         se = se.add(es);
         see = es.fma(es, see);
-        sae = sae.add(e.abs().and(mfo));
+        sae = sae.add(keep(e.abs(), mfo));
         let d = cv.sub(ov);
-        let mco = d.finite();
-        n_co = S::count(n_co, mco);
-        let dz = d.and(mco);
+        let mco = finite_if(masked, d);
+        n_co = count_if::<S>(n_co, mco);
+        let dz = keep(d, mco);
         scc = dz.fma(dz, scc);
-        let mfoc = S::mand(mfo, mco);
-        let fz = fv.and(mfoc);
-        let oz = ov.and(mfoc);
+        let mfoc = mfo.zip(mco).map(|(a, b)| S::mand(a, b));
+        let fz = keep(fv, mfoc);
+        let oz = keep(ov, mfoc);
         sff = fz.fma(fz, sff);
         soo = oz.fma(oz, soo);
     });
-    s.n_fo = S::itotal(n_fo) as f64;
+    let dense = dense_count::<DENSE>(f.len());
+    s.n_fo = (S::itotal(n_fo) + dense) as f64;
     s.err = Moments::from_shifted(w, s.n_fo, ke, hsum(se), hsum(see));
     s.abs_err = w * hsum(sae);
-    s.clim_w = w * S::itotal(n_co) as f64;
+    s.clim_w = w * (S::itotal(n_co) + dense) as f64;
     s.clim_sq = w * hsum(scc);
     s.sff = w * hsum(sff);
     s.soo = w * hsum(soo);
+    s.check_dense::<DENSE>(&[hsum(se), hsum(scc)]);
 }
 
 /// (f, o, c): shifted anomaly moments; and the number of finite truth points and max |f|.
 #[inline(always)]
-fn pass_anomaly<S: Simd, T: Float>(
+fn pass_anomaly<S: Simd, T: Float, const DENSE: bool>(
     f: &[T],
     o: &[T],
     c: &[T],
@@ -376,7 +494,7 @@ fn pass_anomaly<S: Simd, T: Float>(
     let mut max_f = S::zero();
     let (mut sa, mut sb, mut saa, mut sbb, mut sab) =
         (S::zero(), S::zero(), S::zero(), S::zero(), S::zero());
-    each_chunk!([f, o, c] => {
+    each_chunk!(DENSE, [f, o, c] => |masked, _j| {
         let fv = S::load(f);
         let ov = S::load(o);
         let cv = S::load(c);
@@ -384,23 +502,24 @@ fn pass_anomaly<S: Simd, T: Float>(
         let b = ov.sub(cv);
         // a + b is finite exactly when a and b are (no overflow for values
         // that pass the extreme-value check): one test instead of two.
-        let m = a.add(b).finite();
-        n = S::count(n, m);
-        n_o = S::count(n_o, ov.finite());
+        let m = finite_if(masked, a.add(b));
+        n = count_if::<S>(n, m);
+        n_o = count_if::<S>(n_o, finite_if(masked, ov));
         max_f = max_f.max_acc(fv.abs());
-        let a = a.sub(kav).and(m);
-        let b = b.sub(kbv).and(m);
+        let a = keep(a.sub(kav), m);
+        let b = keep(b.sub(kbv), m);
         sa = sa.add(a);
         sb = sb.add(b);
         saa = a.fma(a, saa);
         sbb = b.fma(b, sbb);
         sab = a.fma(b, sab);
     });
-    s.n_o = S::itotal(n_o) as f64;
+    let dense = dense_count::<DENSE>(f.len());
+    s.n_o = (S::itotal(n_o) + dense) as f64;
     s.max_f = hmax(max_f);
     s.anom = CoMoments::from_shifted(
         w,
-        S::itotal(n) as f64,
+        (S::itotal(n) + dense) as f64,
         ka,
         kb,
         hsum(sa),
@@ -409,35 +528,52 @@ fn pass_anomaly<S: Simd, T: Float>(
         hsum(sbb),
         hsum(sab),
     );
+    s.check_dense::<DENSE>(&[hsum(sa), hsum(sb)]);
 }
 
 /// (f, o, r): shifted error sums and the reference's squared error.
 #[inline(always)]
-fn pass_reference<S: Simd, T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64) {
+fn pass_reference<S: Simd, T: Float, const DENSE: bool>(
+    f: &[T],
+    o: &[T],
+    r: &[T],
+    ke: f64,
+    s: &mut RowStats,
+    w: f64,
+) {
     let kev = S::splat(ke);
     let mut n = S::izero();
     let (mut se, mut see, mut srr) = (S::zero(), S::zero(), S::zero());
-    each_chunk!([f, o, r] => {
+    each_chunk!(DENSE, [f, o, r] => |masked, _j| {
         let fv = S::load(f);
         let ov = S::load(o);
         let rv = S::load(r);
         let e = fv.sub(ov);
         let d = rv.sub(ov);
-        let m = S::mand(e.finite(), d.finite());
-        n = S::count(n, m);
-        let e = e.sub(kev).and(m);
+        let m = masked.then(|| S::mand(e.finite(), d.finite()));
+        n = count_if::<S>(n, m);
+        let e = keep(e.sub(kev), m);
         se = se.add(e);
         see = e.fma(e, see);
-        let d = d.and(m);
+        let d = keep(d, m);
         srr = d.fma(d, srr);
     });
-    s.ref_err = Moments::from_shifted(w, S::itotal(n) as f64, ke, hsum(se), hsum(see));
+    let n = S::itotal(n) + dense_count::<DENSE>(f.len());
+    s.ref_err = Moments::from_shifted(w, n as f64, ke, hsum(se), hsum(see));
     s.ref_sq = w * hsum(srr);
+    s.check_dense::<DENSE>(&[hsum(se), hsum(srr)]);
 }
 
 /// (f, r): shifted raw-field moments and the clone distance sum.
 #[inline(always)]
-fn pass_pattern<S: Simd, T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
+fn pass_pattern<S: Simd, T: Float, const DENSE: bool>(
+    f: &[T],
+    r: &[T],
+    kf: f64,
+    kr: f64,
+    s: &mut RowStats,
+    w: f64,
+) {
     let (kfv, krv) = (S::splat(kf), S::splat(kr));
     let mut n = S::izero();
     let (mut sd, mut sf, mut sr, mut sf2, mut sr2, mut sfr) = (
@@ -448,16 +584,16 @@ fn pass_pattern<S: Simd, T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut R
         S::zero(),
         S::zero(),
     );
-    each_chunk!([f, r] => {
+    each_chunk!(DENSE, [f, r] => |masked, _j| {
         let fv = S::load(f);
         let rv = S::load(r);
         let dd = fv.sub(rv);
-        let m = dd.finite();
-        n = S::count(n, m);
-        let dd = dd.and(m);
+        let m = finite_if(masked, dd);
+        n = count_if::<S>(n, m);
+        let dd = keep(dd, m);
         sd = dd.fma(dd, sd);
-        let fs = fv.sub(kfv).and(m);
-        let rs = rv.sub(krv).and(m);
+        let fs = keep(fv.sub(kfv), m);
+        let rs = keep(rv.sub(krv), m);
         sf = sf.add(fs);
         sr = sr.add(rs);
         sf2 = fs.fma(fs, sf2);
@@ -466,7 +602,7 @@ fn pass_pattern<S: Simd, T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut R
     });
     s.pat = CoMoments::from_shifted(
         w,
-        S::itotal(n) as f64,
+        (S::itotal(n) + dense_count::<DENSE>(f.len())) as f64,
         kf,
         kr,
         hsum(sf),
@@ -476,16 +612,57 @@ fn pass_pattern<S: Simd, T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut R
         hsum(sfr),
     );
     s.pat_sq = w * hsum(sd);
+    s.check_dense::<DENSE>(&[hsum(sd)]);
 }
 
-/// The five passes with one code path. Each pass is a separate, non-inlined
-/// function so its accumulators get the whole register file.
+/// The five passes with one code path, each in a masked and a dense build
+/// (`D`), and the finiteness scan that chooses between them. Each pass is a
+/// separate, non-inlined function so its accumulators get the whole register
+/// file.
 trait Passes {
-    fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64);
-    fn anomaly<T: Float>(f: &[T], o: &[T], c: &[T], ka: f64, kb: f64, s: &mut RowStats, w: f64);
-    fn error_clim<T: Float>(f: &[T], o: &[T], c: &[T], ke: f64, s: &mut RowStats, w: f64);
-    fn reference<T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64);
-    fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64);
+    fn all_moderate<T: Float>(x: &[T]) -> bool;
+    fn error<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    );
+    fn anomaly<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ka: f64,
+        kb: f64,
+        s: &mut RowStats,
+        w: f64,
+    );
+    fn error_clim<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    );
+    fn reference<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        r: &[T],
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    );
+    fn pattern<T: Float, const D: bool>(
+        f: &[T],
+        r: &[T],
+        kf: f64,
+        kr: f64,
+        s: &mut RowStats,
+        w: f64,
+    );
 }
 
 /// Portable passes (any CPU).
@@ -493,30 +670,72 @@ struct Portable;
 
 impl Passes for Portable {
     #[inline(never)]
-    fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        pass_error::<P, T>(f, o, ke, s, w)
+    fn all_moderate<T: Float>(x: &[T]) -> bool {
+        T::all_moderate(x)
     }
     #[inline(never)]
-    fn anomaly<T: Float>(f: &[T], o: &[T], c: &[T], ka: f64, kb: f64, s: &mut RowStats, w: f64) {
-        pass_anomaly::<P, T>(f, o, c, ka, kb, s, w)
+    fn error<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_error::<P, T, D>(f, o, ahead, ke, s, w)
     }
     #[inline(never)]
-    fn error_clim<T: Float>(f: &[T], o: &[T], c: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        pass_error_clim::<P, T>(f, o, c, ke, s, w)
+    fn anomaly<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ka: f64,
+        kb: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_anomaly::<P, T, D>(f, o, c, ka, kb, s, w)
     }
     #[inline(never)]
-    fn reference<T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        pass_reference::<P, T>(f, o, r, ke, s, w)
+    fn error_clim<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_error_clim::<P, T, D>(f, o, c, ahead, ke, s, w)
     }
     #[inline(never)]
-    fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
-        pass_pattern::<P, T>(f, r, kf, kr, s, w)
+    fn reference<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        r: &[T],
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_reference::<P, T, D>(f, o, r, ke, s, w)
+    }
+    #[inline(never)]
+    fn pattern<T: Float, const D: bool>(
+        f: &[T],
+        r: &[T],
+        kf: f64,
+        kr: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_pattern::<P, T, D>(f, r, kf, kr, s, w)
     }
 }
 
-/// AVX2 passes: the same code compiled with AVX2 enabled (no FMA, so the
-/// results are identical to [`Portable`]). Only used after
-/// `is_x86_feature_detected!("avx2")` (see [`row_dispatch`]).
+/// AVX2 passes: the same code compiled with AVX2 and FMA enabled (the
+/// portable build's `f64::mul_add` rounds like `vfmadd`, so the results are
+/// identical to [`Portable`]). Only used after `is_x86_feature_detected!`
+/// checked both (see [`row_dispatch`]).
 #[cfg(target_arch = "x86_64")]
 struct Avx2;
 
@@ -526,11 +745,22 @@ mod avx2_passes {
     use crate::lanes::A;
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        pass_error::<A, T>(f, o, ke, s, w)
+    pub(super) fn all_moderate<T: Float>(x: &[T]) -> bool {
+        T::all_moderate(x)
     }
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn anomaly<T: Float>(
+    pub(super) fn error<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_error::<A, T, D>(f, o, ahead, ke, s, w)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn anomaly<T: Float, const D: bool>(
         f: &[T],
         o: &[T],
         c: &[T],
@@ -539,21 +769,22 @@ mod avx2_passes {
         s: &mut RowStats,
         w: f64,
     ) {
-        pass_anomaly::<A, T>(f, o, c, ka, kb, s, w)
+        pass_anomaly::<A, T, D>(f, o, c, ka, kb, s, w)
     }
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn error_clim<T: Float>(
+    pub(super) fn error_clim<T: Float, const D: bool>(
         f: &[T],
         o: &[T],
         c: &[T],
+        ahead: &Ahead<'_, T>,
         ke: f64,
         s: &mut RowStats,
         w: f64,
     ) {
-        pass_error_clim::<A, T>(f, o, c, ke, s, w)
+        pass_error_clim::<A, T, D>(f, o, c, ahead, ke, s, w)
     }
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn reference<T: Float>(
+    pub(super) fn reference<T: Float, const D: bool>(
         f: &[T],
         o: &[T],
         r: &[T],
@@ -561,11 +792,18 @@ mod avx2_passes {
         s: &mut RowStats,
         w: f64,
     ) {
-        pass_reference::<A, T>(f, o, r, ke, s, w)
+        pass_reference::<A, T, D>(f, o, r, ke, s, w)
     }
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
-        pass_pattern::<A, T>(f, r, kf, kr, s, w)
+    pub(super) fn pattern<T: Float, const D: bool>(
+        f: &[T],
+        r: &[T],
+        kf: f64,
+        kr: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        pass_pattern::<A, T, D>(f, r, kf, kr, s, w)
     }
 }
 
@@ -573,63 +811,161 @@ mod avx2_passes {
 // checked that the CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 impl Passes for Avx2 {
-    fn error<T: Float>(f: &[T], o: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        unsafe { avx2_passes::error(f, o, ke, s, w) }
+    fn all_moderate<T: Float>(x: &[T]) -> bool {
+        unsafe { avx2_passes::all_moderate(x) }
     }
-    fn anomaly<T: Float>(f: &[T], o: &[T], c: &[T], ka: f64, kb: f64, s: &mut RowStats, w: f64) {
-        unsafe { avx2_passes::anomaly(f, o, c, ka, kb, s, w) }
+    fn error<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        unsafe { avx2_passes::error::<T, D>(f, o, ahead, ke, s, w) }
     }
-    fn error_clim<T: Float>(f: &[T], o: &[T], c: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        unsafe { avx2_passes::error_clim(f, o, c, ke, s, w) }
+    fn anomaly<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ka: f64,
+        kb: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        unsafe { avx2_passes::anomaly::<T, D>(f, o, c, ka, kb, s, w) }
     }
-    fn reference<T: Float>(f: &[T], o: &[T], r: &[T], ke: f64, s: &mut RowStats, w: f64) {
-        unsafe { avx2_passes::reference(f, o, r, ke, s, w) }
+    fn error_clim<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        c: &[T],
+        ahead: &Ahead<'_, T>,
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        unsafe { avx2_passes::error_clim::<T, D>(f, o, c, ahead, ke, s, w) }
     }
-    fn pattern<T: Float>(f: &[T], r: &[T], kf: f64, kr: f64, s: &mut RowStats, w: f64) {
-        unsafe { avx2_passes::pattern(f, r, kf, kr, s, w) }
+    fn reference<T: Float, const D: bool>(
+        f: &[T],
+        o: &[T],
+        r: &[T],
+        ke: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        unsafe { avx2_passes::reference::<T, D>(f, o, r, ke, s, w) }
+    }
+    fn pattern<T: Float, const D: bool>(
+        f: &[T],
+        r: &[T],
+        kf: f64,
+        kr: f64,
+        s: &mut RowStats,
+        w: f64,
+    ) {
+        unsafe { avx2_passes::pattern::<T, D>(f, r, kf, kr, s, w) }
     }
 }
 
-fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
+/// Which build of the kernel to run. The default (and only choice of the
+/// public API) is the fastest one; every combination gives identical bits,
+/// which the tests check through [`field_sums_impl`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodePath {
+    /// Use the AVX2+FMA build when the CPU has both (otherwise the portable one).
+    pub simd: bool,
+    /// Use the unmasked build for rows whose values are all finite.
+    pub dense_rows: bool,
+}
+
+impl CodePath {
+    /// The fastest path: AVX2 when available, dense rows where possible.
+    pub const FASTEST: CodePath = CodePath {
+        simd: true,
+        dense_rows: true,
+    };
+}
+
+/// One row (latitude) of every input, with its weight and the rows to prefetch.
+struct Row<'a, T> {
     w: f64,
-    f: &[T],
-    o: &[T],
-    c: &[T],
-    r: &[T],
+    f: &'a [T],
+    o: &'a [T],
+    /// Empty without a climatology.
+    c: &'a [T],
+    /// Empty without a reference field.
+    r: &'a [T],
+    ahead: Ahead<'a, T>,
+}
+
+fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
+    row: &Row<'_, T>,
+    dense_rows: bool,
 ) -> RowStats {
+    // Real fields are finite almost everywhere, so the dense build, which
+    // skips the masks and counters, is tried first; a row where a mask would
+    // have excluded a point is computed again with the masked build. For f64
+    // input, values near overflow are ruled out by a scan first (see
+    // `Float::all_moderate`): the sum of two of their differences can
+    // overflow although both differences are finite.
+    let dense = dense_rows
+        && (T::DIFFERENCES_CANNOT_OVERFLOW
+            || (PS::all_moderate(row.f)
+                && PS::all_moderate(row.o)
+                && (!C || PS::all_moderate(row.c))
+                && (!R || PS::all_moderate(row.r))));
+    if dense {
+        let s = row_passes::<PS, T, C, R, true>(row);
+        if !s.needs_masks {
+            return s;
+        }
+    }
+    row_passes::<PS, T, C, R, false>(row)
+}
+
+#[inline(always)]
+fn row_passes<PS: Passes, T: Float, const C: bool, const R: bool, const D: bool>(
+    row: &Row<'_, T>,
+) -> RowStats {
+    let Row {
+        w,
+        f,
+        o,
+        c,
+        r,
+        ahead,
+    } = row;
+    let (w, f, o, c, r) = (*w, *f, *o, *c, *r);
     let k = find_shifts::<T, C, R>(f, o, c, r);
     let mut s = RowStats::default();
     if C {
-        PS::error_clim(f, o, c, k.e, &mut s, w);
-        PS::anomaly(f, o, c, k.a, k.b, &mut s, w);
+        PS::error_clim::<T, D>(f, o, c, ahead, k.e, &mut s, w);
+        PS::anomaly::<T, D>(f, o, c, k.a, k.b, &mut s, w);
     } else {
-        PS::error(f, o, k.e, &mut s, w);
+        PS::error::<T, D>(f, o, ahead, k.e, &mut s, w);
     }
     if R {
-        PS::reference(f, o, r, k.e, &mut s, w);
-        PS::pattern(f, r, k.f, k.r, &mut s, w);
+        PS::reference::<T, D>(f, o, r, k.e, &mut s, w);
+        PS::pattern::<T, D>(f, r, k.f, k.r, &mut s, w);
     }
     s
 }
 
 #[inline]
 fn row_dispatch<T: Float, const C: bool, const R: bool>(
-    w: f64,
-    f: &[T],
-    o: &[T],
-    c: &[T],
-    r: &[T],
-    portable: bool,
+    row: &Row<'_, T>,
+    path: CodePath,
 ) -> RowStats {
     #[cfg(target_arch = "x86_64")]
-    if !portable
+    if path.simd
         && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
     {
-        return row_impl::<Avx2, T, C, R>(w, f, o, c, r);
+        return row_impl::<Avx2, T, C, R>(row, path.dense_rows);
     }
-    let _ = portable;
-    row_impl::<Portable, T, C, R>(w, f, o, c, r)
+    row_impl::<Portable, T, C, R>(row, path.dense_rows)
 }
 
 /// Flat, row-major data of `nfields` stacked fields of `nlat × nlon`.
@@ -643,6 +979,34 @@ struct Flat<'a, T> {
     nfields: usize,
 }
 
+impl<'a, T> Flat<'a, T> {
+    /// Row `i` (of all fields' rows) with weight `w`; it prefetches row `i + 1`.
+    fn row(&self, i: usize, w: f64) -> Row<'a, T> {
+        let nrows = self.nlat * self.nfields;
+        let at = |col: &'a [T], i: usize| &col[i * self.nlon..(i + 1) * self.nlon];
+        let (f, o) = (at(self.f, i), at(self.o, i));
+        let c = self.c.map_or(&[][..], |c| at(c, i));
+        let r = self.r.map_or(&[][..], |r| at(r, i));
+        let next = (i + 1).min(nrows - 1);
+        let ahead = |col: Option<&'a [T]>| col.map_or(f, |col| at(col, next));
+        Row {
+            w,
+            f,
+            o,
+            c,
+            r,
+            ahead: Ahead {
+                cols: [
+                    ahead(Some(self.f)),
+                    ahead(Some(self.o)),
+                    ahead(self.c),
+                    ahead(self.r),
+                ],
+            },
+        }
+    }
+}
+
 /// Rows per rayon task (a scheduling granularity only; results do not depend on it).
 const ROWS_PER_TASK: usize = 4;
 
@@ -650,25 +1014,19 @@ fn reduce<T: Float>(
     flat: &Flat<'_, T>,
     weights: &[f64],
     skill_vs_clim: bool,
-    portable: bool,
+    path: CodePath,
 ) -> Vec<FieldSums> {
     let nrows = flat.nlat * flat.nfields;
-    let nlon = flat.nlon;
     let rows: Vec<RowStats> = (0..nrows)
         .into_par_iter()
         .with_min_len(ROWS_PER_TASK)
         .map(|i| {
-            let s = i * nlon..(i + 1) * nlon;
-            let w = weights[i % flat.nlat];
-            let f = &flat.f[s.clone()];
-            let o = &flat.o[s.clone()];
-            let c = flat.c.map(|c| &c[s.clone()]).unwrap_or(&[]);
-            let r = flat.r.map(|r| &r[s]).unwrap_or(&[]);
+            let row = flat.row(i, weights[i % flat.nlat]);
             match (flat.c.is_some(), flat.r.is_some()) {
-                (false, false) => row_dispatch::<T, false, false>(w, f, o, c, r, portable),
-                (true, false) => row_dispatch::<T, true, false>(w, f, o, c, r, portable),
-                (false, true) => row_dispatch::<T, false, true>(w, f, o, c, r, portable),
-                (true, true) => row_dispatch::<T, true, true>(w, f, o, c, r, portable),
+                (false, false) => row_dispatch::<T, false, false>(&row, path),
+                (true, false) => row_dispatch::<T, true, false>(&row, path),
+                (false, true) => row_dispatch::<T, false, true>(&row, path),
+                (true, true) => row_dispatch::<T, true, true>(&row, path),
             }
         })
         .collect();
@@ -756,16 +1114,16 @@ pub fn field_sums<T: Float>(
     inputs: &FieldInputs<'_, T>,
     row_weights: &[f64],
 ) -> Result<FieldSums, ScoringError> {
-    field_sums_impl(inputs, row_weights, false)
+    field_sums_impl(inputs, row_weights, CodePath::FASTEST)
 }
 
-/// [`field_sums`] with a choice of code path (`portable = true` skips the
-/// AVX2 build); both must give identical bits. Test hook, not API.
+/// [`field_sums`] with a choice of code path; every path must give identical
+/// bits. Test hook, not API.
 #[doc(hidden)]
 pub fn field_sums_impl<T: Float>(
     inputs: &FieldInputs<'_, T>,
     row_weights: &[f64],
-    portable: bool,
+    path: CodePath,
 ) -> Result<FieldSums, ScoringError> {
     let shape = inputs.truth.shape().to_vec();
     if shape.contains(&0) {
@@ -812,7 +1170,7 @@ pub fn field_sums_impl<T: Float>(
         nlon: shape[1],
         nfields: 1,
     };
-    Ok(reduce(&flat, row_weights, skill_vs_clim, portable).remove(0))
+    Ok(reduce(&flat, row_weights, skill_vs_clim, path).remove(0))
 }
 
 /// Run the fused kernel on every level of a `(level, lat, lon)` stack at once
@@ -857,6 +1215,6 @@ pub fn stack_sums<T: Float>(
         &flat,
         row_weights,
         inputs.skill_vs_climatology,
-        false,
+        CodePath::FASTEST,
     ))
 }

@@ -80,5 +80,5 @@ pub use weights::{RankingWeights, mean_over_runs, ranking_weights};
 #[doc(hidden)]
 pub mod __private {
     //! Test hooks, not part of the API.
-    pub use crate::kernel::field_sums_impl as field_sums_with_path;
+    pub use crate::kernel::{CodePath, field_sums_impl as field_sums_with_path};
 }
