@@ -413,3 +413,75 @@ async fn a_format_hint_restricts_the_metadata_probed() {
     ZarrDataset::open(rec.clone(), v3_only).await.unwrap();
     assert_eq!(rec.take(), ["zarr.json"], "no probe of v2 keys");
 }
+
+#[tokio::test]
+async fn a_read_of_exactly_one_chunk_equals_the_same_read_reassembled() {
+    // `t` is chunked (1 time, 13 levels, lat, lon): one valid time with every level in
+    // order is exactly one chunk, returned as decoded; the same levels in reverse order, or
+    // one time with all levels via two separate single-level reads, go through the general
+    // element-by-element assembly. They must agree.
+    let store = "miner_v2_blosc_zstd";
+    let dataset = ZarrDataset::open(fixture(store), ReadOptions::new(store))
+        .await
+        .unwrap();
+    let t = dataset.array("t").await.unwrap().expect("t exists");
+    let in_order: Vec<u64> = (0..13).collect();
+    let reversed: Vec<u64> = in_order.iter().rev().copied().collect();
+    let whole = t
+        .read_f32(&[
+            Selection::Index(3),
+            Selection::Indices(in_order),
+            Selection::All,
+            Selection::All,
+        ])
+        .await
+        .unwrap();
+    assert_eq!(whole.shape(), &[13, 36, 72]);
+    let all = t
+        .read_f32(&[
+            Selection::Index(3),
+            Selection::All,
+            Selection::All,
+            Selection::All,
+        ])
+        .await
+        .unwrap();
+    assert_eq!(all, whole);
+    let backwards = t
+        .read_f32(&[
+            Selection::Index(3),
+            Selection::Indices(reversed),
+            Selection::All,
+            Selection::All,
+        ])
+        .await
+        .unwrap();
+    for k in 0..13 {
+        let level = t
+            .read_f32(&[
+                Selection::Index(3),
+                Selection::Index(k as u64),
+                Selection::All,
+                Selection::All,
+            ])
+            .await
+            .unwrap();
+        assert_eq!(level, whole.index_axis(ndarray::Axis(0), k), "level {k}");
+        assert_eq!(
+            backwards.index_axis(ndarray::Axis(0), 12 - k),
+            whole.index_axis(ndarray::Axis(0), k),
+            "level {k} reversed"
+        );
+    }
+    // two valid times at once span two chunks: assembled, and equal to the single reads
+    let two = t
+        .read_f32(&[
+            Selection::Indices(vec![3, 4]),
+            Selection::All,
+            Selection::All,
+            Selection::All,
+        ])
+        .await
+        .unwrap();
+    assert_eq!(two.index_axis(ndarray::Axis(0), 0), whole);
+}

@@ -284,9 +284,13 @@ impl GriddedStore {
         };
         let data: Array3<f32> = data
             .into_dimensionality::<Ix3>()
-            .map_err(|e| ZarrError::format(store, name, format!("internal: {e}")))?
-            .as_standard_layout()
-            .into_owned();
+            .map_err(|e| ZarrError::format(store, name, format!("internal: {e}")))?;
+        // (level, lat, lon) is the storage order in the usual layout: no copy then
+        let data = if data.is_standard_layout() {
+            data
+        } else {
+            data.as_standard_layout().into_owned()
+        };
         let levels = if layout.level.is_some() {
             wanted
         } else {

@@ -429,6 +429,15 @@ impl ZarrArray {
             .collect();
         let chunks = cartesian(&per_dim);
         let out_len: usize = out_shape.iter().product();
+        if let [only] = chunks.as_slice()
+            && chunk_is_selection(&chunk_shape, &shape, selection)
+        {
+            // The usual read (one valid time of a variable chunked by time): the decoded chunk
+            // already is the result, in order, so it is returned without a copy.
+            let values = self.read_chunk::<T>(only).await?;
+            return ArrayD::from_shape_vec(IxDyn(&out_shape), values)
+                .map_err(|e| self.err(format!("internal shape error: {e}")));
+        }
         let mut out = vec![T::default(); out_len];
         let mut stream = futures::stream::iter(chunks.into_iter().map(|ci| async move {
             let values = self.read_chunk::<T>(&ci).await?;
@@ -490,7 +499,7 @@ impl ZarrArray {
                     .array
                     .codecs()
                     .decode(
-                        Cow::Owned(encoded.to_vec()),
+                        Cow::Borrowed(&encoded[..]),
                         &chunk_shape,
                         self.array.data_type(),
                         self.array.fill_value(),
@@ -575,6 +584,23 @@ fn cartesian(per_dim: &[Vec<u64>]) -> Vec<Vec<u64>> {
 }
 
 /// Copies the selected elements of one decoded chunk into the (C-order) output.
+/// Whether the one chunk a selection touches holds exactly the selection, in order: along
+/// every dimension the chunk spans the whole array and the selection takes every index in
+/// order, or the chunk is one element thick and the selection is that index.
+fn chunk_is_selection(chunk_shape: &[u64], array_shape: &[u64], selection: &[Selection]) -> bool {
+    chunk_shape
+        .iter()
+        .zip(array_shape)
+        .zip(selection)
+        .all(|((&c, &n), sel)| match sel {
+            Selection::Index(_) => c == 1,
+            Selection::All => c == n,
+            Selection::Indices(v) => {
+                c == n && v.len() as u64 == n && v.iter().enumerate().all(|(k, &i)| i == k as u64)
+            }
+        })
+}
+
 fn scatter<T: Copy>(
     out: &mut [T],
     out_shape: &[usize],
@@ -722,6 +748,49 @@ mod tests {
             &[Selection::All, Selection::Index(4)],
         );
         assert_eq!(out, vec![-1, -1, 1, 4]);
+    }
+
+    #[test]
+    fn a_chunk_is_the_selection_only_when_it_holds_exactly_it_in_order() {
+        use Selection::*;
+        let array = [8u64, 13, 36, 72];
+        let chunk = [1u64, 13, 36, 72];
+        let levels: Vec<u64> = (0..13).collect();
+        assert!(chunk_is_selection(
+            &chunk,
+            &array,
+            &[Index(2), All, All, All]
+        ));
+        assert!(chunk_is_selection(
+            &chunk,
+            &array,
+            &[Index(2), Indices(levels.clone()), All, All]
+        ));
+        // levels reordered or a subset of them, several times, a chunk wider than one time,
+        // a chunk that does not span the grid
+        let mut swapped = levels.clone();
+        swapped.swap(0, 1);
+        assert!(!chunk_is_selection(
+            &chunk,
+            &array,
+            &[Index(2), Indices(swapped), All, All]
+        ));
+        assert!(!chunk_is_selection(
+            &chunk,
+            &array,
+            &[Index(2), Index(0), All, All]
+        ));
+        assert!(!chunk_is_selection(&chunk, &array, &[All, All, All, All]));
+        assert!(!chunk_is_selection(
+            &[2, 13, 36, 72],
+            &array,
+            &[Index(2), All, All, All]
+        ));
+        assert!(!chunk_is_selection(
+            &[1, 13, 18, 72],
+            &array,
+            &[Index(2), All, All, All]
+        ));
     }
 
     #[test]
