@@ -11,7 +11,7 @@
 //! do not. The attempt running now is `attempt + 1`. Times are passed in by the caller (an
 //! injected clock); processes sharing a database must have synchronised clocks (NTP).
 
-use crate::backend::{Pools, impl_for_each_conn, write_tx};
+use crate::backend::{Pools, impl_for_each_conn, with_conn, write_tx};
 use crate::miner_stats::MinerStatsOps;
 use crate::responses::ResponseOps;
 use crate::scores::{ScoreOps, validate_scores};
@@ -178,6 +178,14 @@ impl Completion {
             context: None,
             effects: Effects::default(),
         }
+    }
+
+    /// Whether applying this completion writes nothing but the step row's fenced update (no
+    /// effects, no new context; a wait records its reason as context).
+    fn writes_only_the_step(&self) -> bool {
+        self.context.is_none()
+            && !matches!(self.outcome, Outcome::Wait { .. })
+            && self.effects == Effects::default()
     }
 }
 
@@ -417,17 +425,64 @@ impl LockOps for diesel_async::AsyncPgConnection {
     }
 
     async fn fence_many(&mut self, updates: &[FenceUpdate]) -> Result<Vec<bool>, StoreError> {
-        let conn: &diesel_async::AsyncPgConnection = self;
-        let futures = updates.iter().map(|u| {
-            let mut c = conn;
-            fenced_update!(u).execute(&mut c)
-        });
-        Ok(futures::future::try_join_all(futures)
-            .await?
-            .into_iter()
-            .map(|n| n == 1)
-            .collect())
+        if let [only] = updates {
+            return Ok(vec![fenced_update!(only).execute(self).await? == 1]);
+        }
+        fence_batch_postgres(self, updates).await
     }
+}
+
+/// Several fenced updates as ONE statement: the batch is passed as arrays and joined with
+/// `unnest`, so PostgreSQL parses, plans and executes once per batch instead of once per step.
+/// Returns, per update, whether its claim was still held.
+async fn fence_batch_postgres(
+    conn: &mut diesel_async::AsyncPgConnection,
+    updates: &[FenceUpdate],
+) -> Result<Vec<bool>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
+    let held: Vec<Held> = diesel::sql_query(
+        "UPDATE weather_forecast_steps s SET status = u.status, attempt = u.attempt, \
+            next_run_at = u.next_run_at, lease_expires_at = NULL, claim_token = NULL, \
+            completed_at = u.completed_at, latency_ms = u.latency_ms, error_json = u.error_json, \
+            updated_at = u.now \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamp[], \
+                     $6::timestamp[], $7::bigint[], $8::text[], $9::timestamp[]) \
+              AS u(id, token, status, attempt, next_run_at, completed_at, latency_ms, \
+                   error_json, now) \
+         WHERE s.id = u.id AND s.claim_token = u.token AND s.status = 'in_progress' \
+         RETURNING s.id",
+    )
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(updates.iter().map(|u| u.token.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(updates.iter().map(|u| u.status).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(updates.iter().map(|u| u.attempt).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(updates.iter().map(|u| u.next_run_at).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamp>>, _>(
+        updates.iter().map(|u| u.completed_at).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<BigInt>>, _>(
+        updates
+            .iter()
+            .map(|u| Some(u.latency_ms))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Text>>, _>(
+        updates
+            .iter()
+            .map(|u| u.error_json.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Timestamp>, _>(updates.iter().map(|u| u.now).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    let held: std::collections::HashSet<i64> = held.into_iter().map(|h| h.id).collect();
+    Ok(ids.iter().map(|id| held.contains(id)).collect())
 }
 
 impl LockOps for crate::backend::SqliteConn {
@@ -929,6 +984,18 @@ impl Queue<'_> {
             .map(|(claim, c)| FenceUpdate::new(claim, &c.outcome, now))
             .collect();
         let (prepared, updates) = (&prepared, &updates);
+        if let [only] = items
+            && only.1.writes_only_the_step()
+        {
+            // One fenced UPDATE is atomic by itself: no transaction, so no BEGIN and COMMIT
+            // round trips (the common end of a step without results, e.g. a retry or a wait
+            // that needs no context).
+            let held = with_conn!(self.0, |c| c.fence_many(updates).await)?;
+            return Ok(held
+                .into_iter()
+                .map(|held| if held { Fence::Applied } else { Fence::Lost })
+                .collect());
+        }
         write_tx!(self.0, |c| {
             let held = c.fence_many(updates).await?;
             let mut fences = Vec::with_capacity(prepared.len());
@@ -1065,15 +1132,14 @@ impl Queue<'_> {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let kinds = kinds_clause(kinds);
         let kinds = &kinds;
-        let t: Option<NaiveDateTime> =
-            crate::backend::with_conn!(self.0, |c| Ok::<_, StoreError>(
-                steps::table
-                    .filter(sql::<Bool>(DUE_CLAUSE))
-                    .filter(sql::<Bool>(kinds))
-                    .select(diesel::dsl::min(steps::next_run_at))
-                    .first(c)
-                    .await?
-            ))?;
+        let t: Option<NaiveDateTime> = with_conn!(self.0, |c| Ok::<_, StoreError>(
+            steps::table
+                .filter(sql::<Bool>(DUE_CLAUSE))
+                .filter(sql::<Bool>(kinds))
+                .select(diesel::dsl::min(steps::next_run_at))
+                .first(c)
+                .await?
+        ))?;
         Ok(t.map(utc))
     }
 }

@@ -685,6 +685,85 @@ async fn two_last_steps_finishing_at_once_complete_the_run(t: TestDb) {
     }
 }
 
+async fn a_batch_of_bare_completions_is_fenced_per_step(t: TestDb) {
+    // Batched ends of attempts without effects (one statement on PostgreSQL): each is fenced
+    // on its own claim, and each outcome lands on its own row.
+    let db = &t.db;
+    let run = seeded_run(db, 4).await;
+    let specs: Vec<_> = (1..=4).map(|uid| verify_spec(run, uid, t0())).collect();
+    db.steps().enqueue(&specs, t0()).await.unwrap();
+    let kinds = [StepKind::VerifyOpenStore];
+    let claims = db.queue().claim(&req("w", &kinds, 4, t0())).await.unwrap();
+    assert_eq!(claims.len(), 4);
+    // the third claim is lost: rescued after its lease and claimed again by another worker
+    let mut lost = claims[2].clone();
+    lost.token = "a token nobody holds".into();
+    let ok = Completion::bare(Outcome::Succeeded);
+    let retry = Completion::bare(Outcome::Retry {
+        at: t0() + secs(50),
+        error: miner_error("timeout"),
+    });
+    let failed = Completion::bare(Outcome::Failed {
+        error: miner_error("gone"),
+    });
+    let items = [
+        (&claims[0], &ok),
+        (&claims[1], &retry),
+        (&lost, &ok),
+        (&claims[3], &failed),
+    ];
+    let fences = db
+        .queue()
+        .finish_many(&items, t0() + secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        fences,
+        vec![Fence::Applied, Fence::Applied, Fence::Lost, Fence::Applied]
+    );
+    let row = |i: usize| {
+        let key = claims[i].key;
+        async move { db.steps().get(&key).await.unwrap().unwrap() }
+    };
+    let r0 = row(0).await;
+    assert_eq!(r0.status().unwrap(), StepStatus::Succeeded);
+    assert_eq!(r0.latency_ms, Some(2000));
+    assert!(r0.claim_token.is_none() && r0.lease_expires_at.is_none());
+    assert!(r0.completed_at.is_some() && r0.error_json.is_none());
+    let r1 = row(1).await;
+    assert_eq!(r1.status().unwrap(), StepStatus::RetryScheduled);
+    assert_eq!(r1.attempt, claims[1].attempt as i32 + 1);
+    assert_eq!(r1.next_run_at, (t0() + secs(50)).naive_utc());
+    assert!(r1.completed_at.is_none());
+    assert!(r1.error_json.unwrap().contains("timeout"));
+    let r2 = row(2).await;
+    assert_eq!(
+        r2.status().unwrap(),
+        StepStatus::InProgress,
+        "a lost claim changes nothing"
+    );
+    assert_eq!(r2.claim_token.as_deref(), Some(claims[2].token.as_str()));
+    let r3 = row(3).await;
+    assert_eq!(r3.status().unwrap(), StepStatus::Failed);
+    assert!(r3.error_json.unwrap().contains("gone"));
+    // one bare completion alone (a single statement without a transaction) is fenced too
+    assert_eq!(
+        db.queue()
+            .finish(&claims[0], &ok, t0() + secs(3))
+            .await
+            .unwrap(),
+        Fence::Lost
+    );
+    assert_eq!(
+        db.queue()
+            .finish(&claims[2], &ok, t0() + secs(3))
+            .await
+            .unwrap(),
+        Fence::Applied
+    );
+    assert_eq!(row(2).await.status().unwrap(), StepStatus::Succeeded);
+}
+
 backend_tests!(
     the_last_finish_completes_the_run_and_wakes_its_snapshot,
     two_last_steps_finishing_at_once_complete_the_run,
@@ -694,4 +773,5 @@ backend_tests!(
     retries_follow_each_backoff_kind_until_failed,
     waiting_steps_become_due_without_consuming_attempts,
     release_and_claim_by_key,
+    a_batch_of_bare_completions_is_fenced_per_step,
 );
