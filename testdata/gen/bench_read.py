@@ -3,14 +3,16 @@
 
     cargo build --release -p wx-data --example read_bench -p wx-testkit --bin wx-test-server
     cargo xtask bench data   (or: PYTHON testdata/gen/bench_read.py --python PYTHON) [--workdir /tmp/wx-read-bench] [--grid 1.0]
-        [--steps 8] [--repeat 3] [--target-dir target]
+        [--steps 8] [--repeat 5] [--warmup 1] [--target-dir target]
 
 1. writes a miner-layout Blosc-zstd store with `make_bench_store.py` into WORKDIR (kept between
    runs; `--regen` rewrites it), signed with the fixture test key;
 2. starts ONE `wx-test-server` (wx-testkit) on 127.0.0.1 serving WORKDIR with a bearer token;
-3. runs, alternately, `--repeat` times each: the Rust reader (`examples/read_bench`: manifest
-   fetch + signature check, then every chunk fetched, sha256-verified against the manifest and
-   decoded, lead by lead, 4 chunks in flight) and the Python stack (`bench_read_xarray.py`:
+3. runs each tool `--warmup` times unmeasured (the first run of either pays for cold caches:
+   the server's file cache, Python's imports), then, alternately, `--repeat` times each: the Rust
+   reader (`examples/read_bench`: manifest fetch + signature check, then wx's MinerForecastReader
+   reads every variable at every valid time, each chunk fetched, sha256-verified against the
+   manifest and decoded, 4 fields in flight) and the Python stack (`bench_read_xarray.py`:
    `open_zarr(consolidated=True)` over fsspec HTTP with the same token, `.load()` with dask);
 4. prints every run's JSON and a summary: median MB/s of decoded data and peak RSS of each, the
    throughput ratio (target ≥ 5) and the peak-memory ratio (target ≤ 0.5).
@@ -49,7 +51,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/wx-read-bench"))
     ap.add_argument("--grid", type=float, default=1.0)
     ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--regen", action="store_true")
     ap.add_argument("--target-dir", type=Path, default=REPO / "target")
     ap.add_argument("--python", default=sys.executable, help="interpreter with xarray/zarr/dask/aiohttp")
@@ -75,16 +78,19 @@ def main() -> None:
         url = base + "bench_miner"
         variants = {"default_malloc": {}, "tuned_malloc": {"GLIBC_TUNABLES": TUNED_MALLOC}}
         runs = {v: {"rust": [], "python": []} for v in variants}
+        commands = {
+            "rust": [str(bench_bin), "--url", url, "--token", TOKEN, "--info", str(info)],
+            "python": [args.python, str(HERE / "bench_read_xarray.py"), url, TOKEN],
+        }
         for variant, extra in variants.items():
             env = {**os.environ, **extra}
+            for _ in range(args.warmup):
+                for cmd in commands.values():
+                    run_json(cmd, env)
             for i in range(args.repeat):
                 order = ["rust", "python"] if i % 2 == 0 else ["python", "rust"]
                 for tool in order:
-                    if tool == "rust":
-                        cmd = [str(bench_bin), "--url", url, "--token", TOKEN, "--info", str(info)]
-                    else:
-                        cmd = [args.python, str(HERE / "bench_read_xarray.py"), url, TOKEN]
-                    r = run_json(cmd, env)
+                    r = run_json(commands[tool], env)
                     r["variant"] = variant
                     runs[variant][tool].append(r)
                     print(json.dumps(r), flush=True)
@@ -99,7 +105,8 @@ def main() -> None:
             "median_seconds": round(statistics.median(r["seconds"] for r in rs), 3),
             "peak_rss_mb": round(max(r["peak_rss_bytes"] for r in rs) / 1e6, 1),
         }
-    report = {"store": {"grid_deg": args.grid, "steps": args.steps}, "repeat": args.repeat}
+    report = {"store": {"grid_deg": args.grid, "steps": args.steps}, "repeat": args.repeat,
+              "warmup": args.warmup}
     for variant in runs:
         rust, py = summary(runs[variant]["rust"]), summary(runs[variant]["python"])
         if rust["decoded_mb"] != py["decoded_mb"]:
