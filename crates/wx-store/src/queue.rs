@@ -434,7 +434,8 @@ impl LockOps for diesel_async::AsyncPgConnection {
 
 /// Several fenced updates as ONE statement: the batch is passed as arrays and joined with
 /// `unnest`, so PostgreSQL parses, plans and executes once per batch instead of once per step.
-/// Returns, per update, whether its claim was still held.
+/// Returns, per update, whether its claim was still held (an update listed twice is applied
+/// once, like two statements in a row would be).
 async fn fence_batch_postgres(
     conn: &mut diesel_async::AsyncPgConnection,
     updates: &[FenceUpdate],
@@ -444,6 +445,8 @@ async fn fence_batch_postgres(
     struct Held {
         #[diesel(sql_type = BigInt)]
         id: i64,
+        #[diesel(sql_type = Text)]
+        token: String,
     }
     let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
     let held: Vec<Held> = diesel::sql_query(
@@ -456,7 +459,7 @@ async fn fence_batch_postgres(
               AS u(id, token, status, attempt, next_run_at, completed_at, latency_ms, \
                    error_json, now) \
          WHERE s.id = u.id AND s.claim_token = u.token AND s.status = 'in_progress' \
-         RETURNING s.id",
+         RETURNING s.id, u.token",
     )
     .bind::<Array<BigInt>, _>(&ids)
     .bind::<Array<Text>, _>(updates.iter().map(|u| u.token.as_str()).collect::<Vec<_>>())
@@ -481,8 +484,12 @@ async fn fence_batch_postgres(
     .bind::<Array<Timestamp>, _>(updates.iter().map(|u| u.now).collect::<Vec<_>>())
     .load(conn)
     .await?;
-    let held: std::collections::HashSet<i64> = held.into_iter().map(|h| h.id).collect();
-    Ok(ids.iter().map(|id| held.contains(id)).collect())
+    let mut held: std::collections::HashSet<(i64, String)> =
+        held.into_iter().map(|h| (h.id, h.token)).collect();
+    Ok(updates
+        .iter()
+        .map(|u| held.remove(&(u.id, u.token.clone())))
+        .collect())
 }
 
 impl LockOps for crate::backend::SqliteConn {
@@ -988,8 +995,7 @@ impl Queue<'_> {
             && only.1.writes_only_the_step()
         {
             // One fenced UPDATE is atomic by itself: no transaction, so no BEGIN and COMMIT
-            // round trips (the common end of a step without results, e.g. a retry or a wait
-            // that needs no context).
+            // round trips (the end of an attempt without results, e.g. a retry).
             let held = with_conn!(self.0, |c| c.fence_many(updates).await)?;
             return Ok(held
                 .into_iter()

@@ -746,6 +746,21 @@ async fn a_batch_of_bare_completions_is_fenced_per_step(t: TestDb) {
     let r3 = row(3).await;
     assert_eq!(r3.status().unwrap(), StepStatus::Failed);
     assert!(r3.error_json.unwrap().contains("gone"));
+    // a claim listed twice in one batch is applied once, as two finishes in a row would be
+    let again = db
+        .queue()
+        .claim(&req("w", &kinds, 1, t0() + secs(60)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.key, claims[1].key);
+    let fences = db
+        .queue()
+        .finish_many(&[(&again, &ok), (&again, &ok)], t0() + secs(61))
+        .await
+        .unwrap();
+    assert_eq!(fences, vec![Fence::Applied, Fence::Lost]);
+    assert_eq!(row(1).await.status().unwrap(), StepStatus::Succeeded);
     // one bare completion alone (a single statement without a transaction) is fenced too
     assert_eq!(
         db.queue()
