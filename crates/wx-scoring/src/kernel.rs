@@ -391,13 +391,11 @@ fn dense_count<const DENSE: bool>(row_len: usize) -> u64 {
 /// is no climatology.
 #[inline(always)]
 fn pass_error<S: Simd, T: Float, const DENSE: bool>(
-    f: &[T],
-    o: &[T],
-    ahead: &Ahead<'_, T>,
-    ke: f64,
+    row: &Row<'_, T>,
+    k: &Shifts,
     s: &mut RowStats,
-    w: f64,
 ) {
+    let (Row { f, o, w, ahead, .. }, ke) = (*row, k.e);
     let kev = S::splat(ke);
     let (mut n_o, mut n_fo) = (S::izero(), S::izero());
     let (mut max_f, mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero(), S::zero());
@@ -431,14 +429,16 @@ fn pass_error<S: Simd, T: Float, const DENSE: bool>(
 /// (c, o) and the raw squares Σf², Σo² on (f, o, c) for the ACC floor.
 #[inline(always)]
 fn pass_error_clim<S: Simd, T: Float, const DENSE: bool>(
-    f: &[T],
-    o: &[T],
-    c: &[T],
-    ahead: &Ahead<'_, T>,
-    ke: f64,
+    row: &Row<'_, T>,
+    k: &Shifts,
     s: &mut RowStats,
-    w: f64,
 ) {
+    let (
+        Row {
+            f, o, c, w, ahead, ..
+        },
+        ke,
+    ) = (*row, k.e);
     let kev = S::splat(ke);
     let (mut n_fo, mut n_co) = (S::izero(), S::izero());
     let (mut se, mut see, mut sae) = (S::zero(), S::zero(), S::zero());
@@ -480,14 +480,11 @@ fn pass_error_clim<S: Simd, T: Float, const DENSE: bool>(
 /// (f, o, c): shifted anomaly moments; and the number of finite truth points and max |f|.
 #[inline(always)]
 fn pass_anomaly<S: Simd, T: Float, const DENSE: bool>(
-    f: &[T],
-    o: &[T],
-    c: &[T],
-    ka: f64,
-    kb: f64,
+    row: &Row<'_, T>,
+    k: &Shifts,
     s: &mut RowStats,
-    w: f64,
 ) {
+    let (Row { f, o, c, w, .. }, ka, kb) = (*row, k.a, k.b);
     let (kav, kbv) = (S::splat(ka), S::splat(kb));
     let (mut n, mut n_o) = (S::izero(), S::izero());
     let mut max_f = S::zero();
@@ -533,13 +530,11 @@ fn pass_anomaly<S: Simd, T: Float, const DENSE: bool>(
 /// (f, o, r): shifted error sums and the reference's squared error.
 #[inline(always)]
 fn pass_reference<S: Simd, T: Float, const DENSE: bool>(
-    f: &[T],
-    o: &[T],
-    r: &[T],
-    ke: f64,
+    row: &Row<'_, T>,
+    k: &Shifts,
     s: &mut RowStats,
-    w: f64,
 ) {
+    let (Row { f, o, r, w, .. }, ke) = (*row, k.e);
     let kev = S::splat(ke);
     let mut n = S::izero();
     let (mut se, mut see, mut srr) = (S::zero(), S::zero(), S::zero());
@@ -566,13 +561,11 @@ fn pass_reference<S: Simd, T: Float, const DENSE: bool>(
 /// (f, r): shifted raw-field moments and the clone distance sum.
 #[inline(always)]
 fn pass_pattern<S: Simd, T: Float, const DENSE: bool>(
-    f: &[T],
-    r: &[T],
-    kf: f64,
-    kr: f64,
+    row: &Row<'_, T>,
+    k: &Shifts,
     s: &mut RowStats,
-    w: f64,
 ) {
+    let (Row { f, r, w, .. }, kf, kr) = (*row, k.f, k.r);
     let (kfv, krv) = (S::splat(kf), S::splat(kr));
     let mut n = S::izero();
     let (mut sd, mut sf, mut sr, mut sf2, mut sr2, mut sfr) = (
@@ -614,257 +607,88 @@ fn pass_pattern<S: Simd, T: Float, const DENSE: bool>(
     s.check_dense::<DENSE>(&[hsum(sd)]);
 }
 
-/// The five passes with one code path, each in a masked and a dense build
-/// (`D`), and the finiteness scan that chooses between them. Each pass is a
-/// separate, non-inlined function so its accumulators get the whole register
-/// file.
+/// The five passes with one code path, each in a masked and a dense build (`D`), and the
+/// finiteness scan that chooses between them; [`Portable`] and [`Avx2`] implement it from one
+/// list (see `passes!`). Each pass is a separate, non-inlined function so its accumulators get
+/// the whole register file.
 trait Passes {
     fn all_moderate<T: Float>(x: &[T]) -> bool;
-    fn error<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    );
-    fn anomaly<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ka: f64,
-        kb: f64,
-        s: &mut RowStats,
-        w: f64,
-    );
-    fn error_clim<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    );
-    fn reference<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        r: &[T],
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    );
-    fn pattern<T: Float, const D: bool>(
-        f: &[T],
-        r: &[T],
-        kf: f64,
-        kr: f64,
-        s: &mut RowStats,
-        w: f64,
-    );
+    fn error<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats);
+    fn error_clim<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats);
+    fn anomaly<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats);
+    fn reference<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats);
+    fn pattern<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats);
 }
 
 /// Portable passes (any CPU).
 struct Portable;
 
-impl Passes for Portable {
-    #[inline(never)]
-    fn all_moderate<T: Float>(x: &[T]) -> bool {
-        T::all_moderate(x)
-    }
-    #[inline(never)]
-    fn error<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_error::<P, T, D>(f, o, ahead, ke, s, w)
-    }
-    #[inline(never)]
-    fn anomaly<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ka: f64,
-        kb: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_anomaly::<P, T, D>(f, o, c, ka, kb, s, w)
-    }
-    #[inline(never)]
-    fn error_clim<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_error_clim::<P, T, D>(f, o, c, ahead, ke, s, w)
-    }
-    #[inline(never)]
-    fn reference<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        r: &[T],
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_reference::<P, T, D>(f, o, r, ke, s, w)
-    }
-    #[inline(never)]
-    fn pattern<T: Float, const D: bool>(
-        f: &[T],
-        r: &[T],
-        kf: f64,
-        kr: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_pattern::<P, T, D>(f, r, kf, kr, s, w)
-    }
-}
-
-/// AVX2 passes: the same code compiled with AVX2 and FMA enabled (the
-/// portable build's `f64::mul_add` rounds like `vfmadd`, so the results are
-/// identical to [`Portable`]). Only used after `is_x86_feature_detected!`
-/// checked both (see [`row_dispatch`]).
+/// AVX2 passes: the same code compiled with AVX2 and FMA enabled (the portable build's
+/// `f64::mul_add` rounds like `vfmadd`, so the results are identical to [`Portable`]). Only
+/// used after `is_x86_feature_detected!` checked both (see [`row_dispatch`]).
 #[cfg(target_arch = "x86_64")]
 struct Avx2;
 
-#[cfg(target_arch = "x86_64")]
-mod avx2_passes {
-    use super::*;
-    use crate::lanes::A;
+/// Implements [`Passes`] for [`Portable`] (lanes `P`) and [`Avx2`] (lanes `A`, each pass
+/// wrapped in a `#[target_feature]` function) from one list of `method => pass function`.
+macro_rules! passes {
+    ($($method:ident => $pass:ident),+ $(,)?) => {
+        impl Passes for Portable {
+            #[inline(never)]
+            fn all_moderate<T: Float>(x: &[T]) -> bool {
+                T::all_moderate(x)
+            }
+            $(
+                #[inline(never)]
+                fn $method<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats) {
+                    $pass::<P, T, D>(row, k, s)
+                }
+            )+
+        }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn all_moderate<T: Float>(x: &[T]) -> bool {
-        T::all_moderate(x)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn error<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_error::<A, T, D>(f, o, ahead, ke, s, w)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn anomaly<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ka: f64,
-        kb: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_anomaly::<A, T, D>(f, o, c, ka, kb, s, w)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn error_clim<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_error_clim::<A, T, D>(f, o, c, ahead, ke, s, w)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn reference<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        r: &[T],
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_reference::<A, T, D>(f, o, r, ke, s, w)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn pattern<T: Float, const D: bool>(
-        f: &[T],
-        r: &[T],
-        kf: f64,
-        kr: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        pass_pattern::<A, T, D>(f, r, kf, kr, s, w)
-    }
+        #[cfg(target_arch = "x86_64")]
+        mod avx2_passes {
+            use super::*;
+            use crate::lanes::A;
+
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) fn all_moderate<T: Float>(x: &[T]) -> bool {
+                T::all_moderate(x)
+            }
+            $(
+                #[target_feature(enable = "avx2,fma")]
+                pub(super) fn $method<T: Float, const D: bool>(
+                    row: &Row<'_, T>,
+                    k: &Shifts,
+                    s: &mut RowStats,
+                ) {
+                    $pass::<A, T, D>(row, k, s)
+                }
+            )+
+        }
+
+        // SAFETY (every method): `Avx2` is only used by `row_dispatch` after it has checked
+        // that the CPU supports AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        impl Passes for Avx2 {
+            fn all_moderate<T: Float>(x: &[T]) -> bool {
+                unsafe { avx2_passes::all_moderate(x) }
+            }
+            $(
+                fn $method<T: Float, const D: bool>(row: &Row<'_, T>, k: &Shifts, s: &mut RowStats) {
+                    unsafe { avx2_passes::$method::<T, D>(row, k, s) }
+                }
+            )+
+        }
+    };
 }
 
-// SAFETY (every method): `Avx2` is only used by `row_dispatch` after it has
-// checked that the CPU supports AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-impl Passes for Avx2 {
-    fn all_moderate<T: Float>(x: &[T]) -> bool {
-        unsafe { avx2_passes::all_moderate(x) }
-    }
-    fn error<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        unsafe { avx2_passes::error::<T, D>(f, o, ahead, ke, s, w) }
-    }
-    fn anomaly<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ka: f64,
-        kb: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        unsafe { avx2_passes::anomaly::<T, D>(f, o, c, ka, kb, s, w) }
-    }
-    fn error_clim<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        c: &[T],
-        ahead: &Ahead<'_, T>,
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        unsafe { avx2_passes::error_clim::<T, D>(f, o, c, ahead, ke, s, w) }
-    }
-    fn reference<T: Float, const D: bool>(
-        f: &[T],
-        o: &[T],
-        r: &[T],
-        ke: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        unsafe { avx2_passes::reference::<T, D>(f, o, r, ke, s, w) }
-    }
-    fn pattern<T: Float, const D: bool>(
-        f: &[T],
-        r: &[T],
-        kf: f64,
-        kr: f64,
-        s: &mut RowStats,
-        w: f64,
-    ) {
-        unsafe { avx2_passes::pattern::<T, D>(f, r, kf, kr, s, w) }
-    }
+passes! {
+    error => pass_error,
+    error_clim => pass_error_clim,
+    anomaly => pass_anomaly,
+    reference => pass_reference,
+    pattern => pass_pattern,
 }
 
 /// Which build of the kernel to run. The default (and only choice of the
@@ -888,6 +712,7 @@ impl CodePath {
 }
 
 /// One row (latitude) of every input, with its weight and the rows to prefetch.
+#[derive(Clone, Copy)]
 struct Row<'a, T> {
     w: f64,
     f: &'a [T],
@@ -928,26 +753,17 @@ fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
 fn row_passes<PS: Passes, T: Float, const C: bool, const R: bool, const D: bool>(
     row: &Row<'_, T>,
 ) -> RowStats {
-    let Row {
-        w,
-        f,
-        o,
-        c,
-        r,
-        ahead,
-    } = row;
-    let (w, f, o, c, r) = (*w, *f, *o, *c, *r);
-    let k = find_shifts::<T, C, R>(f, o, c, r);
+    let k = find_shifts::<T, C, R>(row.f, row.o, row.c, row.r);
     let mut s = RowStats::default();
     if C {
-        PS::error_clim::<T, D>(f, o, c, ahead, k.e, &mut s, w);
-        PS::anomaly::<T, D>(f, o, c, k.a, k.b, &mut s, w);
+        PS::error_clim::<T, D>(row, &k, &mut s);
+        PS::anomaly::<T, D>(row, &k, &mut s);
     } else {
-        PS::error::<T, D>(f, o, ahead, k.e, &mut s, w);
+        PS::error::<T, D>(row, &k, &mut s);
     }
     if R {
-        PS::reference::<T, D>(f, o, r, k.e, &mut s, w);
-        PS::pattern::<T, D>(f, r, k.f, k.r, &mut s, w);
+        PS::reference::<T, D>(row, &k, &mut s);
+        PS::pattern::<T, D>(row, &k, &mut s);
     }
     s
 }
