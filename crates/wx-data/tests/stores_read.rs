@@ -485,3 +485,57 @@ async fn a_read_of_exactly_one_chunk_equals_the_same_read_reassembled() {
         .unwrap();
     assert_eq!(two.index_axis(ndarray::Axis(0), 0), whole);
 }
+
+#[tokio::test]
+async fn big_endian_elements_read_the_same_values() {
+    // The same store with `2t` rewritten big-endian (`>f4`, each element's bytes reversed),
+    // as zarr-python writes it when asked for that byte order.
+    let store = "miner_v2_none";
+    let (_dir, path) = temp_copy(store);
+    let zmetadata = path.join(".zmetadata");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&zmetadata).unwrap()).unwrap();
+    assert_eq!(meta["metadata"]["2t/.zarray"]["dtype"], "<f4");
+    meta["metadata"]["2t/.zarray"]["dtype"] = ">f4".into();
+    std::fs::write(&zmetadata, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let zarray = path.join("2t/.zarray");
+    let mut array: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&zarray).unwrap()).unwrap();
+    array["dtype"] = ">f4".into();
+    std::fs::write(&zarray, serde_json::to_vec(&array).unwrap()).unwrap();
+    let mut swapped = 0;
+    for chunk in std::fs::read_dir(path.join("2t")).unwrap() {
+        let chunk = chunk.unwrap().path();
+        if chunk
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with('.')
+        {
+            continue;
+        }
+        let mut bytes = std::fs::read(&chunk).unwrap();
+        bytes.chunks_exact_mut(4).for_each(<[u8]>::reverse);
+        std::fs::write(&chunk, bytes).unwrap();
+        swapped += 1;
+    }
+    assert!(swapped >= 2, "{swapped} chunks");
+    let big = MinerForecastReader::open(local(&path), ReadOptions::new(store), init())
+        .await
+        .unwrap();
+    let little = open_miner(store).await;
+    for lead in little.lead_hours() {
+        let want = little
+            .read_lead(VarLevel::all(Variable::T2m), lead)
+            .await
+            .unwrap();
+        let got = big
+            .read_lead(VarLevel::all(Variable::T2m), lead)
+            .await
+            .unwrap();
+        let bits = |f: &Field| f.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "lead {lead}");
+        assert!(want.data.iter().any(|v| *v != 0.0 && !v.is_nan()));
+    }
+}

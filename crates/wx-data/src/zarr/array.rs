@@ -1,15 +1,14 @@
 //! One Zarr array: its metadata, and bounded reads of a selection chunk by chunk.
 
-use super::decode::{Compression, compression_of, precheck};
+use super::decode::{Compression, compression_of, decode_chunk, precheck, stores_big_endian};
 use super::{MissingChunkPolicy, ReadOptions, ZarrError};
 use futures::StreamExt;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::sync::Arc;
 use zarrs::array::{
-    Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArrayToBytesCodecTraits,
-    CodecOptions, ElementOwned, FromArrayBytes,
+    Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ElementOwned,
+    FromArrayBytes,
 };
 use zarrs::storage::{AsyncReadableStorageTraits, StoreKey};
 
@@ -83,6 +82,8 @@ pub struct ZarrArray {
     attributes: Map<String, Value>,
     element: ElementType,
     compression: Compression,
+    /// The stored byte order is not this machine's: decoded elements are byte-swapped.
+    swap_bytes: bool,
     array: Array<dyn AsyncReadableStorageTraits>,
     storage: DynStorage,
     options: ReadOptions,
@@ -235,8 +236,10 @@ impl ZarrArray {
                 ),
             ));
         }
-        let compression = compression_of(&array.codecs())
-            .map_err(|message| ZarrError::format(store, key, message))?;
+        let codecs = array.codecs();
+        let compression =
+            compression_of(&codecs).map_err(|message| ZarrError::format(store, key, message))?;
+        let swap_bytes = stores_big_endian(&codecs) != cfg!(target_endian = "big");
         Ok(ZarrArray {
             store: store.clone(),
             name: name.to_owned(),
@@ -244,6 +247,7 @@ impl ZarrArray {
             attributes,
             element,
             compression,
+            swap_bytes,
             array,
             storage: storage.clone(),
             options: options.clone(),
@@ -352,7 +356,7 @@ impl ZarrArray {
 
     async fn read_typed<T>(&self, selection: &[Selection]) -> Result<ArrayD<T>, ZarrError>
     where
-        T: ElementOwned + Copy + Default + Send + Sync + 'static,
+        T: ElementOwned + bytemuck::Pod + Default + Send + Sync,
         Vec<T>: FromArrayBytes,
     {
         let shape = self.shape().to_vec();
@@ -463,7 +467,7 @@ impl ZarrArray {
     /// Fetches and decodes one chunk (bounded), or applies the missing-chunk policy.
     async fn read_chunk<T>(&self, chunk_indices: &[u64]) -> Result<Vec<T>, ZarrError>
     where
-        T: ElementOwned + Copy + Send + Sync + 'static,
+        T: ElementOwned + bytemuck::Pod + Send + Sync,
         Vec<T>: FromArrayBytes,
     {
         let key: StoreKey = self.array.chunk_key(chunk_indices);
@@ -475,79 +479,50 @@ impl ZarrArray {
         let shape_u64: Vec<u64> = chunk_shape.iter().map(|n| n.get()).collect();
         let num_elements: u64 = shape_u64.iter().product();
         let expected = num_elements * self.element.size();
+        let len = usize::try_from(num_elements)
+            .map_err(|_| self.err(format!("chunk {chunk_indices:?} does not fit in memory")))?;
         let encoded = self
             .storage
             .get(&key)
             .await
             .map_err(|e| ZarrError::storage(&self.store, &key_str, &e))?;
-        let bytes = match encoded {
-            Some(encoded) => {
-                let max = self.compression.max_encoded_len(expected);
-                if encoded.len() as u64 > max {
-                    return Err(ZarrError::TooLarge {
-                        store: self.store.clone(),
-                        key: key_str,
-                        size: encoded.len() as u64,
-                        limit: max,
-                        what: "one encoded chunk",
-                    });
-                }
-                precheck(self.compression, &encoded, expected).map_err(|m| {
-                    ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}"))
-                })?;
-                let decoded = self
-                    .array
-                    .codecs()
-                    .decode(
-                        Cow::Borrowed(&encoded[..]),
-                        &chunk_shape,
+        let Some(encoded) = encoded else {
+            return match self.options.missing_chunks {
+                MissingChunkPolicy::Error => Err(ZarrError::MissingKey {
+                    store: self.store.clone(),
+                    key: key_str,
+                    hint: format!(
+                        "chunk {chunk_indices:?} of `{}` is not in the store (a missing chunk is \
+                         never read as fill values here)",
+                        self.name
+                    ),
+                }),
+                MissingChunkPolicy::FillValue => {
+                    let fill = ArrayBytes::new_fill_value(
                         self.array.data_type(),
+                        num_elements,
                         self.array.fill_value(),
-                        &CodecOptions::default(),
                     )
-                    .map_err(|e| {
-                        ZarrError::format(
-                            &self.store,
-                            &key_str,
-                            format!(
-                                "corrupt chunk: {} decoding failed: {e}",
-                                self.compression.name()
-                            ),
-                        )
-                    })?;
-                decoded
-                    .validate(num_elements, self.array.data_type())
-                    .map_err(|e| {
-                        ZarrError::format(
-                            &self.store,
-                            &key_str,
-                            format!("corrupt chunk: decoded size is wrong: {e}"),
-                        )
-                    })?;
-                decoded.into_owned()
-            }
-            None => match self.options.missing_chunks {
-                MissingChunkPolicy::Error => {
-                    return Err(ZarrError::MissingKey {
-                        store: self.store.clone(),
-                        key: key_str,
-                        hint: format!(
-                            "chunk {chunk_indices:?} of `{}` is not in the store (a missing \
-                             chunk is never read as fill values here)",
-                            self.name
-                        ),
-                    });
+                    .map_err(|e| self.err(format!("fill value: {e}")))?;
+                    Vec::<T>::from_array_bytes(fill, &shape_u64, self.array.data_type())
+                        .map_err(|e| self.err(format!("fill value: {e}")))
                 }
-                MissingChunkPolicy::FillValue => ArrayBytes::new_fill_value(
-                    self.array.data_type(),
-                    num_elements,
-                    self.array.fill_value(),
-                )
-                .map_err(|e| self.err(format!("fill value: {e}")))?,
-            },
+            };
         };
-        Vec::<T>::from_array_bytes(bytes, &shape_u64, self.array.data_type())
-            .map_err(|e| ZarrError::format(&self.store, &key_str, format!("element type: {e}")))
+        let max = self.compression.max_encoded_len(expected);
+        if encoded.len() as u64 > max {
+            return Err(ZarrError::TooLarge {
+                store: self.store.clone(),
+                key: key_str,
+                size: encoded.len() as u64,
+                limit: max,
+                what: "one encoded chunk",
+            });
+        }
+        let corrupt =
+            |m: String| ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}"));
+        precheck(self.compression, &encoded, expected).map_err(corrupt)?;
+        decode_chunk(self.compression, &encoded, len, self.swap_bytes).map_err(corrupt)
     }
 
     fn err(&self, message: String) -> ZarrError {

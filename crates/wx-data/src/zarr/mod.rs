@@ -19,7 +19,9 @@
 //!   it intersects, so reading one valid time costs that time's chunk(s) and memory for one lead.
 //! - Bounded decode ([`decode`]): a chunk whose declared shape × element size exceeds
 //!   [`ReadOptions::max_chunk_bytes`] is refused before it is fetched; a fetched chunk must
-//!   decode to exactly that size, checked before any output is allocated. A missing chunk is an
+//!   decode to exactly that size, checked before any output is allocated, and is decoded straight
+//!   into the buffer the field keeps (c-blosc, libzstd, flate2; big-endian data byte-swapped in
+//!   place). zarrs supplies the metadata model, chunk grid and keys. A missing chunk is an
 //!   error ([`MissingChunkPolicy::Error`], the default) unless the source is explicitly allowed
 //!   to have fill-value chunks.
 //! - [`cftime`] decodes CF time axes; times are matched exactly.
