@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ndarray::{Array3, ArrayView2, Axis};
+use ndarray::{Array2, Array3, ArrayView2, Axis};
 use wx_scoring::{
     FieldInputs, Grid, Reference, ScoringConfig, StackInputs, field_sums, score_field, score_levels,
 };
@@ -176,6 +176,14 @@ fn bench(cr: &mut Criterion) {
                 )
             })
         })
+    });
+    // A forecast that is NaN everywhere (a broken miner): every row needs its masks.
+    let nan_forecast = Array2::<f32>::from_elem((NY, NX), f32::NAN);
+    let nan_inputs = FieldInputs::new(nan_forecast.view(), o)
+        .with_climatology(c)
+        .with_reference(Reference::Climatology);
+    g.bench_function("fused_nan_forecast_1t", |b| {
+        b.iter(|| p1.install(|| black_box(field_sums(black_box(&nan_inputs), &w).unwrap())))
     });
     g.bench_function("naive_1t", |b| {
         b.iter(|| black_box(naive_era5(f, o, c, &w)))

@@ -18,12 +18,15 @@
 //!
 //! Each loop also has a *dense* build without the finiteness tests, the ANDs
 //! and the counters (it adds the row length to the counts instead). Real
-//! fields are finite almost everywhere, so every row is first computed dense;
-//! if a few witness sums (which hold a term for everything a mask tests) come
-//! out non-finite, a mask would have excluded a point and the row is computed
+//! fields are finite almost everywhere, so rows are first computed dense; if a
+//! few witness sums (which hold a term for everything a mask tests) come out
+//! non-finite, a mask would have excluded a point and the row is computed
 //! again masked. An AND with an all-ones mask is the identity, so a row kept
 //! from the dense build has the masked build's bits exactly (tested). `f64`
 //! input near overflow is ruled out by a scan first ([`Float::all_moderate`]).
+//! Non-finite values come in runs, so after a row that needed its masks the
+//! next goes masked straight away, until a masked row excludes nothing: a
+//! forecast that is NaN everywhere costs one masked pass per row, not two.
 //!
 //! # Pairwise finite masks (spec §3)
 //!
@@ -727,6 +730,7 @@ struct Row<'a, T> {
 fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
     row: &Row<'_, T>,
     dense_rows: bool,
+    try_dense: &mut bool,
 ) -> RowStats {
     // Real fields are finite almost everywhere, so the dense build, which
     // skips the masks and counters, is tried first; a row where a mask would
@@ -734,7 +738,15 @@ fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
     // input, values near overflow are ruled out by a scan first (see
     // `Float::all_moderate`): the sum of two of their differences can
     // overflow although both differences are finite.
+    //
+    // Non-finite values come in runs (a NaN forecast, a missing pole row), so
+    // after a row that needed its masks the next one goes masked straight
+    // away, and the dense build is tried again after a masked row in which
+    // no forecast or truth value was excluded. `try_dense` carries that hint
+    // from row to row; it only chooses between builds that give the same
+    // bits, so it changes the cost, never the result.
     let dense = dense_rows
+        && *try_dense
         && (T::DIFFERENCES_CANNOT_OVERFLOW
             || (PS::all_moderate(row.f)
                 && PS::all_moderate(row.o)
@@ -745,8 +757,13 @@ fn row_impl<PS: Passes, T: Float, const C: bool, const R: bool>(
         if !s.needs_masks {
             return s;
         }
+        *try_dense = false;
+        return row_passes::<PS, T, C, R, false>(row);
     }
-    row_passes::<PS, T, C, R, false>(row)
+    let s = row_passes::<PS, T, C, R, false>(row);
+    let points = row.f.len() as f64;
+    *try_dense = s.n_fo == points && s.n_o == points;
+    s
 }
 
 #[inline(always)]
@@ -772,15 +789,16 @@ fn row_passes<PS: Passes, T: Float, const C: bool, const R: bool, const D: bool>
 fn row_dispatch<T: Float, const C: bool, const R: bool>(
     row: &Row<'_, T>,
     path: CodePath,
+    try_dense: &mut bool,
 ) -> RowStats {
     #[cfg(target_arch = "x86_64")]
     if path.simd
         && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
     {
-        return row_impl::<Avx2, T, C, R>(row, path.dense_rows);
+        return row_impl::<Avx2, T, C, R>(row, path.dense_rows, try_dense);
     }
-    row_impl::<Portable, T, C, R>(row, path.dense_rows)
+    row_impl::<Portable, T, C, R>(row, path.dense_rows, try_dense)
 }
 
 /// Flat, row-major data of `nfields` stacked fields of `nlat × nlon`.
@@ -835,15 +853,19 @@ fn reduce<T: Float>(
     let rows: Vec<RowStats> = (0..nrows)
         .into_par_iter()
         .with_min_len(ROWS_PER_TASK)
-        .map(|i| {
-            let row = flat.row(i, weights[i % flat.nlat]);
-            match (flat.c.is_some(), flat.r.is_some()) {
-                (false, false) => row_dispatch::<T, false, false>(&row, path),
-                (true, false) => row_dispatch::<T, true, false>(&row, path),
-                (false, true) => row_dispatch::<T, false, true>(&row, path),
-                (true, true) => row_dispatch::<T, true, true>(&row, path),
-            }
-        })
+        // each rayon job starts by trying the dense build (see `row_impl`)
+        .map_init(
+            || true,
+            |try_dense, i| {
+                let row = flat.row(i, weights[i % flat.nlat]);
+                match (flat.c.is_some(), flat.r.is_some()) {
+                    (false, false) => row_dispatch::<T, false, false>(&row, path, try_dense),
+                    (true, false) => row_dispatch::<T, true, false>(&row, path, try_dense),
+                    (false, true) => row_dispatch::<T, false, true>(&row, path, try_dense),
+                    (true, true) => row_dispatch::<T, true, true>(&row, path, try_dense),
+                }
+            },
+        )
         .collect();
     rows.chunks(flat.nlat)
         .map(|field_rows| {

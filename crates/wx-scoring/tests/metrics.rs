@@ -676,6 +676,61 @@ fn dense_rows_give_the_masked_bits() {
 }
 
 #[test]
+fn runs_of_non_finite_rows_give_the_masked_bits_on_any_thread_count() {
+    // Non-finite values in runs, as they come: a block of NaN forecast rows,
+    // a missing (NaN) truth row, rows that are NaN only in part, clean rows
+    // between them. The kernel carries a hint from row to row about which
+    // build to try first; whatever it chooses, on any split of the rows
+    // between threads, the bits must be the masked build's.
+    let (ny, nx) = (61, 97);
+    let w = grid(ny, nx).lat_weights();
+    let mut rng = Rng(33);
+    let mut f = field(&mut rng, ny, nx, 281.0, 10.0);
+    let mut o = field(&mut rng, ny, nx, 280.0, 10.0);
+    let c = field(&mut rng, ny, nx, 280.0, 8.0);
+    for i in 5..25 {
+        f.row_mut(i).fill(f64::NAN);
+    }
+    o.row_mut(30).fill(f64::NAN);
+    for j in 0..nx / 2 {
+        f[[40, j]] = f64::NAN;
+        f[[41, 2 * j]] = f64::INFINITY;
+    }
+    f[[60, 96]] = f64::NAN;
+    let all_nan = Array2::<f64>::from_elem((ny, nx), f64::NAN);
+    let masked_only = wx_scoring::__private::CodePath {
+        simd: false,
+        dense_rows: false,
+    };
+    for f in [&f, &all_nan] {
+        let inputs = FieldInputs::new(f.view(), o.view()).with_climatology(c.view());
+        let expected =
+            wx_scoring::__private::field_sums_with_path(&inputs, &w, masked_only).unwrap();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| assert_every_code_path_matches(&inputs, &w, &expected));
+        }
+        // the same as f32
+        let (f32_f, f32_o, f32_c) = (
+            f.mapv(|v| v as f32),
+            o.mapv(|v| v as f32),
+            c.mapv(|v| v as f32),
+        );
+        let inputs = FieldInputs::new(f32_f.view(), f32_o.view()).with_climatology(f32_c.view());
+        let expected =
+            wx_scoring::__private::field_sums_with_path(&inputs, &w, masked_only).unwrap();
+        assert_every_code_path_matches(&inputs, &w, &expected);
+    }
+    let inputs = FieldInputs::new(f.view(), o.view());
+    let sums = field_sums(&inputs, &w).unwrap();
+    let excluded = 20 * nx + nx + nx / 2 + nx / 2 + 1;
+    assert_eq!(sums.n_pairs, (ny * nx - excluded) as u64);
+}
+
+#[test]
 fn overflowing_difference_is_masked_and_fails_extreme() {
     // f − o overflows f64 at one point (and it is the row's first point, where
     // the shift is taken): the point is excluded, the rest stays finite, and
