@@ -16,9 +16,10 @@
 //!   length received (numcodecs and zarr-python always write the content size);
 //! - gzip: nothing to read in a header; [`decode_chunk`] stops one byte past that size.
 //!
-//! [`decode_chunk`] then has the decompressor write into the typed buffer the field will keep:
-//! no intermediate byte buffer, no zero-filling (except for gzip), no copy. It checks that
-//! exactly the expected number of bytes came out, and swaps the byte order of big-endian data.
+//! [`decode_chunk`] runs that check, then has the decompressor write into the typed buffer the
+//! field will keep: no intermediate byte buffer, no zero-filling (except for gzip), no copy. It
+//! checks that exactly the expected number of bytes came out, and swaps the byte order of
+//! big-endian data.
 //! Any other codec chain (filters, transpose, sharding, checksums, other compressors) is refused
 //! when the array is opened.
 
@@ -206,16 +207,22 @@ pub(crate) fn stores_big_endian(chain: &CodecChain) -> bool {
 
 /// Decodes one chunk into a new buffer of exactly `len` elements, the buffer the field keeps
 /// (see the module docs). `swap_bytes` reverses each element's bytes after decoding (stored byte
-/// order ≠ this machine's). Call [`precheck`] first. The error is a message for a "corrupt
-/// chunk" error: the chunk did not decode, or not to exactly `len` elements.
+/// order ≠ this machine's). The chunk's declared size is checked first ([`precheck`]). The
+/// error is a message for a "corrupt chunk" error: the chunk did not decode, or not to exactly
+/// `len` elements.
 pub(crate) fn decode_chunk<T: Pod>(
     compression: Compression,
     encoded: &[u8],
     len: usize,
     swap_bytes: bool,
 ) -> Result<Vec<T>, String> {
+    let nbytes = len
+        .checked_mul(size_of::<T>())
+        .ok_or_else(|| format!("a chunk of {len} elements does not fit in memory"))?;
+    precheck(compression, encoded, nbytes as u64)?;
     let mut out = match compression {
         Compression::None => decode_uninit(len, |dst| {
+            // `precheck` ruled this out already; the copy below must not rely on a caller
             if encoded.len() != dst.len() {
                 return Err(format!(
                     "uncompressed chunk is {} bytes but the chunk shape needs {}",
@@ -249,9 +256,8 @@ fn decode_uninit<T: Pod>(
     len: usize,
     write: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<usize, String>,
 ) -> Result<Vec<T>, String> {
-    let nbytes = len
-        .checked_mul(size_of::<T>())
-        .ok_or_else(|| format!("a chunk of {len} elements does not fit in memory"))?;
+    // `decode_chunk` checked that this product fits
+    let nbytes = len * size_of::<T>();
     let mut out: Vec<T> = Vec::with_capacity(len);
     let spare = &mut out.spare_capacity_mut()[..len];
     // SAFETY: the same memory seen as bytes: `MaybeUninit<u8>` has alignment 1 and no validity
