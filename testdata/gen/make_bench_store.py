@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a benchmark-sized miner store (not committed): `make_bench_store.py OUTDIR [--grid 1.0] [--steps 8]`.
 
-The miner layout of data.md §1 (xarray 2026.2.0 + zarr-python 2.18.7, Zarr v2, consolidated,
+The miner layout of docs/data.md §1.1 (xarray 2026.2.0 + zarr-python 2.18.7, Zarr v2, consolidated,
 9 variables, `plev` 13 levels, 720-style latitude without the south pole row, chunks one time step
 × all levels × whole grid, Blosc(zstd, 3, bitshuffle)) on a `--grid` degree grid with `--steps`
 6-hourly leads. Values are `fields.forecast` cast to float32 *without* the bit-rounding of the

@@ -118,7 +118,7 @@ def make_miner(out: Path, name: str, *, variables, lat, lon, leads=LEADS_H,
                compressor=BLOSC_ZSTD_BITSHUFFLE, level_dim="plev",
                level_values=PRESSURE_LEVELS.astype(np.int32), nan_points=(),
                lat_flip=False, lon_180=False):
-    """A forecast store in the miner layout (data.md §1), optionally varied."""
+    """A forecast store in the miner layout (docs/data.md §1.1), optionally varied."""
     times = valid_times(leads)
     lat_w = lat[::-1].copy() if lat_flip else lat
     lon_w = np.where(lon >= 180, lon - 360, lon).astype(np.float32) if lon_180 else lon

@@ -1,4 +1,4 @@
-//! Miner manifests (data.md §2): parsing, hashing, sr25519 signatures, and the frozen manifest
+//! Miner manifests (docs/data.md §2): parsing, hashing, sr25519 signatures, and the frozen manifest
 //! stored in `weather_miner_responses.frozen_manifest`.
 //!
 //! * [`file_hash`]`(path, bytes)` = lowercase hex of sha256(utf8(path) ‖ 0x00 ‖ bytes);
@@ -411,7 +411,7 @@ pub fn verify_signature(
 pub enum SignaturePolicy {
     /// A signature must be present and valid.
     Required,
-    /// Verified when present (data.md §2); a store without `manifest.sig` is accepted on the
+    /// Verified when present (docs/data.md §2.2); a store without `manifest.sig` is accepted on the
     /// strength of the claimed hash alone.
     IfPresent,
 }

@@ -1,4 +1,4 @@
-//! The variable, level and lead catalogue of scoring.md §1.
+//! The variable, level and lead catalogue of docs/scoring.md §1.
 //!
 //! Canonical variable keys, the names accepted in forecast, truth and climatology stores, their
 //! canonical units, the pressure levels and the default Day1/ERA5 selections.
@@ -114,7 +114,7 @@ pub const PRESSURE_LEVELS_HPA: [Level; 13] = [
 /// Level coordinate values above this are taken to be in Pa and divided by 100.
 pub const PA_LEVEL_THRESHOLD: f64 = 2000.0;
 
-/// Converts a level coordinate value to hPa (Pa is detected by magnitude, scoring.md §1).
+/// Converts a level coordinate value to hPa (Pa is detected by magnitude, docs/scoring.md §1.2).
 /// Returns `None` for values that are not a positive whole number of hPa.
 pub fn level_to_hpa(value: f64) -> Option<Level> {
     if !value.is_finite() || value <= 0.0 {
@@ -217,7 +217,7 @@ impl<'de> Deserialize<'de> for VarLevel {
     }
 }
 
-/// Day1 variables (scoring.md §1): 2t, msl, 10u, 10v, z500.
+/// Day1 variables (docs/scoring.md §1.4): 2t, msl, 10u, 10v, z500.
 pub fn default_day1_variables() -> Vec<VarLevel> {
     vec![
         VarLevel::all(Variable::T2m),
@@ -272,7 +272,7 @@ pub fn normalise_units(units: &str) -> String {
 }
 
 /// Checks a store's `units` attribute against the variable's canonical unit. Missing units are
-/// accepted (scoring.md §1); a mismatch is an error that says what was found and expected.
+/// accepted (docs/scoring.md §1.3); a mismatch is an error that says what was found and expected.
 pub fn check_units(variable: Variable, units: Option<&str>) -> Result<(), UnitsMismatch> {
     match units {
         None => Ok(()),

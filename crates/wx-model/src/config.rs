@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Configuration of the pipeline (pipeline.md §3–§5).
+/// Configuration of the pipeline (docs/pipeline.md §3–§6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {

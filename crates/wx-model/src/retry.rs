@@ -17,7 +17,7 @@ text_enum! {
     }
 }
 
-/// The retry policy of one sub-step (pipeline.md §4).
+/// The retry policy of one sub-step (docs/pipeline.md §4.5).
 ///
 /// `attempt` below is the number of attempts consumed so far, counting the one that just failed
 /// (1 after the first failure). A step fails for good once `attempt > max_retries`.

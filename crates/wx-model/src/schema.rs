@@ -109,7 +109,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Per (run, miner, score_type, variable, level, lead) score records (scoring.md §8).
+    /// Per (run, miner, score_type, variable, level, lead) score records (docs/scoring.md §8).
     weather_miner_scores (id) {
         id -> BigInt,
         run_id -> BigInt,

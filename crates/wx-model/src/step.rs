@@ -33,7 +33,7 @@ pub enum ResourceClass {
 
 macro_rules! step_kinds {
     ($( $(#[$m:meta])* $variant:ident => ($step:literal, $substep:literal, $scope:ident, $class:ident, $claimable:literal) ),+ $(,)?) => {
-        /// Every (step, substep) pair of pipeline.md §3.
+        /// Every (step, substep) pair of docs/pipeline.md §3.
         ///
         /// *Claimable* kinds are units of work in the queue. The others are log rows written by
         /// the unit of work that runs them (e.g. `day1/load_inputs` inside `day1/score`,
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn run_level_names_are_never_per_miner() {
-        // pipeline.md §2: a real miner with uid 0 never collides with coordinator rows.
+        // docs/pipeline.md §2: a real miner with uid 0 never collides with coordinator rows.
         for run_kind in StepKind::ALL.iter().filter(|k| k.scope() == Scope::Run) {
             for miner_kind in StepKind::ALL.iter().filter(|k| k.scope() != Scope::Run) {
                 assert_ne!(

@@ -1,7 +1,7 @@
 """Independent reference values for the wx-scoring cross-check.
 
 Reads the committed fixtures (tests/fixtures/*.json + *.bin) and computes the
-metrics of the wx scoring spec (scoring.md §3) per level, plus the multi-level
+metrics of the wx scoring spec (docs/scoring.md §3) per level, plus the multi-level
 aggregate, and writes tests/fixtures/reference_values.json.
 
 Which library computes what:
@@ -59,7 +59,7 @@ def thickness(levels):
 
 
 def numpy_skill(f, o, r, w):
-    """Spec §3: f_bc = f - weighted bias, all on the (f, o, r) mask."""
+    """docs/scoring.md §3: f_bc = f - weighted bias, all on the (f, o, r) mask."""
     m = np.isfinite(f) & np.isfinite(o) & np.isfinite(r)
     ww = np.broadcast_to(w, f.shape)[m]
     fm, om, rm = f[m], o[m], r[m]

@@ -1,6 +1,6 @@
-//! Every constant of the scoring specification, in one serde-friendly place.
+//! Every scoring constant (`docs/scoring.md`), in one serde-friendly place.
 //!
-//! [`ScoringConfig::default()`] is exactly the specification (`scoring.md`).
+//! [`ScoringConfig::default()`] is exactly the constants of `docs/scoring.md`.
 //! Every struct is `#[serde(default)]`, so a partial TOML/JSON section only
 //! overrides the keys it names.
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
-/// All scoring constants (spec §2–§7).
+/// All scoring constants (docs/scoring.md §2–§7).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScoringConfig {

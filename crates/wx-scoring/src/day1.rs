@@ -1,4 +1,4 @@
-//! Day1 quality control (spec §4).
+//! Day1 quality control (docs/scoring.md §4).
 
 use std::collections::BTreeMap;
 
@@ -100,7 +100,7 @@ fn need(name: &str, v: &Option<MetricValue>) -> Result<f64, Day1PairFailure> {
     }
 }
 
-/// Evaluate one Day1 pair (steps 1–4 of spec §4). `outcome` is `None` when the
+/// Evaluate one Day1 pair (steps 1–4 of docs/scoring.md §4). `outcome` is `None` when the
 /// pair was not attempted.
 pub fn day1_pair(
     variable: &str,
@@ -176,7 +176,7 @@ pub fn day1_pair(
     pair
 }
 
-/// Aggregate Day1 over every configured (variable, lead) pair (spec §4).
+/// Aggregate Day1 over every configured (variable, lead) pair (docs/scoring.md §4).
 ///
 /// `outcomes` maps `(variable key, lead hours)` to what was attempted. A
 /// configured pair that is missing, failed or insane contributes 0 to both

@@ -1,4 +1,4 @@
-//! ERA5 final scoring (spec §5): per-(variable, lead) metrics, per-lead score,
+//! ERA5 final scoring (docs/scoring.md §5): per-(variable, lead) metrics, per-lead score,
 //! combined score and completeness.
 
 use std::collections::BTreeMap;
@@ -149,7 +149,7 @@ pub struct Era5Lead {
     pub ignored: Vec<String>,
 }
 
-/// Score one lead from the outcomes of its variables (spec §5). Only possible
+/// Score one lead from the outcomes of its variables (docs/scoring.md §5). Only possible
 /// once every configured variable has been attempted (scored or failed).
 pub fn era5_lead_score(
     outcomes: &BTreeMap<String, VariableOutcome>,

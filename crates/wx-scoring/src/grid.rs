@@ -1,5 +1,5 @@
 //! Regular latitude/longitude grids, orientation normalisation, cos-latitude
-//! weights and bilinear regridding (spec §2, §3).
+//! weights and bilinear regridding (docs/scoring.md §2, §3).
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;

@@ -1,6 +1,6 @@
 //! The fused verification kernel: one pass over the data of forecast `f`,
 //! truth `o` and optionally climatology `c` and reference `r`, producing every
-//! weighted sum the metrics of spec §3 need.
+//! weighted sum the metrics of docs/scoring.md §3 need.
 //!
 //! # Structure and determinism
 //!
@@ -28,7 +28,7 @@
 //! next goes masked straight away, until a masked row excludes nothing: a
 //! forecast that is NaN everywhere costs one masked pass per row, not two.
 //!
-//! # Pairwise finite masks (spec §3)
+//! # Pairwise finite masks (docs/scoring.md §3)
 //!
 //! Every group of sums has its own mask, applied branch-free by a bitwise AND
 //! that turns masked lanes into `+0.0`: bias/MSE/MAE on (f, o); ACC on

@@ -1,5 +1,5 @@
 //! Multi-level variables: half-layer thickness weights and the per-variable
-//! aggregate of per-level metrics (spec §3).
+//! aggregate of per-level metrics (docs/scoring.md §3).
 
 use serde::{Deserialize, Serialize};
 

@@ -3,9 +3,10 @@
 //! Pure, deterministic verification kernels for the wx validator: ndarray
 //! views in, numbers out. No IO, no async, no storage formats.
 //!
-//! The normative definition is the wx scoring specification (`scoring.md`):
+//! What it computes is defined in `docs/scoring.md`, whose sections the table
+//! follows:
 //!
-//! | spec | here |
+//! | docs/scoring.md | here |
 //! |---|---|
 //! | §2 grids, regridding, coverage | [`Grid`], [`Orientation`], [`Regridder`], [`FieldMetrics::field_failure`] |
 //! | §3 metrics (one fused kernel) | [`field_sums`], [`stack_sums`], [`score_field`], [`FieldMetrics`] |

@@ -1,4 +1,4 @@
-//! Metric values (spec §3) derived from the fused kernel's sums, with failures
+//! Metric values (docs/scoring.md §3) derived from the fused kernel's sums, with failures
 //! as values.
 
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ pub(crate) fn finite(v: f64) -> MetricValue {
     }
 }
 
-/// A field-level check that fails the whole variable (spec §2).
+/// A field-level check that fails the whole variable (docs/scoring.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum FieldFailure {
     /// `#finite(f∧o) / #finite(o)` is below the floor.

@@ -1,4 +1,4 @@
-//! Overall score with the no-ERA5 tier (spec §6).
+//! Overall score with the no-ERA5 tier (docs/scoring.md §6).
 
 use serde::{Deserialize, Serialize};
 

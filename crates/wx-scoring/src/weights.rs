@@ -1,4 +1,4 @@
-//! Ranking weights from mean overall scores (spec §7).
+//! Ranking weights from mean overall scores (docs/scoring.md §7).
 
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ fn percentile_sorted(v: &[f64], p: f64) -> f64 {
     v[lo] + (v[hi] - v[lo]) * frac
 }
 
-/// Ranking weights from each uid's mean score (spec §7). Non-finite or
+/// Ranking weights from each uid's mean score (docs/scoring.md §7). Non-finite or
 /// non-positive scores get weight 0.
 ///
 /// ```

@@ -1,4 +1,4 @@
-//! Grids, orientation, weights and the bilinear regridder (spec §2).
+//! Grids, orientation, weights and the bilinear regridder (docs/scoring.md §2).
 
 use ndarray::Array2;
 use wx_scoring::*;

@@ -1,4 +1,4 @@
-//! Analytic cases for every metric of spec §3, and agreement with a naive
+//! Analytic cases for every metric of docs/scoring.md §3, and agreement with a naive
 //! two-pass oracle on random fields with NaNs.
 
 mod common;

@@ -196,8 +196,9 @@ fn era5_outcomes(f: impl Fn(&str) -> VariableOutcome) -> BTreeMap<String, Variab
 
 #[test]
 fn era5_lead_with_reference_values() {
-    // The §7.3 table (skill, ACC). The RMSE term is now against the
-    // climatology's RMSE (spec §9); with RMSE = RMSE_clim every term is 0.5.
+    // The reference validator's worked example of one lead (skill, ACC). The RMSE
+    // term is now against the climatology's RMSE (docs/scoring.md §9); with
+    // RMSE = RMSE_clim every term is 0.5.
     let table: BTreeMap<&str, (f64, f64)> = [
         ("2t", (0.80, 0.95)),
         ("10u", (0.75, 0.90)),

@@ -59,7 +59,7 @@
 //!   grid, holding for every Day1 lead L the forecast of the init cycle at L (truth + the
 //!   error of a skilled miner of scale 0.8) and the analysis f000 of the cycle init + L (truth +
 //!   a small error).
-//! * **Miner stores** (`miners/miner-NNN/`): exactly data.md §1 — Zarr v2, consolidated
+//! * **Miner stores** (`miners/miner-NNN/`): exactly docs/data.md §1.1 — Zarr v2, consolidated
 //!   `.zmetadata`, `.` chunk keys, `2t 10u 10v msl` (time, lat, lon) and `t u v q z` (time, plev,
 //!   lat, lon), `<f4`, fill "NaN", chunks one step × all levels × whole grid,
 //!   Blosc(zstd, 3, bitshuffle) data and Blosc(lz4) coordinates, `time` `<f8` "hours since

@@ -1,4 +1,4 @@
-//! Miner stores in exactly the miner layout of data.md §1, with `manifest.json` and
+//! Miner stores in exactly the miner layout of docs/data.md §1.1, with `manifest.json` and
 //! `manifest.sig`.
 
 use crate::SimError;

@@ -2,7 +2,7 @@
 //! per-array `.zarray` / `.zattrs` (dimension names in `_ARRAY_DIMENSIONS`), consolidated
 //! `.zmetadata`, `.`-separated chunk keys, every JSON as `json.dumps(sort_keys=True, indent=4)`.
 //! Chunks are compressed with the real codecs (c-blosc through zarrs, zstd through the `zstd`
-//! crate). Every file written is hashed as data.md §2 specifies, for the manifest.
+//! crate). Every file written is hashed as docs/data.md §2.1 specifies, for the manifest.
 
 use crate::SimError;
 use crate::json::to_python_json;
@@ -175,7 +175,7 @@ fn i32_bytes(values: &[i32]) -> Vec<u8> {
 /// What a finished store holds.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WrittenFiles {
-    /// Relative path → data.md §2 file hash.
+    /// Relative path → docs/data.md §2.1 file hash.
     pub hashes: BTreeMap<String, String>,
     /// Bytes written.
     pub bytes: u64,

@@ -1,4 +1,4 @@
-//! Putting fields on the truth grid and scoring them with wx-scoring (scoring.md §2–§3).
+//! Putting fields on the truth grid and scoring them with wx-scoring (docs/scoring.md §2–§3).
 //!
 //! The truth grid is the target: latitudes descending, longitudes in [0, 360). A forecast,
 //! reference or climatology on another regular grid is bilinearly regridded onto it; levels

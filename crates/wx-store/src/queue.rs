@@ -1,4 +1,4 @@
-//! The durable step queue (pipeline.md §4): claim due steps with a lease and a fresh claim
+//! The durable step queue (docs/pipeline.md §4): claim due steps with a lease and a fresh claim
 //! token, heartbeat, fenced completion with the step's results in the same transaction, retry
 //! scheduling, waiting without consuming an attempt, rescue of expired leases, release on
 //! shutdown.

@@ -1,4 +1,4 @@
-//! The `weather_miner_scores` table (scoring.md §8).
+//! The `weather_miner_scores` table (docs/scoring.md §8).
 
 use crate::backend::{impl_for_each_conn, with_conn, write_tx};
 use crate::{Db, StoreError};
@@ -9,7 +9,7 @@ use wx_model::rows::{NewScore, ScoreRow};
 use wx_model::schema::weather_miner_scores as scores;
 use wx_model::{MinerUid, RunId};
 
-/// The score types of scoring.md §8.
+/// The score types of docs/scoring.md §8.
 pub mod score_type {
     /// Day1 skill against GFS (penalised) per variable.
     pub const DAY1_SKILL: &str = "day1_skill";

@@ -1,5 +1,5 @@
--- wx schema, SQLite. Keep in step with migrations/sqlite and crates/wx-model/src/schema.rs.
--- Timestamps are UTC (TIMESTAMP WITHOUT TIME ZONE holding UTC, written by wx).
+-- wx schema, SQLite. Keep in step with migrations/postgres and crates/wx-model/src/schema.rs.
+-- Timestamps are UTC (TIMESTAMP columns holding UTC without a zone, written by wx).
 
 CREATE TABLE miners (
     uid          INTEGER PRIMARY KEY CHECK (uid BETWEEN 0 AND 255),

@@ -1,4 +1,4 @@
-//! Caches of decoded fields (data.md §4): on disk, shared by every worker of a host (and by
+//! Caches of decoded fields (docs/data.md §4): on disk, shared by every worker of a host (and by
 //! hosts sharing the directory), and in memory, shared by every step of a process.
 //!
 //! # Disk cache ([`DiskCache`])

@@ -1,4 +1,4 @@
-//! Which GFS message holds which wx variable (data.md §3).
+//! Which GFS message holds which wx variable (docs/data.md §3.1).
 //!
 //! | wx | `.idx` variable:level | GRIB2 parameter, surface | conversion |
 //! |---|---|---|---|

@@ -1,4 +1,4 @@
-//! GFS truth and reference fields (data.md §3): NOAA Open Data GRIB2 read by byte range.
+//! GFS truth and reference fields (docs/data.md §3.1): NOAA Open Data GRIB2 read by byte range.
 //!
 //! # Public API
 //!

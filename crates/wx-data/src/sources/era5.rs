@@ -1,4 +1,4 @@
-//! ERA5 truth from an ARCO-ERA5-layout Zarr (data.md §3): long variable names, dims (time,
+//! ERA5 truth from an ARCO-ERA5-layout Zarr (docs/data.md §3.2): long variable names, dims (time,
 //! level, latitude, longitude), 37 levels of which the scored ones are selected.
 
 use super::layout::{GriddedStore, read_time_axis, time_index};

@@ -1,4 +1,4 @@
-//! The miner forecast store (data.md §1): validated before any data is read.
+//! The miner forecast store (docs/data.md §1): validated before any data is read.
 
 use super::layout::{GriddedStore, VariableLayout, read_time_axis, time_index};
 use crate::field::Field;

@@ -1,11 +1,11 @@
 //! Readers of the Zarr sources wx scores with, each returning [`crate::Field`]s in
 //! (level, lat, lon) order with the coordinates as stored:
 //!
-//! - [`MinerForecastReader`]: a miner's forecast store (data.md §1), validated per variable
+//! - [`MinerForecastReader`]: a miner's forecast store (docs/data.md §1), validated per variable
 //!   before any data is read, read one valid time at a time;
-//! - [`Era5Reader`]: ERA5 truth in the ARCO-ERA5 layout (data.md §3);
+//! - [`Era5Reader`]: ERA5 truth in the ARCO-ERA5 layout (docs/data.md §3.2);
 //! - [`ClimatologyReader`]: the WeatherBench2 hourly climatology (nearest day of year and hour
-//!   floored to the store's step, scoring.md §2).
+//!   floored to the store's step, docs/scoring.md §2).
 //!
 //! All take a [`crate::zarr::DynStorage`] and [`crate::zarr::ReadOptions`], so a local
 //! directory, HTTP(S) with manifest verification, S3 and GCS are read by the same code.

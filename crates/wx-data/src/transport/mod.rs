@@ -5,7 +5,7 @@
 //!
 //! * [`local_dir`]: a directory;
 //! * [`connect_miner_store`]: a miner's HTTP(S) store with the bearer token and every safeguard
-//!   of data.md §1 (see [`http`] for the list: SSRF guard with resolve-then-connect, no
+//!   of docs/data.md §1.3 (see [`http`] for the list: SSRF guard with resolve-then-connect, no
 //!   redirects, timeouts, bounded retries, no listing, error bodies dropped);
 //! * [`s3_anonymous`], [`gcs_anonymous`]: public buckets;
 //! * [`open_source`]: any of the above from a path or URL.

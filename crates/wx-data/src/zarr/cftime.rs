@@ -1,5 +1,5 @@
 //! CF time decoding: `units = "<unit> since <date>"`, calendars standard/gregorian/
-//! proleptic_gregorian (scoring.md §2). Times are matched exactly; there is no nearest-time
+//! proleptic_gregorian (docs/scoring.md §2). Times are matched exactly; there is no nearest-time
 //! selection anywhere.
 //!
 //! For dates after 1582-10-15 (all weather data) the three accepted calendars agree, so they are

@@ -81,7 +81,7 @@ pub struct ReadOptions {
     pub max_concurrent_chunks: usize,
 }
 
-/// Default metadata limit (data.md §1): 1 MiB.
+/// Default metadata limit (docs/data.md §1.4): 1 MiB.
 pub const DEFAULT_MAX_METADATA_BYTES: u64 = 1 << 20;
 
 impl ReadOptions {

@@ -1,5 +1,5 @@
 //! A deliberately naive, one-metric-per-pass, two-pass (centred) implementation
-//! of spec §3. Used as an independent oracle in tests and as the baseline in
+//! of docs/scoring.md §3. Used as an independent oracle in tests and as the baseline in
 //! the benchmark. It shares no code with the fused kernel.
 #![allow(dead_code)]
 
