@@ -135,8 +135,9 @@ impl StoreError {
     }
 }
 
-/// Removes the password from a database URL for messages.
-pub(crate) fn redact_url(url: &str) -> String {
+/// Removes the password from a database URL (for messages, and for configuration snapshots
+/// stored in the database).
+pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((userinfo, host)) => {

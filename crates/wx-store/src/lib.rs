@@ -26,7 +26,7 @@ pub(crate) mod time;
 pub mod tls;
 
 pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use error::StoreError;
+pub use error::{StoreError, redact_url};
 pub use miner_stats::MinerStatsRepo;
 pub use miners::{ImportSummary, MinerRecord, Miners};
 pub use queue::{
