@@ -36,8 +36,8 @@ pub struct Cli {
     /// set a filter).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log as JSON lines instead of human-readable text.
-    #[arg(long, global = true, env = "WX_LOG_JSON")]
+    /// Log as JSON lines instead of human-readable text (also `WX_LOG_JSON=1`).
+    #[arg(long, global = true, env = "WX_LOG_JSON", value_parser = clap::builder::FalseyValueParser::new())]
     pub log_json: bool,
     /// The subcommand.
     #[command(subcommand)]

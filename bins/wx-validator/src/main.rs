@@ -39,8 +39,8 @@ struct Cli {
     /// Database URL (overrides the configuration): postgres://… or sqlite://path.
     #[arg(long, global = true)]
     database_url: Option<String>,
-    /// Log as JSON lines instead of human-readable text.
-    #[arg(long, global = true, env = "WX_LOG_JSON")]
+    /// Log as JSON lines instead of human-readable text (also `WX_LOG_JSON=1`).
+    #[arg(long, global = true, env = "WX_LOG_JSON", value_parser = clap::builder::FalseyValueParser::new())]
     log_json: bool,
     /// More log output (-v debug, -vv trace).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
