@@ -5,9 +5,11 @@ use crate::score::{ScoreRequest, StoreAccess};
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use wx_cli::{ExitStatus, Failure};
 use wx_model::{Clock, MinerUid, RunId, SystemClock, VarLevel};
 use wx_steps::{DataHub, Pipeline, ValidatorConfig};
 
@@ -16,7 +18,12 @@ use wx_steps::{DataHub, Pipeline, ValidatorConfig};
 #[command(
     name = "wx-step",
     version,
-    about = "One-shot wx commands: re-run a miner's steps, score a forecast store ad hoc"
+    about = "One-shot wx commands: re-run a miner's steps, score a forecast store ad hoc",
+    after_help = format!(
+        "Configuration as for wx-validator (see `wx-validator --help`): unknown keys and WX_* \
+         variables are errors; `run` needs database_url and a database with the current schema.\n\n{}",
+        wx_cli::exit::EXIT_CODES_HELP
+    )
 )]
 pub struct Cli {
     /// Configuration file (TOML), as for wx-validator; `WX_*` environment variables override it.
@@ -25,9 +32,13 @@ pub struct Cli {
     /// Database URL (overrides the configuration): postgres://… or sqlite://path.
     #[arg(long, global = true)]
     pub database_url: Option<String>,
-    /// Log to stderr (-v info, -vv debug, -vvv trace); silent otherwise.
+    /// Log to stderr (-v info, -vv debug, -vvv trace); silent otherwise (`WX_LOG` / `RUST_LOG`
+    /// set a filter).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log as JSON lines instead of human-readable text (also `WX_LOG_JSON=1`).
+    #[arg(long, global = true, env = "WX_LOG_JSON", value_parser = clap::builder::FalseyValueParser::new())]
+    pub log_json: bool,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -117,67 +128,47 @@ fn parse_selection(s: &str) -> Result<VarLevel, String> {
     VarLevel::parse(s.trim()).map_err(|e| e.to_string())
 }
 
-/// Installs a stderr logger when `-v` was given (`RUST_LOG` then refines it).
-pub fn init_logging(verbose: u8) {
-    if verbose == 0 {
-        return;
-    }
-    let level = match verbose {
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,reqwest=warn,h2=warn"))
+/// Installs the stderr logger: silent without `-v` unless `WX_LOG` / `RUST_LOG` say otherwise;
+/// colour only on a terminal, never with `NO_COLOR`.
+pub fn init_logging(verbose: u8, json: bool) {
+    wx_cli::logging::init(&wx_cli::logging::LogSettings {
+        levels: vec!["off", "info", "debug", "trace"],
+        verbose,
+        json,
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Loads the configuration like wx-validator: defaults, the file, `WX_*` overrides, then
 /// `--database-url`.
 pub fn load_config(cli: &Cli) -> Result<ValidatorConfig> {
-    let mut config = ValidatorConfig::load(cli.config.as_deref())?;
-    if let Some(url) = &cli.database_url {
-        config.database_url = url.clone();
-    }
-    Ok(config)
+    Ok(wx_cli::config::load(
+        cli.config.as_deref(),
+        cli.database_url.as_deref(),
+    )?)
 }
 
-/// Exit code when a step failed, was busy, missing or lost its lease.
+/// Exit code when a step failed, was busy, missing or lost its lease, or when `score` could
+/// score nothing ([`ExitStatus::WorkFailed`]).
 pub const EXIT_STEP_PROBLEM: u8 = 2;
 
 /// Parses the command line, runs it and prints the result; errors become one `error: …` line
-/// on stderr (exit code 1).
+/// on stderr, with the exit code of their kind (`wx_cli::exit`).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let cli = match wx_cli::exit::parse_args::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    init_logging(cli.verbose, cli.log_json);
     let secret = match &cli.command {
         Command::Score(a) => a.token.clone(),
         Command::Run(_) => None,
     };
-    match execute(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&format!("{e:#}"), secret.as_deref()));
-            ExitCode::FAILURE
-        }
-    }
+    let secrets: Vec<&str> = secret.iter().map(String::as_str).collect();
+    wx_cli::exit::run_main(&secrets, move || execute(cli))
 }
 
-/// The message on one line, with the secret (if any) removed.
-fn one_line(message: &str, secret: Option<&str>) -> String {
-    let mut s = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-        s = s.replace(secret, "[redacted]");
-    }
-    s
-}
-
-/// Runs a parsed command line; the exit code for a command that ran.
-pub fn execute(cli: Cli) -> Result<ExitCode> {
+/// Runs a parsed command line; the exit status of a command that ran.
+pub fn execute(cli: Cli) -> Result<ExitStatus> {
     let config = load_config(&cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,7 +182,13 @@ pub fn execute(cli: Cli) -> Result<ExitCode> {
     })
 }
 
-async fn score(args: ScoreArgs, config: &ValidatorConfig) -> Result<ExitCode> {
+/// Whether `score` scored nothing: every variable of every lead it reported failed. (A lead
+/// whose truth is not published yet is not a failure and has no variable entries.)
+pub fn nothing_scored(report: &crate::score::ScoreReport) -> bool {
+    !report.variables.is_empty() && report.variables.iter().all(|v| v.error.is_some())
+}
+
+async fn score(args: ScoreArgs, config: &ValidatorConfig) -> Result<ExitStatus> {
     let variables = match args.variables {
         Some(v) => v,
         None => config
@@ -218,15 +215,23 @@ async fn score(args: ScoreArgs, config: &ValidatorConfig) -> Result<ExitCode> {
         trusted_metadata_limit_mib: config.data.truth_metadata_limit_mib,
     };
     let report = crate::score::score(&request).await?;
+    let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Table => print!("{}", crate::score::format_table(&report)),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        Format::Table => write!(out, "{}", crate::score::format_table(&report))?,
     }
-    Ok(ExitCode::SUCCESS)
+    if nothing_scored(&report) {
+        return Err(Failure::new(
+            ExitStatus::WorkFailed,
+            "every variable of every lead failed (the reasons are in the output)",
+        )
+        .into());
+    }
+    Ok(ExitStatus::Success)
 }
 
-async fn run(args: RunArgs, config: ValidatorConfig) -> Result<ExitCode> {
-    let db = wx_store::Db::open(&config.database_url)
+async fn run(args: RunArgs, config: ValidatorConfig) -> Result<ExitStatus> {
+    let db = wx_store::Db::open_existing(config.require_database_url()?)
         .await
         .context("opening the database")?;
     let data = Arc::new(
@@ -248,12 +253,15 @@ async fn run(args: RunArgs, config: ValidatorConfig) -> Result<ExitCode> {
         .require(request.run)
         .await
         .with_context(|| format!("run {}", request.run))?;
-    let lines = crate::run::rerun(&db, &pipeline, clock, &request, |line| println!("{line}"))
-        .await
-        .context("database")?;
+    let lines = crate::run::rerun(&db, &pipeline, clock, &request, |line| {
+        // a reader that went away does not stop the re-run
+        let _ = writeln!(std::io::stdout(), "{line}");
+    })
+    .await
+    .context("database")?;
     Ok(if lines.iter().any(|l| l.result.is_problem()) {
-        ExitCode::from(EXIT_STEP_PROBLEM)
+        ExitStatus::WorkFailed
     } else {
-        ExitCode::SUCCESS
+        ExitStatus::Success
     })
 }

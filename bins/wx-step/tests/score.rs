@@ -603,7 +603,10 @@ async fn the_configuration_gives_the_default_variables_and_constants() {
         &s(&store("miner_v2_blosc_zstd")),
         &["--leads", "24"],
     ));
-    let json = json_of(&wx_step(&args).await);
+    // every variable fails: the report is printed, and the exit code says nothing was scored
+    let out = wx_step(&args).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     let keys: Vec<&str> = json["variables"]
         .as_array()
         .unwrap()

@@ -96,7 +96,7 @@ pub async fn serve(
 ) -> Result<RunSummary> {
     let db = match parts.db {
         Some(db) => db,
-        None => Db::open(&config.database_url)
+        None => Db::open(config.require_database_url()?)
             .await
             .context("opening the database")?,
     };

@@ -115,23 +115,16 @@ impl Write for SuspendingStderr {
 /// story; `-v` debug, `-vv` trace as for the other commands; `RUST_LOG` overrides), written
 /// around the progress bars.
 /// Does nothing when a subscriber is already installed.
-pub fn init_logging(verbose: u8, json: bool) {
-    let filter = crate::logging::filter(verbose, "warn");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| SuspendingStderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+pub fn init_logging(settings: &wx_cli::logging::LogSettings) {
+    wx_cli::logging::init_with_writer(settings, || SuspendingStderr);
 }
 
 /// Prints a line above the bars (or plainly when they are hidden).
 fn say(line: impl AsRef<str>) {
     let multi = progress();
     if multi.is_hidden() {
-        println!("{}", line.as_ref());
+        // a reader that went away (`demo | head`) does not stop the demo
+        let _ = writeln!(std::io::stdout(), "{}", line.as_ref());
     } else {
         let _ = multi.println(line.as_ref());
     }

@@ -1,13 +1,16 @@
-//! The wx validator as a library: the daemon and its operator endpoints, logging, the registry
-//! import, the status and the report of a run, simulated deployments and the demo, so that the
-//! binary stays thin and the end-to-end tests and the demo run the very same code.
+//! The wx validator as a library: the daemon and its operator endpoints, the registry import,
+//! the runs, the status and the report of a run, the chain weights, simulated deployments and
+//! the demo, so that the binary stays thin and the end-to-end tests and the demo run the very
+//! same code. (Logging, exit codes and configuration loading are `wx-cli`'s, shared with
+//! `wx-step`.)
 #![warn(missing_docs)]
 
 pub mod daemon;
 pub mod demo;
-pub mod logging;
 pub mod miners;
 pub mod operator;
 pub mod report;
+pub mod runs;
 pub mod simulation;
 pub mod status;
+pub mod weights;

@@ -5,18 +5,32 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use wx_validator::{daemon, demo, logging, miners, report, status};
+use wx_validator::{daemon, demo, miners, report, runs, status, weights};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use wx_cli::ExitStatus;
+use wx_store::Db;
+
+/// Configuration rules, for `--help`.
+const CONFIG_HELP: &str = "\
+Configuration: defaults, then the TOML file (--config / WX_CONFIG), then WX_* variables
+(WX_DATABASE_URL, WX_PIPELINE__LEASE_SECONDS, ...; `__` separates sections), then
+--database-url. Unknown keys and unknown WX_* variables are errors. There is no default
+database: `run` and every command that reads one need database_url (postgres://... with
+?sslmode=verify-full&sslrootcert=/path/ca.pem for TLS, or sqlite:///path/wx.sqlite3).
+Only `migrate` and `run` create or upgrade the schema; the other commands refuse a missing
+database or an old schema. Logs: -v, WX_LOG / RUST_LOG filters, --log-json / WX_LOG_JSON;
+colour only on a terminal, never with NO_COLOR.";
 
 /// The wx validator.
 #[derive(Parser)]
 #[command(
     name = "wx-validator",
     version,
-    about = "Validator of a decentralized weather-forecasting network"
+    about = "Validator of a decentralized weather-forecasting network",
+    after_help = format!("{CONFIG_HELP}\n\n{}", wx_cli::exit::EXIT_CODES_HELP)
 )]
 struct Cli {
     /// Configuration file (TOML); `WX_*` environment variables override it.
@@ -25,8 +39,8 @@ struct Cli {
     /// Database URL (overrides the configuration): postgres://… or sqlite://path.
     #[arg(long, global = true)]
     database_url: Option<String>,
-    /// Log as JSON lines instead of human-readable text.
-    #[arg(long, global = true)]
+    /// Log as JSON lines instead of human-readable text (also `WX_LOG_JSON=1`).
+    #[arg(long, global = true, env = "WX_LOG_JSON", value_parser = clap::builder::FalseyValueParser::new())]
     log_json: bool,
     /// More log output (-v debug, -vv trace).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
@@ -46,6 +60,14 @@ enum Command {
         #[command(subcommand)]
         command: miners::MinersCommand,
     },
+    /// List the runs, newest first.
+    Runs {
+        #[command(subcommand)]
+        command: runs::RunsCommand,
+    },
+    /// Print the ranking weights of the latest subnet snapshot as the chain takes them: uids
+    /// and u16 weights summing to 65535.
+    Weights(weights::WeightsArgs),
     /// Show a run: per-miner status, scores and last error.
     Status {
         /// The run (default: the latest).
@@ -100,20 +122,22 @@ struct DemoArgs {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let cli = match wx_cli::exit::parse_args::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    wx_cli::exit::run_main(&[], move || run(cli))
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitStatus> {
+    let log = |levels: Vec<&'static str>| wx_cli::logging::LogSettings {
+        levels,
+        verbose: cli.verbose,
+        json: cli.log_json,
+    };
     if let Command::Demo(args) = cli.command {
         // embedded defaults: no configuration file is read
-        demo::init_logging(cli.verbose, cli.log_json);
+        demo::init_logging(&log(vec!["warn", "debug", "trace"]));
         let options = demo::DemoOptions {
             miners: args.miners,
             resolution_deg: args.resolution,
@@ -128,28 +152,32 @@ fn run(cli: Cli) -> Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        return runtime.block_on(demo::run(options)).map(|_| ());
+        runtime.block_on(demo::run(options))?;
+        return Ok(ExitStatus::Success);
     }
-    logging::init(cli.verbose, cli.log_json);
-    let mut config = wx_steps::ValidatorConfig::load(cli.config.as_deref())?;
-    if let Some(url) = cli.database_url {
-        config.database_url = url;
-    }
+    wx_cli::logging::init(&log(vec!["info", "debug", "trace"]));
+    let config = wx_cli::config::load(cli.config.as_deref(), cli.database_url.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Run => daemon::run(config).await,
+            Command::Run => daemon::run(config).await?,
             Command::Migrate => {
-                let db = wx_store::Db::open(&config.database_url).await?;
-                println!("database {} is up to date", db.display_url());
-                Ok(())
+                let db = Db::open(config.require_database_url()?).await?;
+                let mut out = std::io::stdout().lock();
+                std::io::Write::write_fmt(
+                    &mut out,
+                    format_args!("database {} is up to date\n", db.display_url()),
+                )?;
             }
-            Command::Miners { command } => miners::run(command, &config).await,
-            Command::Status { run_id, json } => status::run(&config, run_id, json).await,
-            Command::Report { run_id, out } => report::run(&config, run_id, &out).await,
+            Command::Miners { command } => miners::run(command, &config).await?,
+            Command::Runs { command } => runs::run(command, &config).await?,
+            Command::Status { run_id, json } => status::run(&config, run_id, json).await?,
+            Command::Report { run_id, out } => report::run(&config, run_id, &out).await?,
+            Command::Weights(args) => weights::run(&config, &args).await?,
             Command::Demo(_) => unreachable!("handled above"),
         }
+        Ok(ExitStatus::Success)
     })
 }

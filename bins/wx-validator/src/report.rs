@@ -10,6 +10,7 @@
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,9 +342,10 @@ pub async fn write(
     Ok((report, files))
 }
 
-/// `wx-validator report --run-id N --out DIR`.
+/// `wx-validator report --run-id N --out DIR` (read-only: the database must exist with the
+/// current schema).
 pub async fn run(config: &ValidatorConfig, run_id: Option<i64>, out: &Path) -> Result<()> {
-    let db = Db::open(&config.database_url).await?;
+    let db = Db::open_existing(config.require_database_url()?).await?;
     let run = match run_id {
         Some(id) => RunId(id),
         None => match db.runs().latest().await? {
@@ -367,11 +369,12 @@ pub async fn run(config: &ValidatorConfig, run_id: Option<i64>, out: &Path) -> R
         out,
     )
     .await?;
-    print!("{}", wx_report::leaderboard_text(&report));
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{}", wx_report::leaderboard_text(&report))?;
     for n in &files.notes {
-        println!("note: {n}");
+        writeln!(stdout, "note: {n}")?;
     }
-    println!("report: {}", files.index.display());
+    writeln!(stdout, "report: {}", files.index.display())?;
     Ok(())
 }
 

@@ -2,8 +2,12 @@
 
 use anyhow::{Result, bail};
 use serde::Serialize;
+use std::io::Write;
 use wx_model::RunId;
 use wx_store::Db;
+
+/// Longest error text in the table (the cause is never cut; `--json` has the whole message).
+const ERROR_COLUMN_CHARS: usize = 160;
 
 /// One miner's line.
 #[derive(Debug, Serialize)]
@@ -18,6 +22,9 @@ pub struct MinerLine {
     rank: Option<i32>,
     hosting: Option<String>,
     last_error: Option<String>,
+    /// The same error with its root cause first (for the table).
+    #[serde(skip)]
+    last_error_cause_first: Option<String>,
 }
 
 /// The run and its miners.
@@ -59,6 +66,15 @@ pub async fn load(db: &Db, run: Option<i64>) -> Result<RunStatusReport> {
                     .map(|e| e.to_string())
                     .unwrap_or_else(|_| e.to_owned())
             }),
+            last_error_cause_first: s.forecast_error_msg.as_deref().map(|e| {
+                match serde_json::from_str::<wx_model::StepError>(e) {
+                    Ok(step) => cause_first(
+                        &step.message,
+                        Some(&format!("{}, {}", step.kind, step.blame)),
+                    ),
+                    Err(_) => cause_first(e, None),
+                }
+            }),
         })
         .collect();
     Ok(RunStatusReport {
@@ -75,15 +91,51 @@ fn num(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
 }
 
-/// Prints the status of a run.
+/// An error message (`context: context: cause`, as errors are chained) rewritten with the
+/// innermost cause first, then the tag, then the context it happened in:
+/// `cause [kind, blame] (at context: context)`. Repeated segments are dropped.
+pub fn cause_first(message: &str, tag: Option<&str>) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in message.split(": ").map(str::trim).filter(|s| !s.is_empty()) {
+        if segments.last() != Some(&segment) {
+            segments.push(segment);
+        }
+    }
+    let Some(cause) = segments.pop() else {
+        return tag.map(|t| format!("[{t}]")).unwrap_or_default();
+    };
+    let mut line = cause.to_owned();
+    if let Some(tag) = tag {
+        line.push_str(&format!(" [{tag}]"));
+    }
+    if !segments.is_empty() {
+        line.push_str(&format!(" (at {})", segments.join(": ")));
+    }
+    line
+}
+
+/// `text` cut to `max` characters with `…`, but never before `keep` characters (the cause).
+fn clip_after(text: &str, keep: usize, max: usize) -> String {
+    let limit = max.max(keep);
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Prints the status of a run (read-only: the database must exist with the current schema).
 pub async fn run(config: &wx_steps::ValidatorConfig, run: Option<i64>, json: bool) -> Result<()> {
-    let db = Db::open(&config.database_url).await?;
+    let db = Db::open_existing(config.require_database_url()?).await?;
     let report = load(&db, run).await?;
+    let mut out = std::io::stdout().lock();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "run {}  init {}  status {}{}",
         report.run_id,
         report.gfs_init,
@@ -93,20 +145,23 @@ pub async fn run(config: &wx_steps::ValidatorConfig, run: Option<i64>, json: boo
         } else {
             ""
         }
-    );
-    println!(
-        "{:>4}  {:<14} {:>7} {:>7} {:>6} {:>7} {:>4}  {:<11}  last error",
+    )?;
+    writeln!(
+        out,
+        "{:>4}  {:<14} {:>7} {:>7} {:>6} {:>7} {:>4}  {:<11}  last error (cause first)",
         "uid", "status", "day1", "era5", "compl", "overall", "rank", "hosting"
-    );
+    )?;
     for m in &report.miners {
-        let err: String = m
-            .last_error
-            .clone()
-            .unwrap_or_default()
-            .chars()
-            .take(80)
-            .collect();
-        println!(
+        let err = m
+            .last_error_cause_first
+            .as_deref()
+            .map(|e| {
+                let cause_len = e.find(" [").unwrap_or(e.len());
+                clip_after(e, e[..cause_len].chars().count(), ERROR_COLUMN_CHARS)
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
             "{:>4}  {:<14} {:>7} {:>7} {:>6} {:>7} {:>4}  {:<11}  {}",
             m.uid,
             m.status,
@@ -116,8 +171,33 @@ pub async fn run(config: &wx_steps::ValidatorConfig, run: Option<i64>, json: boo
             num(m.overall),
             m.rank.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
             m.hosting.clone().unwrap_or_else(|| "-".into()),
-            err
-        );
+            err.trim_end()
+        )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_comes_first_and_the_url_stays_whole() {
+        let message = "store http://127.0.0.1:39725/miner-002, key manifest.json: connection failed: HTTP error: error sending request: error sending request";
+        assert_eq!(
+            cause_first(message, Some("network, miner")),
+            "error sending request [network, miner] (at store http://127.0.0.1:39725/miner-002, key manifest.json: connection failed: HTTP error)"
+        );
+        assert_eq!(cause_first("plain", None), "plain");
+    }
+
+    #[test]
+    fn clipping_keeps_the_cause() {
+        let long_cause = "x".repeat(200);
+        assert_eq!(clip_after(&long_cause, 200, 160), long_cause);
+        let text = format!("cause [k, b] (at {})", "y".repeat(300));
+        let clipped = clip_after(&text, 5, 160);
+        assert_eq!(clipped.chars().count(), 160);
+        assert!(clipped.starts_with("cause [k, b]") && clipped.ends_with('…'));
+    }
 }

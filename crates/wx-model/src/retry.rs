@@ -22,7 +22,7 @@ text_enum! {
 /// `attempt` below is the number of attempts consumed so far, counting the one that just failed
 /// (1 after the first failure). A step fails for good once `attempt > max_retries`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Whether a failure is retried at all.
     pub should_retry: bool,
@@ -193,5 +193,11 @@ mod tests {
             p.retry_delay_seconds,
             RetryPolicy::default().retry_delay_seconds
         );
+    }
+
+    #[test]
+    fn misspelt_keys_are_refused() {
+        let e = serde_json::from_str::<RetryPolicy>(r#"{"max_retry": 9}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `max_retry`"), "{e}");
     }
 }

@@ -1,8 +1,8 @@
 //! Every scoring constant (`docs/scoring.md`), in one serde-friendly place.
 //!
 //! [`ScoringConfig::default()`] is exactly the constants of `docs/scoring.md`.
-//! Every struct is `#[serde(default)]`, so a partial TOML/JSON section only
-//! overrides the keys it names.
+//! Every struct is `#[serde(default, deny_unknown_fields)]`: a partial TOML/JSON section only
+//! overrides the keys it names, and a misspelt key is an error rather than a silent default.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use crate::error::ConfigError;
 
 /// All scoring constants (docs/scoring.md §2–§7).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScoringConfig {
     /// Field-level checks and metric definitions shared by both phases (§2, §3).
     pub field: FieldConfig,
@@ -28,7 +28,7 @@ pub struct ScoringConfig {
 
 /// Field checks and metric constants (§2, §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FieldConfig {
     /// Minimum coverage `#finite(f∧o) / #finite(o)`; below it the variable fails (0.9985).
     pub coverage_floor: f64,
@@ -51,7 +51,7 @@ impl Default for FieldConfig {
 
 /// Day1 quality-control constants (§1, §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Day1Config {
     /// Configured Day1 variable keys (`2t`, `msl`, `10u`, `10v`, `z500`).
     pub variables: Vec<String>,
@@ -106,7 +106,7 @@ impl Default for Day1Config {
 
 /// ERA5 final-scoring constants (§1, §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Era5Config {
     /// Configured ERA5 variable keys (`2t 10u 10v msl t u v q z`).
     pub variables: Vec<String>,
@@ -166,7 +166,7 @@ impl Era5Config {
 
 /// Overall-score constants (§6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OverallConfig {
     /// ERA5 weight W_e before renormalisation (0.95).
     pub era5_weight: f64,
@@ -191,7 +191,7 @@ impl Default for OverallConfig {
 
 /// Ranking weight-curve constants (§7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WeightCurveConfig {
     /// Logistic growth rate b (70).
     pub b: f64,

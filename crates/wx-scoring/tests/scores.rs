@@ -490,6 +490,23 @@ fn config_defaults_and_partial_toml() {
     let back: ScoringConfig =
         toml::from_str(&toml::to_string(&ScoringConfig::default()).unwrap()).unwrap();
     assert_eq!(back, ScoringConfig::default());
+    // a misspelt key is an error naming it, not a silently kept default
+    for text in [
+        "[day1]
+alpfa = 0.5
+",
+        "[weights]
+lookback = 3
+",
+        "[era5]
+leads_h = [24]
+",
+    ] {
+        let e = toml::from_str::<ScoringConfig>(text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field"), "{text}: {e}");
+    }
     let mut bad = ScoringConfig::default();
     bad.day1.alpha = f64::NAN;
     assert!(bad.validate().is_err());

@@ -2,7 +2,10 @@
 //!
 //! Read from a TOML file with `WX_*` environment overrides (`WX_DATABASE_URL`,
 //! `WX_PIPELINE__TEST_MODE=true`, `WX_DATA__ERA5=/mirror/era5.zarr`, … — `__` separates
-//! sections). Every key has a default, so an empty file (or none) is valid.
+//! sections). Every key but `database_url` has a default, so an empty file (or none) is valid
+//! for commands that need no database. Mistakes are errors, never silent defaults: unknown keys
+//! in any section, unknown `WX_*` variables (see [`crate::env_check`]), database strings
+//! without a scheme.
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -16,7 +19,9 @@ use wx_scoring::ScoringConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidatorConfig {
-    /// `postgres://…` or `sqlite://path` (default: `wx.sqlite3` in the working directory).
+    /// `postgres://…` (with `?sslmode=…&sslrootcert=…` for TLS) or `sqlite://path`. No
+    /// default (empty): a command that needs a database refuses to guess one (see
+    /// [`ValidatorConfig::require_database_url`]); only the demo has an embedded database.
     pub database_url: String,
     /// Directory of the disk cache of truth, reference and climatology slices.
     pub cache_dir: PathBuf,
@@ -83,7 +88,7 @@ impl Default for DataConfig {
 impl Default for ValidatorConfig {
     fn default() -> Self {
         ValidatorConfig {
-            database_url: "sqlite://wx.sqlite3".into(),
+            database_url: String::new(),
             cache_dir: PathBuf::from("wx-cache"),
             pipeline: PipelineConfig::default(),
             scoring: ScoringConfig::default(),
@@ -125,8 +130,8 @@ impl Targets {
 }
 
 /// The top-level keys of [`ValidatorConfig`]: only `WX_<KEY>` / `WX_<KEY>__…` variables are
-/// configuration; other `WX_*` variables (e.g. `WX_TEST_PG_URL` of the test harness, `WX_LOG`)
-/// belong to other tools and are ignored rather than refused.
+/// configuration (the others, e.g. `WX_CONFIG`, are checked by [`crate::env_check`] and read by
+/// the programs themselves).
 fn config_sections() -> Vec<String> {
     match serde_json::to_value(ValidatorConfig::default()) {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
@@ -134,17 +139,43 @@ fn config_sections() -> Vec<String> {
     }
 }
 
+/// Checks that `path` is a readable file, saying what it is otherwise.
+fn check_config_file(path: &Path) -> Result<(), ConfigError> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        ConfigError::Load(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("config file {shown} does not exist"),
+            _ => format!("cannot read config file {shown}: {e}"),
+        })
+    })?;
+    if metadata.is_dir() {
+        return Err(ConfigError::Load(format!(
+            "{shown} is a directory, not a config file; give the TOML file itself (e.g. {})",
+            path.join("wx.toml").display()
+        )));
+    }
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|e| ConfigError::Load(format!("cannot read config file {shown}: {e}")))
+}
+
 impl ValidatorConfig {
-    /// Defaults, then the TOML file (if given), then `WX_*` environment variables.
+    /// Defaults, then the TOML file (if given), then `WX_*` environment variables. An unknown
+    /// `WX_*` variable is an error naming the closest known one.
     pub fn load(file: Option<&Path>) -> Result<ValidatorConfig, ConfigError> {
+        let unknown = crate::env_check::unknown_variables(
+            std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()),
+        );
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+            return Err(ConfigError::Load(format!(
+                "{}; WX_* variables are configuration keys (WX_DATABASE_URL, WX_PIPELINE__LEASE_SECONDS, …): fix or unset them",
+                list.join("; ")
+            )));
+        }
         let mut figment = Figment::from(Serialized::defaults(ValidatorConfig::default()));
         if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::Load(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
+            check_config_file(path)?;
             figment = figment.merge(Toml::file(path));
         }
         let sections = config_sections();
@@ -163,8 +194,31 @@ impl ValidatorConfig {
         Ok(config)
     }
 
+    /// The configuration as stored with a run (`weather_forecast_runs.config_json`) or shown to
+    /// an operator: the database password removed.
+    pub fn redacted(&self) -> ValidatorConfig {
+        ValidatorConfig {
+            database_url: wx_store::redact_url(&self.database_url),
+            ..self.clone()
+        }
+    }
+
+    /// The database URL, or an error saying how to give one.
+    pub fn require_database_url(&self) -> Result<&str, ConfigError> {
+        if self.database_url.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "no database configured: set database_url in the config file, WX_DATABASE_URL, or --database-url (postgres://user@host/db or sqlite:///var/lib/wx/wx.sqlite3)".into(),
+            ));
+        }
+        Ok(&self.database_url)
+    }
+
     /// Checks every section and their consistency.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.database_url.trim().is_empty() {
+            wx_store::DbTarget::parse(&self.database_url)
+                .map_err(|e| ConfigError::Invalid(format!("database_url: {e}")))?;
+        }
         self.pipeline
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -258,6 +312,52 @@ mod tests {
             "unknown sections are refused"
         );
         assert!(ValidatorConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_in_every_section_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wx.toml");
+        for text in [
+            "[scoring.day1]\nalpfa = 0.5\n",
+            "[scoring.weights]\nlookback = 3\n",
+            "[pipeline.retry.\"verify/open_store\"]\nmax_retry = 9\n",
+            "[pipeline.concurrency]\nnetwrok = 3\n",
+            "[data]\nera_5 = \"x\"\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = ValidatorConfig::load(Some(&path)).unwrap_err().to_string();
+            assert!(e.contains("unknown field"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_directory_is_not_a_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = ValidatorConfig::load(Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a directory, not a config file"), "{e}");
+    }
+
+    #[test]
+    fn the_database_has_no_default_and_needs_a_scheme() {
+        let c = ValidatorConfig::default();
+        let e = c.require_database_url().unwrap_err().to_string();
+        assert!(e.contains("no database configured"), "{e}");
+        let bare = ValidatorConfig {
+            database_url: "/var/lib/wx/wx.sqlite3".into(),
+            ..ValidatorConfig::default()
+        };
+        let e = bare.validate().unwrap_err().to_string();
+        assert!(e.contains("sqlite://"), "{e}");
+        let ok = ValidatorConfig {
+            database_url: "postgres://wx:pw@db/wx".into(),
+            ..ValidatorConfig::default()
+        };
+        ok.validate().unwrap();
+        assert_eq!(ok.require_database_url().unwrap(), "postgres://wx:pw@db/wx");
+        assert_eq!(ok.redacted().database_url, "postgres://wx@db/wx");
     }
 
     #[test]

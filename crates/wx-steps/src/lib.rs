@@ -14,6 +14,7 @@ pub mod config;
 pub mod context;
 pub mod data;
 pub mod day1;
+pub mod env_check;
 pub mod era5;
 pub mod inputs;
 pub mod metrics;

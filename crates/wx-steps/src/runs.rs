@@ -35,7 +35,8 @@ pub async fn ensure_run(
         return Ok(RunCreation::NotYet);
     }
     let init = p.gfs_init_for(now);
-    let snapshot = serde_json::to_string(&*ctx.config).unwrap_or_else(|_| "{}".into());
+    // the run's configuration, without the database password
+    let snapshot = serde_json::to_string(&ctx.config.redacted()).unwrap_or_else(|_| "{}".into());
     let handle = ctx
         .db
         .runs()

@@ -1,6 +1,7 @@
 //! Opening a database: backend selection from the URL, pools, per-connection setup, migrations.
 
 use crate::error::{StoreError, redact_url};
+use crate::pg_connect::PgTarget;
 use diesel::Connection;
 use diesel::SqliteConnection;
 use diesel_async::AsyncPgConnection;
@@ -59,7 +60,8 @@ pub(crate) enum Pools {
 
 /// A handle on the wx database: pooled connections to PostgreSQL or SQLite behind one API.
 ///
-/// Cheap to clone; clones share the pool. Migrations run when the database is opened.
+/// Cheap to clone; clones share the pool. [`Db::open`] creates (SQLite) and migrates the
+/// database; [`Db::open_existing`] only opens a database that already has the current schema.
 #[derive(Clone)]
 pub struct Db {
     pub(crate) pools: Pools,
@@ -83,7 +85,8 @@ pub enum DbTarget {
 
 impl DbTarget {
     /// Chooses the backend from the URL: `postgres://` or `postgresql://` → PostgreSQL;
-    /// `sqlite://PATH`, `sqlite:PATH` or a bare path → SQLite.
+    /// `sqlite://PATH` or `sqlite:PATH` → SQLite. A string without a scheme is refused: a bare
+    /// word is more often a mistyped setting than a file name.
     pub fn parse(url: &str) -> Result<DbTarget, StoreError> {
         let url = url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -92,7 +95,7 @@ impl DbTarget {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+            .ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
         if path.is_empty() || path.contains("://") || path == ":memory:" {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         }
@@ -100,20 +103,51 @@ impl DbTarget {
     }
 }
 
+/// What opening a database may do to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenMode {
+    /// Create the SQLite file if needed and run pending migrations.
+    Migrate,
+    /// Open only a database that exists with exactly this program's schema; write nothing.
+    Existing,
+}
+
 impl Db {
     /// The default database: `wx.sqlite3` in the current directory.
     pub const DEFAULT_URL: &'static str = "sqlite://wx.sqlite3";
 
-    /// Opens the database named by `url` with default options and runs pending migrations.
+    /// Opens the database named by `url` with default options and runs pending migrations
+    /// (creating an SQLite file if needed; a PostgreSQL database must exist).
     pub async fn open(url: &str) -> Result<Db, StoreError> {
         Db::open_with(url, DbOptions::default()).await
     }
 
     /// Opens the database named by `url` and runs pending migrations.
     pub async fn open_with(url: &str, options: DbOptions) -> Result<Db, StoreError> {
+        Db::open_in_mode(url, &options, OpenMode::Migrate).await
+    }
+
+    /// Opens a database that already exists with this program's schema, writing nothing to
+    /// it: a missing database is [`StoreError::DatabaseMissing`], one without the wx schema
+    /// [`StoreError::NotMigrated`], an older or newer schema [`StoreError::SchemaBehind`] /
+    /// [`StoreError::SchemaAhead`]. For commands that only read (or must not upgrade).
+    pub async fn open_existing(url: &str) -> Result<Db, StoreError> {
+        Db::open_existing_with(url, DbOptions::default()).await
+    }
+
+    /// [`Db::open_existing`] with options.
+    pub async fn open_existing_with(url: &str, options: DbOptions) -> Result<Db, StoreError> {
+        Db::open_in_mode(url, &options, OpenMode::Existing).await
+    }
+
+    async fn open_in_mode(
+        url: &str,
+        options: &DbOptions,
+        mode: OpenMode,
+    ) -> Result<Db, StoreError> {
         match DbTarget::parse(url)? {
-            DbTarget::Postgres(url) => open_postgres(&url, &options).await,
-            DbTarget::Sqlite(path) => open_sqlite(&path, &options).await,
+            DbTarget::Postgres(url) => open_postgres(&url, options, mode).await,
+            DbTarget::Sqlite(path) => open_sqlite(&path, options, mode).await,
         }
     }
 
@@ -135,35 +169,19 @@ pub(crate) fn pool_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Pool(e.to_string())
 }
 
-async fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
-    let shown = redact_url(url);
-    // Migrations first, on a dedicated connection under an advisory lock, so that several
-    // validator processes starting together do not race.
-    let migrate_url = url.to_owned();
+async fn open_postgres(url: &str, options: &DbOptions, mode: OpenMode) -> Result<Db, StoreError> {
+    let target = Arc::new(PgTarget::parse(url)?);
+    let shown = target.shown().to_owned();
+    // The first connection migrates (under an advisory lock, so that several validator
+    // processes starting together do not race) or checks the schema.
+    let first = target.connect(options.connect_timeout).await?;
     let shown_for_task = shown.clone();
     tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&migrate_url)
-            .map_err(|e| StoreError::Connect {
-                url: shown_for_task.clone(),
-                message: e.to_string(),
-            })?;
-        const LOCK_KEY: i64 = 0x7778_6d69_6772; // "wxmigr"
-        diesel::RunQueryDsl::execute(
-            diesel::sql_query(format!("SELECT pg_advisory_lock({LOCK_KEY})")),
-            &mut conn,
-        )?;
-        let result = conn
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| StoreError::Migration {
-                url: shown_for_task.clone(),
-                message: e.to_string(),
-            });
-        let _ = diesel::RunQueryDsl::execute(
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK_KEY})")),
-            &mut conn,
-        );
-        result
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(first);
+        match mode {
+            OpenMode::Existing => crate::schema_check::check_postgres(&mut conn, &shown_for_task),
+            OpenMode::Migrate => migrate_postgres(&mut conn, &shown_for_task),
+        }
     })
     .await
     .map_err(|e| StoreError::Migration {
@@ -171,7 +189,18 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError>
         message: format!("migration task failed: {e}"),
     })??;
 
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    let (pool_target, timeout) = (target.clone(), options.connect_timeout);
+    config.custom_setup = Box::new(move |_url| {
+        let target = pool_target.clone();
+        Box::pin(async move {
+            target
+                .connect(timeout)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     let pool = Pool::builder()
         .max_size(options.max_connections)
         .connection_timeout(options.connect_timeout)
@@ -187,6 +216,29 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError>
         pools: Pools::Pg(pool),
         url: shown.into(),
     })
+}
+
+fn migrate_postgres(
+    conn: &mut AsyncConnectionWrapper<AsyncPgConnection>,
+    shown: &str,
+) -> Result<(), StoreError> {
+    const LOCK_KEY: i64 = 0x7778_6d69_6772; // "wxmigr"
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("SELECT pg_advisory_lock({LOCK_KEY})")),
+        conn,
+    )?;
+    let result = conn
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| StoreError::Migration {
+            url: shown.to_owned(),
+            message: e.to_string(),
+        });
+    let _ = diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK_KEY})")),
+        conn,
+    );
+    result
 }
 
 /// Per-connection settings. WAL is a property of the file, set once before migrating.
@@ -236,34 +288,58 @@ fn migrate_sqlite(path: &str, setup: &str, shown: &str, busy: Duration) -> Resul
     }
 }
 
-async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<Db, StoreError> {
+async fn open_sqlite(path: &Path, options: &DbOptions, mode: OpenMode) -> Result<Db, StoreError> {
     let shown = format!("sqlite://{}", path.display());
+    let missing = |message: String| StoreError::DatabaseMissing {
+        url: shown.clone(),
+        message,
+    };
     if let Some(parent) = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
     {
-        return Err(StoreError::Connect {
-            url: shown,
-            message: format!(
-                "directory {} does not exist; create it first",
-                parent.display()
-            ),
-        });
+        return Err(missing(format!(
+            "directory {} does not exist; fix the path, or create the directory first",
+            parent.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(missing(format!(
+            "{} is a directory; name the database file inside it, e.g. sqlite://{}",
+            path.display(),
+            path.join("wx.sqlite3").display()
+        )));
+    }
+    if mode == OpenMode::Existing && !path.is_file() {
+        return Err(missing(format!(
+            "file {} does not exist; check the path, or create the database with `wx-validator migrate`",
+            path.display()
+        )));
     }
     let path_str = path
         .to_str()
         .ok_or_else(|| StoreError::UnsupportedUrl(shown.clone()))?
         .to_owned();
+    // An existing database is opened through a `mode=rw` URI: SQLite then refuses to create
+    // the file, even if it disappears between the check above and the open.
+    let open_str = match mode {
+        OpenMode::Migrate => path_str.clone(),
+        OpenMode::Existing => sqlite_rw_uri(&path_str),
+    };
     let setup = sqlite_setup_sql(options.sqlite_busy_timeout);
 
-    let (p, s, shown_task) = (path_str.clone(), setup.clone(), shown.clone());
+    let (p, s, shown_task) = (open_str.clone(), setup.clone(), shown.clone());
     let busy = options.sqlite_busy_timeout;
-    tokio::task::spawn_blocking(move || migrate_sqlite(&p, &s, &shown_task, busy))
-        .await
-        .map_err(|e| StoreError::Migration {
-            url: shown.clone(),
-            message: format!("migration task failed: {e}"),
-        })??;
+    tokio::task::spawn_blocking(move || match mode {
+        OpenMode::Migrate => migrate_sqlite(&p, &s, &shown_task, busy),
+        OpenMode::Existing => check_sqlite(&p, &s, &shown_task),
+    })
+    .await
+    .map_err(|e| StoreError::Migration {
+        url: shown.clone(),
+        message: format!("migration task failed: {e}"),
+    })??;
+    let path_str = open_str;
 
     let mut config = ManagerConfig::<SqliteConn>::default();
     config.custom_setup = Box::new(move |url| {
@@ -292,6 +368,34 @@ async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<Db, StoreError>
     Ok(Db {
         pools: Pools::Sqlite(pool),
         url: shown.into(),
+    })
+}
+
+/// A `file:` URI that opens `path` read-write without creating it (SQLite URI syntax: `%`, `?`
+/// and `#` escaped).
+fn sqlite_rw_uri(path: &str) -> String {
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{escaped}?mode=rw")
+}
+
+/// Opens an existing SQLite file and checks its schema, writing nothing.
+fn check_sqlite(open_str: &str, setup: &str, shown: &str) -> Result<(), StoreError> {
+    let mut conn = SqliteConnection::establish(open_str).map_err(|e| StoreError::Connect {
+        url: shown.to_owned(),
+        message: e.to_string(),
+    })?;
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, setup)?;
+    crate::schema_check::check_sqlite(&mut conn, shown).map_err(|e| match e {
+        // a file that is not a database at all
+        StoreError::Query(q) if q.to_string().contains("not a database") => {
+            StoreError::NotMigrated {
+                url: shown.to_owned(),
+            }
+        }
+        other => other,
     })
 }
 
@@ -362,10 +466,21 @@ mod tests {
             DbTarget::Sqlite("wx.db".into())
         );
         assert_eq!(
-            DbTarget::parse("/var/lib/wx/wx.db").unwrap(),
+            DbTarget::parse("sqlite:///var/lib/wx/wx.db").unwrap(),
             DbTarget::Sqlite("/var/lib/wx/wx.db".into())
         );
+        assert!(
+            DbTarget::parse("/var/lib/wx/wx.db").is_err(),
+            "scheme-less strings are refused"
+        );
+        assert!(DbTarget::parse("wx.sqlite3").is_err());
         assert!(DbTarget::parse("mysql://h/db").is_err());
         assert!(DbTarget::parse("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn rw_uris_escape_uri_characters() {
+        assert_eq!(sqlite_rw_uri("/a/b.db"), "file:/a/b.db?mode=rw");
+        assert_eq!(sqlite_rw_uri("/a/x?#%.db"), "file:/a/x%3f%23%25.db?mode=rw");
     }
 }

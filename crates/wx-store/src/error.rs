@@ -8,16 +8,71 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub enum StoreError {
     /// The URL names no supported backend.
     #[error(
-        "unsupported database URL `{0}`: use postgres://user@host:port/db or sqlite://path/to/file.sqlite3"
+        "unsupported database URL `{0}`: use postgres://user@host:port/db or sqlite://path/to/file.sqlite3 (a file path needs the sqlite:// prefix)"
     )]
     UnsupportedUrl(String),
-    /// The database cannot be reached or refused the connection.
+    /// The database server cannot be reached or refused the connection.
     #[error("cannot connect to {url}: {message}. Is the server running and the URL right?")]
     Connect {
         /// The URL with any password removed.
         url: String,
         /// The driver's message.
         message: String,
+    },
+    /// The URL's connection settings cannot work (e.g. `sslmode=verify-full` without a CA, an
+    /// unreadable CA file, an unknown parameter).
+    #[error("database settings in {url} are wrong: {message}")]
+    Settings {
+        /// The URL with any password removed.
+        url: String,
+        /// What is wrong and what to change.
+        message: String,
+    },
+    /// The TLS handshake failed or the server's certificate was refused.
+    #[error("TLS connection to {url} failed: {message}")]
+    Tls {
+        /// The URL with any password removed.
+        url: String,
+        /// Why, in words an operator can act on.
+        message: String,
+    },
+    /// The database the URL names does not exist (a PostgreSQL database, an SQLite file or its
+    /// directory). wx creates no database except through `Db::open` (the `migrate` and `run`
+    /// commands), and never a PostgreSQL one.
+    #[error("database {url} does not exist: {message}")]
+    DatabaseMissing {
+        /// The URL with any password removed.
+        url: String,
+        /// What is missing and what to do.
+        message: String,
+    },
+    /// The database exists but holds no wx schema.
+    #[error(
+        "{url} is not a wx database (it has no migrations table): check the URL, or create the schema with `wx-validator migrate`"
+    )]
+    NotMigrated {
+        /// The URL with any password removed.
+        url: String,
+    },
+    /// The database's schema is older than this program's.
+    #[error(
+        "the schema of {url} is out of date ({} migration(s) pending: {}): run `wx-validator migrate`", pending.len(), pending.join(", ")
+    )]
+    SchemaBehind {
+        /// The URL with any password removed.
+        url: String,
+        /// Versions of the migrations not yet applied.
+        pending: Vec<String>,
+    },
+    /// The database was migrated by a newer wx than this program.
+    #[error(
+        "the schema of {url} is newer than this program (unknown migration(s): {}): upgrade wx", unknown.join(", ")
+    )]
+    SchemaAhead {
+        /// The URL with any password removed.
+        url: String,
+        /// Applied versions this program does not know.
+        unknown: Vec<String>,
     },
     /// A migration failed; the database is left at the last migration that succeeded.
     #[error(
@@ -80,8 +135,9 @@ impl StoreError {
     }
 }
 
-/// Removes the password from a database URL for messages.
-pub(crate) fn redact_url(url: &str) -> String {
+/// Removes the password from a database URL (for messages, and for configuration snapshots
+/// stored in the database).
+pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((userinfo, host)) => {

@@ -1,7 +1,8 @@
 //! The wx database: PostgreSQL and SQLite behind one repository API, migrations, and the
 //! durable step queue (claim, lease, heartbeat, fenced completion, rescue).
 //!
-//! Open a [`Db`] from a URL (`postgres://…` or `sqlite://path`); migrations run automatically.
+//! Open a [`Db`] from a URL (`postgres://…?sslmode=…` or `sqlite://path`): [`Db::open`] runs
+//! pending migrations, [`Db::open_existing`] only opens a database with the current schema.
 //! Repositories are methods grouped by table ([`Db::miners`], [`Db::runs`], …); the queue is
 //! [`Db::queue`]. Every state change of the pipeline goes through this crate.
 #![warn(missing_docs)]
@@ -10,9 +11,11 @@ mod backend;
 mod error;
 pub mod miner_stats;
 pub mod miners;
+mod pg_connect;
 pub mod queue;
 pub mod responses;
 pub mod runs;
+mod schema_check;
 pub mod scores;
 pub mod snapshots;
 pub mod stats;
@@ -20,9 +23,10 @@ pub mod steps;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub(crate) mod time;
+pub mod tls;
 
 pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use error::StoreError;
+pub use error::{StoreError, redact_url};
 pub use miner_stats::MinerStatsRepo;
 pub use miners::{ImportSummary, MinerRecord, Miners};
 pub use queue::{

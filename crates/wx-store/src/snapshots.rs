@@ -37,6 +37,23 @@ impl Snapshots<'_> {
             .optional()?))
     }
 
+    /// Up to `limit` snapshots older than snapshot `before` (all when `None`), newest first:
+    /// for paging back through the history.
+    pub async fn page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SnapshotRow>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        with_conn!(self.0, |c| Ok(snapshots::table
+            .filter(snapshots::id.lt(before))
+            .order(snapshots::id.desc())
+            .limit(limit)
+            .select(SnapshotRow::as_select())
+            .load(c)
+            .await?))
+    }
+
     /// The newest snapshots, newest first.
     pub async fn list(&self, limit: i64) -> Result<Vec<SnapshotRow>, StoreError> {
         with_conn!(self.0, |c| Ok(snapshots::table

@@ -5,6 +5,8 @@
 //! Tests never skip when PostgreSQL is missing: they fail with a message saying how to provide
 //! it (`cargo xtask test` starts a private server when none is configured).
 
+pub mod cluster;
+
 use crate::{Backend, Db, DbOptions};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 

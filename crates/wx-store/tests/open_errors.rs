@@ -22,7 +22,96 @@ async fn missing_sqlite_directory_is_a_clear_error() {
     let err = Db::open("sqlite:///nonexistent-dir/wx.sqlite3")
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(matches!(err, StoreError::DatabaseMissing { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("directory /nonexistent-dir does not exist"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("server running"),
+        "SQLite has no server to ask about: {msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_existing_never_creates_an_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.sqlite3");
+    let err = Db::open_existing(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DatabaseMissing { .. }), "{err:?}");
+    assert!(err.to_string().contains("wx-validator migrate"), "{err}");
+    assert!(!path.exists(), "nothing was created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_existing_refuses_a_database_without_the_current_schema() {
+    use diesel::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    // an SQLite file that is not a wx database
+    let empty = dir.path().join("empty.sqlite3");
+    diesel::SqliteConnection::establish(empty.to_str().unwrap()).unwrap();
+    std::fs::write(&empty, b"").unwrap();
+    let err = Db::open_existing(&format!("sqlite://{}", empty.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotMigrated { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a wx database"), "{err}");
+    let size = std::fs::metadata(&empty).unwrap().len();
+    assert_eq!(size, 0, "the check wrote nothing");
+
+    // a wx database one migration behind: every applied version row but the last removed
+    let old = dir.path().join("old.sqlite3");
+    let url = format!("sqlite://{}", old.display());
+    drop(Db::open(&url).await.unwrap());
+    Db::open_existing(&url)
+        .await
+        .expect("a current schema opens");
+    {
+        let mut c = diesel::SqliteConnection::establish(old.to_str().unwrap()).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut c,
+            "DELETE FROM __diesel_schema_migrations WHERE version = (SELECT MAX(version) FROM __diesel_schema_migrations)",
+        )
+        .unwrap();
+    }
+    let err = Db::open_existing(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::SchemaBehind { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("run `wx-validator migrate`"),
+        "{err}"
+    );
+
+    // one migrated by a newer wx
+    {
+        let mut c = diesel::SqliteConnection::establish(old.to_str().unwrap()).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut c,
+            "DELETE FROM __diesel_schema_migrations; INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000001')",
+        )
+        .unwrap();
+    }
+    let err = Db::open_existing(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::SchemaAhead { .. }), "{err:?}");
+    assert!(err.to_string().contains("99991231000001"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_existing_on_postgres_checks_the_database_and_its_schema() {
+    let t = wx_store::testing::TestDb::postgres().await;
+    Db::open_existing(t.url())
+        .await
+        .expect("a migrated database opens");
+    // a database name that does not exist on the server
+    let missing = wx_store::testing::replace_db_name(t.url(), "wx_no_such_database");
+    let err = Db::open_existing(&missing).await.unwrap_err();
+    assert!(matches!(err, StoreError::DatabaseMissing { .. }), "{err:?}");
+    assert!(err.to_string().contains("wx_no_such_database"), "{err}");
+    // migrate mode does not create PostgreSQL databases either
+    let err = Db::open(&missing).await.unwrap_err();
+    assert!(matches!(err, StoreError::DatabaseMissing { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

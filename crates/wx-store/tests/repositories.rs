@@ -349,6 +349,25 @@ async fn responses_and_snapshots_round_trip(t: TestDb) {
     assert_eq!(latest.id, id);
     assert_eq!(latest.weights, "{\"1\":1.0}");
     assert_eq!(db.snapshots().list(10).await.unwrap().len(), 1);
+    let newer = db.snapshots().insert(&snap).await.unwrap();
+    let page: Vec<i64> = db
+        .snapshots()
+        .page(None, 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(page, [newer], "newest first");
+    let older: Vec<i64> = db
+        .snapshots()
+        .page(Some(newer), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(older, [id], "only those before the cursor");
     let _ = NewResponse {
         run_id: run.0,
         miner_uid: 1,
