@@ -42,6 +42,12 @@ pub struct SchedulerMetrics {
     pub released: Counter,
     /// Database errors seen by the dispatcher loop.
     pub db_errors: Counter,
+    /// Claim rounds that failed (the dispatcher backs off exponentially meanwhile).
+    pub claim_failures: Counter,
+    /// Expired rows a rescue round found unreadable (counted on every round they are seen).
+    pub corrupt_rows: Counter,
+    /// Completions per batch written by the completer.
+    pub completion_batch: Histogram,
 }
 
 fn latency_histogram() -> Histogram {
@@ -67,6 +73,9 @@ impl SchedulerMetrics {
             leases_lost: Counter::default(),
             released: Counter::default(),
             db_errors: Counter::default(),
+            claim_failures: Counter::default(),
+            corrupt_rows: Counter::default(),
+            completion_batch: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
         }
     }
 
@@ -112,6 +121,21 @@ impl SchedulerMetrics {
             "db_errors",
             "Database errors in the dispatcher loop",
             self.db_errors.clone(),
+        );
+        r.register(
+            "claim_failures",
+            "Claim rounds that failed",
+            self.claim_failures.clone(),
+        );
+        r.register(
+            "corrupt_rows",
+            "Unreadable expired step rows seen by rescue rounds",
+            self.corrupt_rows.clone(),
+        );
+        r.register(
+            "completion_batch_size",
+            "Completions written per batch",
+            self.completion_batch.clone(),
         );
     }
 }

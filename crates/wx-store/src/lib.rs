@@ -10,6 +10,7 @@ mod backend;
 mod error;
 pub mod miner_stats;
 pub mod miners;
+mod pool;
 pub mod queue;
 pub mod responses;
 pub mod runs;
@@ -25,9 +26,10 @@ pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_
 pub use error::StoreError;
 pub use miner_stats::MinerStatsRepo;
 pub use miners::{ImportSummary, MinerRecord, Miners};
+pub use pool::PoolState;
 pub use queue::{
-    Claim, ClaimRequest, Completion, Effects, Fence, KeyClaim, MinerStatsRefresh, Outcome,
-    PoolState, Queue, Rescued,
+    Claim, ClaimRequest, Completion, CorruptRow, Effects, Fence, KeyClaim, MinerStatsRefresh,
+    Outcome, Queue, RescueAction, RescueReport, RescueRequest, Rescued,
 };
 pub use responses::Responses;
 pub use runs::{RunHandle, Runs};
