@@ -124,6 +124,7 @@ async fn collect(
             }
         }
         writer.metrics.completion_batch.observe(batch.len() as f64);
+        writer.metrics.completion_batches.inc();
         let writer = writer.clone();
         writing.spawn(async move {
             let _permit = permit;

@@ -6,8 +6,8 @@ use crate::leases::Leases;
 use crate::metrics::SchedulerMetrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use wx_model::Clock;
 use wx_store::{Claim, Completion, Db};
 
@@ -32,11 +32,12 @@ pub struct ServiceSettings {
     pub writers: usize,
 }
 
-/// The background tasks of [`ClaimServices`]: the heartbeat loop and the completer.
+/// The background tasks of [`ClaimServices`]: the heartbeat loop and the completer. Dropping
+/// this aborts them, as a crashed process stops heartbeating.
 pub struct ServiceTasks {
     stop: CancellationToken,
-    heartbeat: JoinHandle<()>,
-    completer: JoinHandle<()>,
+    heartbeat: AbortOnDropHandle<()>,
+    completer: AbortOnDropHandle<()>,
 }
 
 impl ClaimServices {
@@ -55,7 +56,7 @@ impl ClaimServices {
             metrics.clone(),
         );
         let stop = CancellationToken::new();
-        let heartbeat = tokio::spawn(leases.clone().keep(stop.clone()));
+        let heartbeat = AbortOnDropHandle::new(tokio::spawn(leases.clone().keep(stop.clone())));
         let (completer, completer_task) = Completer::start(
             db.clone(),
             clock,
@@ -71,7 +72,7 @@ impl ClaimServices {
             ServiceTasks {
                 stop,
                 heartbeat,
-                completer: completer_task,
+                completer: AbortOnDropHandle::new(completer_task),
             },
         )
     }

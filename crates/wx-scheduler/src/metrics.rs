@@ -48,6 +48,8 @@ pub struct SchedulerMetrics {
     pub corrupt_rows: Counter,
     /// Completions per batch written by the completer.
     pub completion_batch: Histogram,
+    /// Batches the completer wrote (each one transaction, unless it was split after an error).
+    pub completion_batches: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -76,6 +78,7 @@ impl SchedulerMetrics {
             claim_failures: Counter::default(),
             corrupt_rows: Counter::default(),
             completion_batch: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            completion_batches: Counter::default(),
         }
     }
 
@@ -136,6 +139,11 @@ impl SchedulerMetrics {
             "completion_batch_size",
             "Completions written per batch",
             self.completion_batch.clone(),
+        );
+        r.register(
+            "completion_batches",
+            "Batches of completions written",
+            self.completion_batches.clone(),
         );
     }
 }
