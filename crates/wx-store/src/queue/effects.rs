@@ -296,19 +296,8 @@ pub(crate) trait CompletionConn:
 {
 }
 
-impl<C> CompletionConn for C where
-    C: FenceMany
-        + RowLocks
-        + EffectOps
-        + RunDone
-        + StatsOps
-        + ResponseOps
-        + ScoreOps
-        + StepOps
-        + MinerStatsOps
-        + Send
-{
-}
+impl CompletionConn for diesel_async::AsyncPgConnection {}
+impl CompletionConn for crate::backend::SqliteConn {}
 
 /// Applies a batch of prepared completions in the caller's transaction (see the module
 /// documentation for the phases). `stamp` reads the time recorded once the locks are held.
