@@ -91,11 +91,11 @@ impl TestDb {
     pub async fn raw(&self) -> RawConn {
         use diesel_async::AsyncConnection;
         match self.db.backend() {
-            Backend::Postgres => RawConn::Pg(
+            Backend::Postgres => RawConn::Pg(Box::new(
                 AsyncPgConnection::establish(&self.url)
                     .await
                     .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url)),
-            ),
+            )),
             Backend::Sqlite => {
                 let path = self.url.trim_start_matches("sqlite://");
                 let conn = crate::backend::SqliteConn::establish(path)
@@ -119,7 +119,7 @@ impl TestDb {
 /// A connection outside the pool, see [`TestDb::raw`].
 pub enum RawConn {
     /// PostgreSQL.
-    Pg(AsyncPgConnection),
+    Pg(Box<AsyncPgConnection>),
     /// SQLite.
     Sqlite(crate::backend::SqliteConn),
 }
@@ -129,7 +129,7 @@ impl RawConn {
     pub async fn batch(&mut self, sql: &str) -> Result<(), crate::StoreError> {
         use diesel_async::SimpleAsyncConnection;
         match self {
-            RawConn::Pg(c) => c.batch_execute(sql).await?,
+            RawConn::Pg(c) => c.as_mut().batch_execute(sql).await?,
             RawConn::Sqlite(c) => c.batch_execute(sql).await?,
         }
         Ok(())
@@ -143,7 +143,7 @@ impl RawConn {
             n: i64,
         }
         let row: N = match self {
-            RawConn::Pg(c) => diesel::sql_query(sql).get_result(c).await?,
+            RawConn::Pg(c) => diesel::sql_query(sql).get_result(c.as_mut()).await?,
             RawConn::Sqlite(c) => diesel::sql_query(sql).get_result(c).await?,
         };
         Ok(row.n)
