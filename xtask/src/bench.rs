@@ -6,7 +6,8 @@ use anyhow::{Result, bail};
 /// The benchmarks.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Which {
-    /// Queue transitions per second (claim → complete) on PostgreSQL and SQLite.
+    /// Queue transitions per second (claim → complete) on PostgreSQL and SQLite, then the
+    /// daemon's completion rate, completions recorded one by one against batched.
     Queue,
     /// Metric kernels and ERA5 lead scoring (criterion).
     Scoring,
@@ -30,10 +31,18 @@ pub fn run(which: Which) -> Result<()> {
         Which::Pipeline => ("wx-validator", "pipeline", &[]),
     };
     let pg = Postgres::provide()?;
+    run_bench(package, bench, features, &pg.url)?;
+    if let Which::Queue = which {
+        run_bench("wx-scheduler", "completion", &[], &pg.url)?;
+    }
+    Ok(())
+}
+
+fn run_bench(package: &str, bench: &str, features: &[&str], pg_url: &str) -> Result<()> {
     let status = crate::cargo()
         .args(["bench", "-p", package, "--bench", bench])
         .args(features)
-        .env("WX_TEST_PG_URL", &pg.url)
+        .env("WX_TEST_PG_URL", pg_url)
         .status()?;
     if !status.success() {
         bail!("the {bench} benchmark of {package} failed");

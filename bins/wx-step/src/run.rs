@@ -4,21 +4,21 @@
 //! For each of the miner's step kinds in pipeline order (verify/open_store, day1/score,
 //! era5/score; `--step` keeps one) the row is claimed by key with
 //! [`wx_store::Queue::claim_key`] (without `force` only when due; with `force` whatever its
-//! status, attempts reset), run by the daemon's [`PipelineRunner`] while a heartbeat extends the
-//! lease, and finished with [`wx_store::Queue::finish`], fenced by the claim token. Successors
-//! are enqueued by the completions themselves (verify → Day1 → ERA5), so a kind that did not
-//! exist before its predecessor ran is found due when its turn comes.
+//! status, attempts reset; in a run that is over, with no retry), then goes through the
+//! daemon's claim lifecycle, [`wx_scheduler::run_claim`]: the pipeline runs it while a
+//! heartbeat extends the lease, and the completion is recorded fenced by the claim token,
+//! retried on transient database errors. Successors are enqueued by the completions themselves
+//! (verify → Day1 → ERA5), so a kind that did not exist before its predecessor ran is found due
+//! when its turn comes.
 
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use wx_model::{Clock, MinerUid, RunId, StepKey, StepKind, StepStatus};
-use wx_scheduler::StepRunner;
+use wx_scheduler::{ClaimServices, Recorded, SchedulerMetrics, ServiceSettings, run_claim};
 use wx_steps::Pipeline;
-use wx_store::{Claim, Completion, Db, Fence, KeyClaim, Outcome, StoreError};
-use wx_validator::daemon::PipelineRunner;
+use wx_store::{Db, KeyClaim, Outcome, StoreError};
 
 /// A miner's step kind, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -110,6 +110,12 @@ pub enum StepResult {
     Missing,
     /// Ran, but the lease was lost meanwhile: nothing was recorded.
     LeaseLost,
+    /// Ran, but the database kept refusing the result until the lease ran out: nothing was
+    /// recorded; the daemon will run the step again.
+    Unrecorded {
+        /// The last database error.
+        error: String,
+    },
 }
 
 impl StepResult {
@@ -122,6 +128,7 @@ impl StepResult {
                 | StepResult::Busy { .. }
                 | StepResult::Missing
                 | StepResult::LeaseLost
+                | StepResult::Unrecorded { .. }
         )
     }
 }
@@ -162,6 +169,9 @@ impl fmt::Display for StepResult {
             StepResult::LeaseLost => {
                 f.write_str("lease lost while running; the result was discarded")
             }
+            StepResult::Unrecorded { error } => {
+                write!(f, "the result could not be recorded: {error}")
+            }
         }
     }
 }
@@ -186,39 +196,6 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Runs a claimed step through the pipeline's runner while heartbeating; returns its
-/// completion. The runner is cancelled (and its completion discarded by the fence) if a
-/// heartbeat finds the lease lost.
-async fn run_claimed(
-    db: &Db,
-    runner: &PipelineRunner,
-    clock: &Arc<dyn Clock>,
-    claim: &Claim,
-    req: &RerunRequest,
-) -> Completion {
-    let cancel = CancellationToken::new();
-    let work = runner.run(claim.clone(), cancel.clone());
-    tokio::pin!(work);
-    let mut ticker = tokio::time::interval(req.heartbeat);
-    ticker.tick().await; // the first tick is immediate
-    loop {
-        tokio::select! {
-            completion = &mut work => return completion,
-            _ = ticker.tick(), if !cancel.is_cancelled() => {
-                match db.queue().heartbeat(&[claim], req.lease, clock.now()).await {
-                    Ok(held) if held.first() == Some(&false) => {
-                        tracing::warn!(step = %claim.key, "lease lost: cancelling the step");
-                        cancel.cancel();
-                    }
-                    Ok(_) => {}
-                    // the lease outlasts a few failed heartbeats; the fence settles it
-                    Err(e) => tracing::warn!(step = %claim.key, error = %e, "heartbeat failed"),
-                }
-            }
-        }
-    }
-}
-
 /// Re-runs the requested steps of one miner, calling `report` with each line as soon as the
 /// step is done. Returns every line. Database errors abort (steps already run stay recorded).
 pub async fn rerun(
@@ -228,7 +205,41 @@ pub async fn rerun(
     req: &RerunRequest,
     mut report: impl FnMut(&StepLine),
 ) -> Result<Vec<StepLine>, StoreError> {
-    let runner = PipelineRunner(pipeline.clone());
+    let settings = ServiceSettings {
+        lease: req.lease,
+        heartbeat: req.heartbeat,
+        max_batch: 1,
+        writers: 1,
+    };
+    let (services, tasks) = ClaimServices::start(
+        db,
+        clock.clone(),
+        settings,
+        Arc::new(SchedulerMetrics::new()),
+    );
+    // boxed: the pipeline's futures are deep, and so would be every caller's
+    let lines = Box::pin(rerun_each(
+        db,
+        pipeline,
+        &clock,
+        &services,
+        req,
+        &mut report,
+    ))
+    .await;
+    drop(services);
+    tasks.stop().await;
+    lines
+}
+
+async fn rerun_each(
+    db: &Db,
+    pipeline: &Pipeline,
+    clock: &Arc<dyn Clock>,
+    services: &ClaimServices,
+    req: &RerunRequest,
+    report: &mut impl FnMut(&StepLine),
+) -> Result<Vec<StepLine>, StoreError> {
     let kinds: Vec<StepKind> = match req.step {
         Some(s) => vec![s.kind()],
         None => MINER_STEPS.to_vec(),
@@ -258,10 +269,11 @@ pub async fn rerun(
             },
             KeyClaim::Claimed(claim) => {
                 tracing::info!(step = %claim.key, attempt = claim.attempt + 1, "running");
-                let completion = run_claimed(db, &runner, &clock, &claim, req).await;
-                match db.queue().finish(&claim, &completion, clock.now()).await? {
-                    Fence::Lost => StepResult::LeaseLost,
-                    Fence::Applied => match completion.outcome {
+                let ran = run_claim(services, claim, |c, cancel| pipeline.run(c, cancel)).await;
+                match ran.recorded {
+                    Recorded::Lost => StepResult::LeaseLost,
+                    Recorded::Unrecorded(error) => StepResult::Unrecorded { error },
+                    Recorded::Applied => match ran.completion.outcome {
                         Outcome::Succeeded => StepResult::Succeeded,
                         Outcome::Retry { at, error } => StepResult::RetryScheduled {
                             at,

@@ -520,7 +520,38 @@ async fn the_binary_reruns_and_reproduces_the_scores(t: TestDb) {
     w.sim.shutdown().await;
 }
 
+/// A forced re-run in a run that is over gets one attempt: a miner whose store is gone fails
+/// for good, and no `retry_scheduled` row is left in the finished run.
+async fn a_forced_rerun_in_a_finished_run_leaves_no_retry(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let World {
+        sim,
+        pipeline,
+        run,
+        skilled,
+    } = world(&t, dir.path()).await;
+    let db = &t.db;
+    db.runs()
+        .set_status(run, wx_model::RunStatus::Completed, None, SystemClock.now())
+        .await
+        .unwrap();
+    sim.shutdown().await; // every store is unreachable now
+    let req = request(run, skilled[0], Some(StepChoice::Verify), true);
+    let lines = rerun(db, &pipeline, Arc::new(SystemClock), &req, |_| {})
+        .await
+        .unwrap();
+    assert!(
+        matches!(lines[0].result, StepResult::Failed { .. }),
+        "{}",
+        lines[0]
+    );
+    for row in db.steps().list_run(run).await.unwrap() {
+        assert_ne!(row.status().unwrap(), StepStatus::RetryScheduled, "{row:?}");
+    }
+}
+
 backend_tests!(
+    a_forced_rerun_in_a_finished_run_leaves_no_retry,
     reruns_through_the_pipeline,
     the_binary_reruns_and_reproduces_the_scores
 );

@@ -6,26 +6,10 @@ use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wx_model::{Clock, RetryPolicy, StepKind, SystemClock};
-use wx_scheduler::{
-    PeriodicJob, RunSummary, Scheduler, SchedulerConfig, SchedulerMetrics, StepRunner,
-};
+use wx_model::{Clock, SystemClock};
+use wx_scheduler::{PeriodicJob, RunSummary, Scheduler, SchedulerConfig, SchedulerMetrics};
 use wx_steps::{DataHub, Pipeline, ValidatorConfig};
-use wx_store::{Claim, Completion, Db};
-
-/// Runs claimed steps with the pipeline.
-pub struct PipelineRunner(pub Pipeline);
-
-impl StepRunner for PipelineRunner {
-    fn run(&self, claim: Claim, cancel: CancellationToken) -> BoxFuture<'static, Completion> {
-        let pipeline = self.0.clone();
-        async move { pipeline.run(claim, cancel).await }.boxed()
-    }
-
-    fn retry_policy(&self, kind: StepKind) -> RetryPolicy {
-        self.0.retry_policy(kind)
-    }
-}
+use wx_store::Db;
 
 /// Creates (or backfills) the current run.
 struct EnsureRun {
@@ -74,6 +58,8 @@ pub struct DaemonParts {
     pub metrics: Option<Arc<SchedulerMetrics>>,
     /// Overrides of the scheduler settings.
     pub scheduler: Option<SchedulerConfig>,
+    /// Ends the shutdown grace period at once when it fires (a second signal).
+    pub urgent_stop: Option<CancellationToken>,
 }
 
 impl Default for DaemonParts {
@@ -84,6 +70,7 @@ impl Default for DaemonParts {
             clock: Arc::new(SystemClock),
             metrics: None,
             scheduler: None,
+            urgent_stop: None,
         }
     }
 }
@@ -130,9 +117,10 @@ pub async fn serve(
     let scheduler = Scheduler::new(
         db,
         scheduler_config,
-        Arc::new(PipelineRunner(pipeline.clone())),
+        Arc::new(pipeline.clone()),
         parts.clock,
     )
+    .with_urgent_stop(parts.urgent_stop.unwrap_or_default())
     .with_periodic(Arc::new(EnsureRun {
         pipeline: pipeline.clone(),
         every,
@@ -142,32 +130,76 @@ pub async fn serve(
     Ok(scheduler.run(shutdown).await?)
 }
 
-/// `wx-validator run`: serve until SIGINT or SIGTERM.
+/// `wx-validator run`: serve until SIGINT or SIGTERM; a second signal ends the shutdown grace
+/// period at once.
 pub async fn run(config: ValidatorConfig) -> Result<()> {
     let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown signal received: finishing in-flight steps");
-        trigger.cancel();
-    });
-    let summary = serve(config, DaemonParts::default(), shutdown).await?;
+    let urgent = CancellationToken::new();
+    tokio::spawn(stop_on_signals(shutdown.clone(), urgent.clone()));
+    let parts = DaemonParts {
+        urgent_stop: Some(urgent),
+        ..DaemonParts::default()
+    };
+    let summary = serve(config, parts, shutdown).await?;
     tracing::info!(?summary, "wx-validator stopped");
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Cancels `shutdown` at the first SIGINT or SIGTERM and `urgent` at the second.
+pub async fn stop_on_signals(shutdown: CancellationToken, urgent: CancellationToken) {
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGINT/SIGTERM; stop the daemon with SIGKILL");
+            return;
+        }
+    };
+    signals.next().await;
+    tracing::info!(
+        "shutdown signal received: finishing in-flight steps (signal again to stop at once)"
+    );
+    shutdown.cancel();
+    signals.next().await;
+    tracing::info!("second shutdown signal: cancelling in-flight steps and releasing them");
+    urgent.cancel();
+}
+
+/// SIGINT and SIGTERM.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

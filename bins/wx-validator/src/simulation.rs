@@ -129,8 +129,11 @@ pub async fn wait_for_completion(db: &Db, run: Option<RunId>, timeout: Duration)
     }
 }
 
-/// Waits until a subnet snapshot taken after `run` completed exists (the completion wakes the
-/// run's snapshot step); returns it.
+/// Waits until a subnet snapshot taken at or after `run` completed exists (the completion wakes
+/// the run's snapshot step, or re-arms it if it was running); returns it. A snapshot's
+/// `taken_at` is its claim's start and the run's `completed_at` is stamped once the completing
+/// transaction holds the snapshot's row, so such a snapshot read the run's final scores; one
+/// claimed earlier (stale) has an earlier `taken_at` and is not trusted.
 pub async fn wait_for_final_snapshot(
     db: &Db,
     run: RunId,

@@ -44,6 +44,13 @@ pub struct PipelineConfig {
     pub heartbeat_seconds: u32,
     /// Minutes between subnet snapshots.
     pub snapshot_interval_minutes: u32,
+    /// Lost leases a step may suffer (its worker died or stalled) before it fails for good.
+    /// Counted apart from the retries of its kind: a validator crash is not the miner's
+    /// failure, but a step that keeps killing its worker must end.
+    pub max_lease_losses: u32,
+    /// Seconds in-flight steps may take to finish after a shutdown signal (a second signal
+    /// ends the wait at once); what is left is released without consuming an attempt.
+    pub shutdown_grace_seconds: u32,
     /// Per-kind retry overrides keyed by `step/substep` (e.g. `"verify/open_store"`).
     pub retry: BTreeMap<String, RetryPolicy>,
     /// Concurrency limits.
@@ -115,6 +122,8 @@ impl Default for PipelineConfig {
             lease_seconds: 60,
             heartbeat_seconds: 15,
             snapshot_interval_minutes: 10,
+            max_lease_losses: 3,
+            shutdown_grace_seconds: 30,
             retry: BTreeMap::new(),
             concurrency: ConcurrencyConfig::default(),
         }
@@ -174,6 +183,21 @@ impl PipelineConfig {
         } else {
             policy
         }
+    }
+
+    /// The policy of lost leases of a kind: the kind's delays (see [`Self::retry_policy`]),
+    /// but `max_lease_losses` instead of its retry budget, and always retried up to it.
+    pub fn lease_loss_policy(&self, kind: StepKind) -> RetryPolicy {
+        RetryPolicy {
+            should_retry: true,
+            max_retries: self.max_lease_losses,
+            ..self.retry_policy(kind)
+        }
+    }
+
+    /// The grace period of a shutdown.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.shutdown_grace_seconds))
     }
 
     /// The GFS init time a run created at `now` scores: the latest configured cycle at or

@@ -214,6 +214,11 @@ pub struct StepRow {
     pub context: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Leases that ran out while the step was claimed (a worker stopped or stalled); kept
+    /// apart from `attempt`, which counts the failures the step itself reported.
+    pub lease_losses: i32,
+    /// A wake arrived while the step was in progress: its next wait ends at once.
+    pub wake_requested: bool,
 }
 
 impl StepRow {

@@ -105,6 +105,10 @@ diesel::table! {
         context -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// Leases that ran out while the step was claimed (not counted in `attempt`).
+        lease_losses -> Integer,
+        /// A wake arrived while the step was in progress: its next wait ends at once.
+        wake_requested -> Bool,
     }
 }
 

@@ -1,39 +1,24 @@
-//! The dispatch loop.
+//! The dispatch loop: claim rounds per resource class, rescue rounds, periodic jobs, shutdown.
 
+use crate::backoff::ClaimBackoff;
+use crate::completer::Recorded;
+use crate::lifecycle::{ClaimServices, ServiceSettings, run_claim};
 use crate::metrics::{KindLabels, OutcomeLabels, SchedulerMetrics};
-use futures::future::BoxFuture;
-use std::collections::HashMap;
+use crate::runner::{PeriodicJob, StepRunner};
+use crate::slots::{CLASSES, Slots, kinds_of};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore};
+use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use wx_model::config::ConcurrencyConfig;
 use wx_model::step::ResourceClass;
-use wx_model::{Clock, RetryPolicy, StepKind};
-use wx_store::{Claim, ClaimRequest, Completion, Db, Fence, Outcome, StoreError};
-
-/// Runs one claimed step. Implemented by the pipeline (`wx-steps`); the scheduler only
-/// dispatches.
-pub trait StepRunner: Send + Sync + 'static {
-    /// Runs the step and says how the attempt ended. `cancel` fires when the lease was lost or
-    /// the process shuts down past its grace period: stop soon (the completion will be fenced).
-    fn run(&self, claim: Claim, cancel: CancellationToken) -> BoxFuture<'static, Completion>;
-
-    /// The retry policy of a kind (used when rescuing steps whose worker died).
-    fn retry_policy(&self, kind: StepKind) -> RetryPolicy;
-}
-
-/// A job the scheduler runs every `interval` (e.g. create the day's run).
-pub trait PeriodicJob: Send + Sync + 'static {
-    /// For logs.
-    fn name(&self) -> &str;
-    /// How often.
-    fn interval(&self) -> Duration;
-    /// One run of the job; errors are logged and the job runs again next interval.
-    fn run(&self) -> BoxFuture<'static, Result<(), String>>;
-}
+use wx_model::{Clock, StepError, StepKind};
+use wx_store::{
+    Claim, ClaimRequest, Db, Fence, Outcome, RescueAction, RescueReport, RescueRequest, StoreError,
+};
 
 /// Dispatcher settings.
 #[derive(Debug, Clone)]
@@ -50,8 +35,13 @@ pub struct SchedulerConfig {
     pub scoring_step_bytes: usize,
     /// How often expired leases are looked for.
     pub rescue_interval: Duration,
-    /// How long in-flight steps may take to finish after shutdown was requested.
+    /// How long in-flight steps may take to finish after shutdown was requested (a second
+    /// request, see [`Scheduler::with_urgent_stop`], ends it at once).
     pub shutdown_grace: Duration,
+    /// Most completions recorded in one transaction (1: one by one).
+    pub completion_batch: usize,
+    /// Completion batches written at once.
+    pub completion_writers: usize,
     /// Which kinds this process runs (default: every claimable kind).
     pub kinds: Vec<StepKind>,
 }
@@ -66,7 +56,9 @@ impl SchedulerConfig {
             concurrency: p.concurrency.clone(),
             scoring_step_bytes: 700 << 20,
             rescue_interval: p.lease() / 2,
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: p.shutdown_grace(),
+            completion_batch: 32,
+            completion_writers: 2,
             kinds: StepKind::ALL
                 .iter()
                 .copied()
@@ -86,6 +78,16 @@ impl SchedulerConfig {
             limit.min((budget / self.scoring_step_bytes).max(1))
         } else {
             limit
+        }
+    }
+
+    /// The settings of the claim services (leases and completer).
+    pub fn services(&self) -> ServiceSettings {
+        ServiceSettings {
+            lease: self.lease,
+            heartbeat: self.heartbeat,
+            max_batch: self.completion_batch.max(1),
+            writers: self.completion_writers.max(1),
         }
     }
 }
@@ -115,16 +117,11 @@ pub struct RunSummary {
     pub lost: u64,
     /// Claims released at shutdown.
     pub released: u64,
-    /// Expired leases rescued.
+    /// Expired leases rescued (rescheduled or taken over to give up).
     pub rescued: u64,
+    /// Steps given up after losing too many leases (or whose run was over).
+    pub given_up: u64,
 }
-
-struct InFlight {
-    claim: Claim,
-    cancel: CancellationToken,
-}
-
-type Registry = Arc<Mutex<HashMap<i64, InFlight>>>;
 
 /// The dispatcher. Create with [`Scheduler::new`], add periodic jobs, then [`Scheduler::run`].
 pub struct Scheduler {
@@ -134,6 +131,25 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     periodic: Vec<Arc<dyn PeriodicJob>>,
     metrics: Arc<SchedulerMetrics>,
+    urgent: CancellationToken,
+}
+
+/// What a claimed step is run for.
+enum Job {
+    /// Its attempt.
+    Run,
+    /// Its failure, without running (rescue gave it up).
+    GiveUp(StepError),
+}
+
+/// What the tasks of running steps share.
+#[derive(Clone)]
+struct Dispatch {
+    runner: Arc<dyn StepRunner>,
+    services: Arc<ClaimServices>,
+    metrics: Arc<SchedulerMetrics>,
+    summary: Arc<Mutex<RunSummary>>,
+    wake: Arc<Notify>,
 }
 
 impl Scheduler {
@@ -151,6 +167,7 @@ impl Scheduler {
             clock,
             periodic: Vec::new(),
             metrics: Arc::new(SchedulerMetrics::new()),
+            urgent: CancellationToken::new(),
         }
     }
 
@@ -163,6 +180,13 @@ impl Scheduler {
     /// Uses the given metrics (e.g. already registered for `/metrics`).
     pub fn with_metrics(mut self, metrics: Arc<SchedulerMetrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Ends the shutdown grace period at once when `urgent` fires (e.g. a second SIGTERM):
+    /// in-flight steps are cancelled and released.
+    pub fn with_urgent_stop(mut self, urgent: CancellationToken) -> Self {
+        self.urgent = urgent;
         self
     }
 
@@ -180,149 +204,162 @@ impl Scheduler {
                 self.config.heartbeat, self.config.lease
             )));
         }
-        let classes = [
-            ResourceClass::Network,
-            ResourceClass::Scoring,
-            ResourceClass::Fetch,
-            ResourceClass::Light,
-        ];
-        let semaphores: HashMap<ResourceClass, Arc<Semaphore>> = classes
-            .iter()
-            .map(|c| (*c, Arc::new(Semaphore::new(self.config.limit(*c)))))
-            .collect();
-        let registry: Registry = Arc::default();
-        let wake = Arc::new(Notify::new());
-        let summary = Arc::new(Mutex::new(RunSummary::default()));
+        let slots = Slots::new(&self.config);
+        // The heartbeat loop, the completer and the periodic jobs are owned by this future: if
+        // it is dropped (the process dies), they stop with it, exactly like a crashed process
+        // stops heartbeating.
+        let (services, service_tasks) = ClaimServices::start(
+            &self.db,
+            self.clock.clone(),
+            self.config.services(),
+            self.metrics.clone(),
+        );
+        let dispatch = Dispatch {
+            runner: self.runner.clone(),
+            services,
+            metrics: self.metrics.clone(),
+            summary: Arc::default(),
+            wake: Arc::new(Notify::new()),
+        };
         let mut tasks: JoinSet<()> = JoinSet::new();
         let background = CancellationToken::new();
-
-        // Background loops live in a JoinSet owned by this future: if the future is dropped (the
-        // process dies), they stop with it, exactly like a crashed process stops heartbeating.
-        let mut background_tasks: JoinSet<()> = JoinSet::new();
-        background_tasks.spawn(heartbeat_loop(
-            self.db.clone(),
-            registry.clone(),
-            self.config.clone(),
-            self.clock.clone(),
-            self.metrics.clone(),
-            background.clone(),
-        ));
+        let mut periodic_tasks: JoinSet<()> = JoinSet::new();
         for job in &self.periodic {
-            background_tasks.spawn(periodic_loop(job.clone(), background.clone(), wake.clone()));
+            periodic_tasks.spawn(periodic_loop(
+                job.clone(),
+                background.clone(),
+                dispatch.wake.clone(),
+            ));
         }
         info!(worker = %self.config.worker_id, "scheduler started");
 
         let mut last_rescue = Instant::now() - self.config.rescue_interval;
+        let mut backoff = ClaimBackoff::default();
         while !shutdown.is_cancelled() {
             if last_rescue.elapsed() >= self.config.rescue_interval {
                 last_rescue = Instant::now();
-                let runner = self.runner.clone();
-                match self
-                    .db
-                    .queue()
-                    .rescue_expired(self.clock.now(), 100, &move |k| runner.retry_policy(k))
-                    .await
-                {
-                    Ok(rescued) if !rescued.is_empty() => {
-                        for r in &rescued {
-                            warn!(step = %r.key, holder = ?r.claimed_by, status = %r.status, "rescued a step whose lease expired");
-                        }
-                        self.metrics.leases_rescued.inc_by(rescued.len() as u64);
-                        summary.lock().expect("summary lock").rescued += rescued.len() as u64;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        self.metrics.db_errors.inc();
-                        warn!(error = %e, "rescue of expired leases failed");
-                    }
-                }
+                self.rescue(&dispatch, &mut tasks).await;
             }
             while tasks.try_join_next().is_some() {}
-
-            let mut claimed_any = false;
-            for class in classes {
-                let kinds: Vec<StepKind> = self
-                    .config
-                    .kinds
-                    .iter()
-                    .copied()
-                    .filter(|k| k.resource_class() == class)
-                    .collect();
-                if kinds.is_empty() {
-                    continue;
-                }
-                let sem = semaphores[&class].clone();
-                let free = sem
-                    .available_permits()
-                    .min(self.config.concurrency.claim_batch.max(1));
-                if free == 0 {
-                    continue;
-                }
-                let Ok(permits) = sem.clone().try_acquire_many_owned(free as u32) else {
-                    continue;
-                };
-                let req = ClaimRequest {
-                    worker: &self.config.worker_id,
-                    kinds: &kinds,
-                    limit: free,
-                    lease: self.config.lease,
-                    now: self.clock.now(),
-                };
-                let claims = match self.db.queue().claim(&req).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.metrics.db_errors.inc();
-                        warn!(error = %e, "claiming steps failed; retrying shortly");
-                        Vec::new()
+            let (pause, backing_off) = match self.claim_round(&slots, &dispatch, &mut tasks).await {
+                Ok(claimed) => {
+                    if let Some(rounds) = backoff.succeeded() {
+                        info!(failed_rounds = rounds, "claiming steps works again");
                     }
-                };
-                let mut permits = permits;
-                for claim in claims {
-                    claimed_any = true;
-                    let permit = permits.split(1).expect("one permit per claim");
-                    let kind = claim.key.kind.path();
-                    self.metrics
-                        .claimed
-                        .get_or_create(&KindLabels { kind: kind.clone() })
-                        .inc();
-                    let cancel = CancellationToken::new();
-                    registry.lock().expect("registry lock").insert(
-                        claim.id,
-                        InFlight {
-                            claim: claim.clone(),
-                            cancel: cancel.clone(),
-                        },
-                    );
-                    let ctx = TaskContext {
-                        db: self.db.clone(),
-                        runner: self.runner.clone(),
-                        clock: self.clock.clone(),
-                        metrics: self.metrics.clone(),
-                        registry: registry.clone(),
-                        wake: wake.clone(),
-                        summary: summary.clone(),
-                        lease: self.config.lease,
-                    };
-                    tasks.spawn(async move {
-                        let _permit = permit;
-                        run_one(ctx, claim, cancel).await;
-                    });
+                    if claimed {
+                        continue;
+                    }
+                    (self.idle_sleep().await, false)
                 }
-                drop(permits); // unused permits go back
-            }
-            if !claimed_any {
-                let sleep = self.idle_sleep().await;
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(sleep) => {}
+                Err(e) => {
+                    self.metrics.db_errors.inc();
+                    self.metrics.claim_failures.inc();
+                    let after = backoff.failed(Instant::now());
+                    if let Some(rounds) = after.report {
+                        warn!(error = %e, failed_rounds = rounds, pause = ?after.pause, "claiming steps failed; backing off");
+                    }
+                    (after.pause, true)
                 }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = dispatch.wake.notified(), if !backing_off => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
 
+        self.shut_down(&dispatch, &mut tasks).await;
+        background.cancel();
+        while periodic_tasks.join_next().await.is_some() {}
+        let summary = dispatch.summary.lock().expect("summary lock").clone();
+        drop(dispatch);
+        service_tasks.stop().await;
+        info!(?summary, "scheduler stopped");
+        Ok(summary)
+    }
+
+    /// One claim round: each resource class claims up to its free slots. Whether any step was
+    /// claimed; the first failed claim ends the round.
+    async fn claim_round(
+        &self,
+        slots: &Slots,
+        dispatch: &Dispatch,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<bool, StoreError> {
+        let mut claimed_any = false;
+        for class in CLASSES {
+            let kinds = kinds_of(&self.config.kinds, class);
+            if kinds.is_empty() {
+                continue;
+            }
+            let Some(mut permits) = slots.take(class, self.config.concurrency.claim_batch.max(1))
+            else {
+                continue;
+            };
+            let req = ClaimRequest {
+                worker: &self.config.worker_id,
+                kinds: &kinds,
+                limit: permits.num_permits(),
+                lease: self.config.lease,
+                now: self.clock.now(),
+            };
+            for claim in self.db.queue().claim(&req).await? {
+                claimed_any = true;
+                let permit = permits.split(1).expect("one permit per claim");
+                spawn_step(dispatch, tasks, claim, Some(permit), Job::Run);
+            }
+            // unused permits go back when `permits` is dropped
+        }
+        Ok(claimed_any)
+    }
+
+    /// One rescue round: expired leases are rescheduled; steps out of lost leases are given up
+    /// through the runner, as failures with their effects.
+    async fn rescue(&self, dispatch: &Dispatch, tasks: &mut JoinSet<()>) {
+        let runner = self.runner.clone();
+        let policy = move |k: StepKind| runner.lease_loss_policy(k);
+        let req = RescueRequest {
+            worker: &self.config.worker_id,
+            lease: self.config.lease,
+            now: self.clock.now(),
+            limit: 100,
+            policy: &policy,
+        };
+        let RescueReport { rescued, corrupt } = match self.db.queue().rescue_expired(&req).await {
+            Ok(report) => report,
+            Err(e) => {
+                self.metrics.db_errors.inc();
+                warn!(error = %e, "rescue of expired leases failed");
+                return;
+            }
+        };
+        for row in &corrupt {
+            warn!(row = row.id, problem = %row.problem, "an expired step row cannot be read and is left alone; is a newer wx sharing this database?");
+        }
+        self.metrics.corrupt_rows.inc_by(corrupt.len() as u64);
+        self.metrics.leases_rescued.inc_by(rescued.len() as u64);
+        dispatch.summary.lock().expect("summary lock").rescued += rescued.len() as u64;
+        for r in rescued {
+            match r.action {
+                RescueAction::Rescheduled { at } => {
+                    warn!(step = %r.key, holder = ?r.claimed_by, lease_losses = r.lease_losses, due = %at, "rescued a step whose lease expired");
+                }
+                RescueAction::GiveUp { claim, error } => {
+                    warn!(step = %r.key, holder = ?r.claimed_by, lease_losses = r.lease_losses, error = %error, "giving up a step whose lease expired");
+                    dispatch.summary.lock().expect("summary lock").given_up += 1;
+                    spawn_step(dispatch, tasks, *claim, None, Job::GiveUp(error));
+                }
+            }
+        }
+    }
+
+    /// Waits up to the grace period (or the urgent stop) for in-flight steps, then cancels
+    /// and releases what is left.
+    async fn shut_down(&self, dispatch: &Dispatch, tasks: &mut JoinSet<()>) {
         info!(
             in_flight = tasks.len(),
-            "shutdown requested: no new claims; waiting for in-flight steps"
+            grace = ?self.config.shutdown_grace,
+            "shutdown requested: no new claims; waiting for in-flight steps (signal again to stop at once)"
         );
         let grace = tokio::time::sleep(self.config.shutdown_grace);
         tokio::pin!(grace);
@@ -330,54 +367,43 @@ impl Scheduler {
             tokio::select! {
                 next = tasks.join_next() => if next.is_none() { break },
                 _ = &mut grace => break,
-            }
-        }
-        if !tasks.is_empty() {
-            // past the grace period: ask the runners to stop, give them a moment, then release
-            let ids: Vec<(i64, CancellationToken)> = registry
-                .lock()
-                .expect("registry lock")
-                .iter()
-                .map(|(id, f)| (*id, f.cancel.clone()))
-                .collect();
-            for (_, c) in &ids {
-                c.cancel();
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while tasks.join_next().await.is_some() {}
-            })
-            .await;
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-            let left: Vec<Claim> = registry
-                .lock()
-                .expect("registry lock")
-                .drain()
-                .map(|(_, f)| f.claim)
-                .collect();
-            if !left.is_empty() {
-                let refs: Vec<&Claim> = left.iter().collect();
-                match self.db.queue().release(&refs, self.clock.now()).await {
-                    Ok(fences) => {
-                        let n = fences.iter().filter(|f| **f == Fence::Applied).count() as u64;
-                        self.metrics.released.inc_by(n);
-                        summary.lock().expect("summary lock").released += n;
-                        info!(
-                            released = n,
-                            "released unfinished steps without consuming an attempt"
-                        );
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "releasing claims failed; their leases will expire and be rescued")
-                    }
+                _ = self.urgent.cancelled() => {
+                    info!(in_flight = tasks.len(), "stopping at once: cancelling in-flight steps");
+                    break;
                 }
             }
         }
-        background.cancel();
-        while background_tasks.join_next().await.is_some() {}
-        let summary = summary.lock().expect("summary lock").clone();
-        info!(?summary, "scheduler stopped");
-        Ok(summary)
+        if tasks.is_empty() {
+            return;
+        }
+        // past the grace period: ask the runners to stop, give them a moment, then release
+        let leases = &dispatch.services.leases;
+        leases.cancel_all();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let left = leases.take_all();
+        if left.is_empty() {
+            return;
+        }
+        let refs: Vec<&Claim> = left.iter().collect();
+        match self.db.queue().release(&refs, self.clock.now()).await {
+            Ok(fences) => {
+                let n = fences.iter().filter(|f| **f == Fence::Applied).count() as u64;
+                self.metrics.released.inc_by(n);
+                dispatch.summary.lock().expect("summary lock").released += n;
+                info!(
+                    released = n,
+                    "released unfinished steps without consuming an attempt"
+                );
+            }
+            Err(e) => {
+                warn!(error = %e, "releasing claims failed; their leases will expire and be rescued")
+            }
+        }
     }
 
     /// How long to sleep when nothing was claimable: until the next due row, bounded by the
@@ -395,17 +421,6 @@ impl Scheduler {
     }
 }
 
-struct TaskContext {
-    db: Db,
-    runner: Arc<dyn StepRunner>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<SchedulerMetrics>,
-    registry: Registry,
-    wake: Arc<Notify>,
-    summary: Arc<Mutex<RunSummary>>,
-    lease: Duration,
-}
-
 fn outcome_label(o: &Outcome) -> &'static str {
     match o {
         Outcome::Succeeded => "succeeded",
@@ -415,129 +430,64 @@ fn outcome_label(o: &Outcome) -> &'static str {
     }
 }
 
-async fn run_one(ctx: TaskContext, claim: Claim, cancel: CancellationToken) {
-    let kind = claim.key.kind.path();
-    let labels = KindLabels { kind: kind.clone() };
-    ctx.metrics.in_flight.get_or_create(&labels).inc();
-    let started = Instant::now();
-    debug!(step = %claim.key, attempt = claim.attempt + 1, "step started");
-    let completion = ctx.runner.run(claim.clone(), cancel.clone()).await;
-    ctx.metrics
-        .step_seconds
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    ctx.metrics.in_flight.get_or_create(&labels).dec();
-
-    // Leave the heartbeat registry before finishing: a heartbeat racing with the finish would
-    // otherwise see the row's claim cleared and report a lease as lost that was not.
-    ctx.registry
-        .lock()
-        .expect("registry lock")
-        .remove(&claim.id);
-    // The store may be briefly unavailable: retry the fenced finish until the lease would
-    // have expired anyway (after that the step is rescued and runs again; steps are idempotent).
-    let deadline = Instant::now() + ctx.lease;
-    let mut pause = Duration::from_millis(100);
-    let fence = loop {
-        match ctx
-            .db
-            .queue()
-            .finish(&claim, &completion, ctx.clock.now())
-            .await
-        {
-            Ok(f) => break Some(f),
-            Err(e)
-                if Instant::now() < deadline
-                    && (e.is_transient() || matches!(e, StoreError::Query(_))) =>
-            {
-                ctx.metrics.db_errors.inc();
-                warn!(step = %claim.key, error = %e, "recording the step's completion failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                ctx.metrics.db_errors.inc();
-                warn!(step = %claim.key, error = %e, "could not record the step's completion; its lease will expire and it will run again");
-                break None;
-            }
-        }
-    };
-    let outcome = match fence {
-        Some(Fence::Applied) => {
-            ctx.summary.lock().expect("summary lock").finished += 1;
-            outcome_label(&completion.outcome)
-        }
-        Some(Fence::Lost) => {
-            ctx.summary.lock().expect("summary lock").lost += 1;
-            warn!(step = %claim.key, "lease was lost while the step ran; its result was discarded");
-            "lost"
-        }
-        None => "unrecorded",
-    };
-    match &completion.outcome {
-        Outcome::Failed { error } | Outcome::Retry { error, .. } => {
-            info!(step = %claim.key, outcome, error = %error, latency_ms = started.elapsed().as_millis() as u64, "step ended")
-        }
-        _ => {
-            debug!(step = %claim.key, outcome, latency_ms = started.elapsed().as_millis() as u64, "step ended")
-        }
-    }
-    ctx.metrics
-        .finished
-        .get_or_create(&OutcomeLabels {
-            kind,
-            outcome: outcome.into(),
-        })
-        .inc();
-    ctx.wake.notify_one();
-}
-
-async fn heartbeat_loop(
-    db: Db,
-    registry: Registry,
-    config: SchedulerConfig,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<SchedulerMetrics>,
-    stop: CancellationToken,
+/// Runs a claimed step (or its give-up) in a task holding its slot.
+fn spawn_step(
+    dispatch: &Dispatch,
+    tasks: &mut JoinSet<()>,
+    claim: Claim,
+    slot: Option<OwnedSemaphorePermit>,
+    job: Job,
 ) {
-    let mut tick = tokio::time::interval(config.heartbeat);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let claims: Vec<Claim> = registry
-            .lock()
-            .expect("registry lock")
-            .values()
-            .map(|f| f.claim.clone())
-            .collect();
-        if claims.is_empty() {
-            continue;
-        }
-        let refs: Vec<&Claim> = claims.iter().collect();
-        match db.queue().heartbeat(&refs, config.lease, clock.now()).await {
-            Ok(held) => {
-                for (claim, held) in claims.iter().zip(held) {
-                    if held {
-                        continue;
-                    }
-                    // A step that left the registry meanwhile is finishing: its claim was
-                    // cleared by its own completion, not lost.
-                    if let Some(f) = registry.lock().expect("registry lock").get(&claim.id) {
-                        metrics.leases_lost.inc();
-                        warn!(step = %claim.key, "lease lost; cancelling the step");
-                        f.cancel.cancel();
-                    }
-                }
+    let d = dispatch.clone();
+    let labels = KindLabels {
+        kind: claim.key.kind.path(),
+    };
+    d.metrics.claimed.get_or_create(&labels).inc();
+    tasks.spawn(async move {
+        let _slot = slot;
+        let key = claim.key;
+        d.metrics.in_flight.get_or_create(&labels).inc();
+        debug!(step = %key, attempt = claim.attempt + 1, "step started");
+        let runner = d.runner.clone();
+        let report = match job {
+            Job::Run => run_claim(&d.services, claim, |c, cancel| runner.run(c, cancel)).await,
+            Job::GiveUp(error) => {
+                run_claim(&d.services, claim, |c, _| runner.give_up(c, error)).await
             }
-            Err(e) => {
-                metrics.db_errors.inc();
-                warn!(error = %e, "heartbeat failed; will retry at the next interval");
+        };
+        d.metrics.in_flight.get_or_create(&labels).dec();
+        d.metrics
+            .step_seconds
+            .get_or_create(&labels)
+            .observe(report.ran_for.as_secs_f64());
+        let outcome = match &report.recorded {
+            Recorded::Applied => {
+                d.summary.lock().expect("summary lock").finished += 1;
+                outcome_label(&report.completion.outcome)
             }
+            Recorded::Lost => {
+                d.summary.lock().expect("summary lock").lost += 1;
+                warn!(step = %key, "lease was lost while the step ran; its result was discarded");
+                "lost"
+            }
+            Recorded::Unrecorded(_) => "unrecorded",
+        };
+        let latency_ms = report.ran_for.as_millis() as u64;
+        match &report.completion.outcome {
+            Outcome::Failed { error } | Outcome::Retry { error, .. } => {
+                info!(step = %key, outcome, error = %error, latency_ms, "step ended")
+            }
+            _ => debug!(step = %key, outcome, latency_ms, "step ended"),
         }
-    }
+        d.metrics
+            .finished
+            .get_or_create(&OutcomeLabels {
+                kind: labels.kind.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        d.wake.notify_one();
+    });
 }
 
 async fn periodic_loop(job: Arc<dyn PeriodicJob>, stop: CancellationToken, wake: Arc<Notify>) {

@@ -42,6 +42,14 @@ pub struct SchedulerMetrics {
     pub released: Counter,
     /// Database errors seen by the dispatcher loop.
     pub db_errors: Counter,
+    /// Claim rounds that failed (the dispatcher backs off exponentially meanwhile).
+    pub claim_failures: Counter,
+    /// Expired rows a rescue round found unreadable (counted on every round they are seen).
+    pub corrupt_rows: Counter,
+    /// Completions per batch written by the completer.
+    pub completion_batch: Histogram,
+    /// Batches the completer wrote (each one transaction, unless it was split after an error).
+    pub completion_batches: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -67,6 +75,10 @@ impl SchedulerMetrics {
             leases_lost: Counter::default(),
             released: Counter::default(),
             db_errors: Counter::default(),
+            claim_failures: Counter::default(),
+            corrupt_rows: Counter::default(),
+            completion_batch: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            completion_batches: Counter::default(),
         }
     }
 
@@ -112,6 +124,26 @@ impl SchedulerMetrics {
             "db_errors",
             "Database errors in the dispatcher loop",
             self.db_errors.clone(),
+        );
+        r.register(
+            "claim_failures",
+            "Claim rounds that failed",
+            self.claim_failures.clone(),
+        );
+        r.register(
+            "corrupt_rows",
+            "Unreadable expired step rows seen by rescue rounds",
+            self.corrupt_rows.clone(),
+        );
+        r.register(
+            "completion_batch_size",
+            "Completions written per batch",
+            self.completion_batch.clone(),
+        );
+        r.register(
+            "completion_batches",
+            "Batches of completions written",
+            self.completion_batches.clone(),
         );
     }
 }

@@ -8,10 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use wx_model::{MinerUid, RetryPolicy, RunId, StepKey, StepKind, StepStatus, SystemClock};
+use wx_model::{
+    ForecastStatus, MinerUid, RetryPolicy, RunId, StepError, StepKey, StepKind, StepStatus,
+    SystemClock,
+};
 use wx_scheduler::{PeriodicJob, Scheduler, SchedulerConfig, StepRunner};
 use wx_store::testing::TestDb;
-use wx_store::{Completion, Db, Effects, MinerRecord, Outcome, StepSpec, backend_tests};
+use wx_store::{
+    Completion, Db, Effects, MinerRecord, Outcome, StatsPatch, StepSpec, backend_tests,
+};
 
 #[derive(Default)]
 struct Counters {
@@ -24,6 +29,8 @@ struct Counters {
 struct SleepyRunner {
     work: Duration,
     counters: Arc<Counters>,
+    /// Lost leases a step may suffer before it gives up.
+    max_lease_losses: u32,
 }
 
 impl std::ops::Deref for SleepyRunner {
@@ -38,6 +45,16 @@ impl SleepyRunner {
         Arc::new(SleepyRunner {
             work,
             counters: Arc::default(),
+            max_lease_losses: 5,
+        })
+    }
+
+    /// A runner whose steps give up at their first lost lease.
+    fn fragile(work: Duration) -> Arc<Self> {
+        Arc::new(SleepyRunner {
+            work,
+            counters: Arc::default(),
+            max_lease_losses: 0,
         })
     }
 }
@@ -73,6 +90,32 @@ impl StepRunner for SleepyRunner {
             jitter: 0.0,
             ..RetryPolicy::new(true, 0, 5, wx_model::Backoff::None)
         }
+    }
+
+    fn lease_loss_policy(&self, kind: StepKind) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_lease_losses,
+            ..self.retry_policy(kind)
+        }
+    }
+
+    /// The failure's effects, as the pipeline's: a terminal forecast status and the error.
+    fn give_up(&self, claim: wx_store::Claim, error: StepError) -> BoxFuture<'static, Completion> {
+        let patch = StatsPatch {
+            forecast_status: Some(ForecastStatus::VerifyFailed.as_str().into()),
+            forecast_error_msg: Some(error.to_json()),
+            ..StatsPatch::default()
+        };
+        let completion = Completion {
+            outcome: Outcome::Failed { error },
+            context: None,
+            effects: Effects {
+                stats: vec![(claim.key.miner, patch)],
+                complete_run_if_done: true,
+                ..Effects::default()
+            },
+        };
+        futures::future::ready(completion).boxed()
     }
 }
 
@@ -238,7 +281,11 @@ async fn a_dead_schedulers_step_is_rescued_and_run_once_more(t: TestDb) {
     assert_eq!(summary.rescued, 1);
     assert_eq!(fast.runs.load(Ordering::SeqCst), 1);
     let row = t.db.steps().get(&keys[0]).await.unwrap().unwrap();
-    assert_eq!(row.attempt, 1, "the lost lease consumed one attempt");
+    assert_eq!(
+        (row.attempt, row.lease_losses),
+        (0, 1),
+        "the lost lease is counted apart, not as a consumed attempt"
+    );
     assert!(row.claimed_by.is_some());
 }
 
@@ -326,7 +373,161 @@ async fn periodic_jobs_run_until_shutdown(t: TestDb) {
     assert_eq!(count.load(Ordering::SeqCst), n, "no runs after shutdown");
 }
 
+/// Scheduler A claims every step and dies (no heartbeat, no release); B takes over.
+async fn die_holding_everything(t: &TestDb, lease: Duration, keys: &[StepKey]) {
+    let a = tokio::spawn(
+        Scheduler::new(
+            t.db.clone(),
+            config(lease, Duration::from_millis(250)),
+            SleepyRunner::new(Duration::from_secs(60)),
+            Arc::new(SystemClock),
+        )
+        .run(CancellationToken::new()),
+    );
+    wait_until_all(&t.db, keys, StepStatus::InProgress, Duration::from_secs(10)).await;
+    a.abort();
+    let _ = a.await;
+}
+
+async fn a_step_out_of_lost_leases_fails_with_the_runners_failure_effects(t: TestDb) {
+    let (run, keys) = seed(&t.db, 2, StepKind::VerifyOpenStore).await;
+    let lease = Duration::from_secs(1);
+    die_holding_everything(&t, lease, &keys).await;
+    let b = SleepyRunner::fragile(Duration::from_millis(10));
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(
+        Scheduler::new(
+            Db::open(t.url()).await.unwrap(),
+            config(lease, Duration::from_millis(250)),
+            b.clone(),
+            Arc::new(SystemClock),
+        )
+        .run(stop.clone()),
+    );
+    wait_until_all(&t.db, &keys, StepStatus::Failed, Duration::from_secs(15)).await;
+    stop.cancel();
+    let summary = handle.await.unwrap().unwrap();
+    assert_eq!((summary.given_up, summary.finished), (2, 2));
+    assert_eq!(
+        b.runs.load(Ordering::SeqCst),
+        0,
+        "a given-up step does not run"
+    );
+    for k in &keys {
+        let row = t.db.steps().get(k).await.unwrap().unwrap();
+        assert_eq!(row.lease_losses, 1);
+        assert!(row.error_json.unwrap().contains("lease_lost"));
+        let stats = t.db.stats().get(run, k.miner).await.unwrap().unwrap();
+        assert_eq!(stats.status().unwrap(), ForecastStatus::VerifyFailed);
+        assert!(stats.forecast_error_msg.unwrap().contains("lease_lost"));
+    }
+    let run_row = t.db.runs().require(run).await.unwrap();
+    assert_eq!(run_row.status().unwrap(), wx_model::RunStatus::Completed);
+}
+
+async fn failed_claims_back_off_and_recover(t: TestDb) {
+    let (_, keys) = seed(&t.db, 2, StepKind::VerifyOpenStore).await;
+    // the database refuses every change of a step row
+    let refuse = match t.db.backend() {
+        wx_store::Backend::Postgres => {
+            "CREATE FUNCTION wx_refuse() RETURNS trigger LANGUAGE plpgsql AS              $$ BEGIN RAISE EXCEPTION 'writes refused'; END $$;              CREATE TRIGGER wx_refuse BEFORE UPDATE ON weather_forecast_steps              FOR EACH STATEMENT EXECUTE FUNCTION wx_refuse();"
+        }
+        wx_store::Backend::Sqlite => {
+            "CREATE TRIGGER wx_refuse BEFORE UPDATE ON weather_forecast_steps              BEGIN SELECT RAISE(ABORT, 'writes refused'); END;"
+        }
+    };
+    t.execute(refuse).await.unwrap();
+    let runner = SleepyRunner::new(Duration::from_millis(10));
+    let stop = CancellationToken::new();
+    let sched = Scheduler::new(
+        t.db.clone(),
+        config(Duration::from_secs(10), Duration::from_secs(2)),
+        runner.clone(),
+        Arc::new(SystemClock),
+    );
+    let metrics = sched.metrics();
+    let handle = tokio::spawn(sched.run(stop.clone()));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // pauses of 0.1, 0.2, 0.4, 0.8 s: about 5 rounds in 1.6 s (a 50 ms poll would make 30)
+    let failed = metrics.claim_failures.get();
+    assert!(
+        (2..=7).contains(&failed),
+        "{failed} failed claim rounds in 1.6 s: no back-off"
+    );
+    let allow = match t.db.backend() {
+        wx_store::Backend::Postgres => "DROP TRIGGER wx_refuse ON weather_forecast_steps;",
+        wx_store::Backend::Sqlite => "DROP TRIGGER wx_refuse;",
+    };
+    t.execute(allow).await.unwrap();
+    wait_until_all(&t.db, &keys, StepStatus::Succeeded, Duration::from_secs(15)).await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}
+
+async fn a_second_stop_request_ends_the_grace_period(t: TestDb) {
+    let (_, keys) = seed(&t.db, 2, StepKind::Day1Score).await;
+    let runner = SleepyRunner::new(Duration::from_secs(120));
+    let (stop, urgent) = (CancellationToken::new(), CancellationToken::new());
+    let mut cfg = config(Duration::from_secs(10), Duration::from_secs(2));
+    cfg.shutdown_grace = Duration::from_secs(600);
+    cfg.scoring_step_bytes = 1;
+    let sched = Scheduler::new(t.db.clone(), cfg, runner.clone(), Arc::new(SystemClock))
+        .with_urgent_stop(urgent.clone());
+    let handle = tokio::spawn(sched.run(stop.clone()));
+    wait_until_all(
+        &t.db,
+        &keys,
+        StepStatus::InProgress,
+        Duration::from_secs(10),
+    )
+    .await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !handle.is_finished(),
+        "the first request waits for in-flight steps"
+    );
+    urgent.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("the second request ends the 600 s grace period")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.finished + summary.released, 2);
+    for k in &keys {
+        let row = t.db.steps().get(k).await.unwrap().unwrap();
+        assert_eq!(row.attempt, 0);
+        assert!(row.claim_token.is_none());
+    }
+}
+
+async fn steps_finishing_together_are_recorded_in_batches(t: TestDb) {
+    let (_, keys) = seed(&t.db, 40, StepKind::VerifyOpenStore).await;
+    let runner = SleepyRunner::new(Duration::ZERO);
+    let mut cfg = config(Duration::from_secs(10), Duration::from_secs(2));
+    cfg.concurrency.network = 40;
+    cfg.concurrency.claim_batch = 40;
+    cfg.completion_writers = 1;
+    let stop = CancellationToken::new();
+    let sched = Scheduler::new(t.db.clone(), cfg, runner.clone(), Arc::new(SystemClock));
+    let metrics = sched.metrics();
+    let handle = tokio::spawn(sched.run(stop.clone()));
+    wait_until_all(&t.db, &keys, StepStatus::Succeeded, Duration::from_secs(20)).await;
+    stop.cancel();
+    let summary = handle.await.unwrap().unwrap();
+    assert_eq!(summary.finished, 40);
+    let batches = metrics.completion_batches.get();
+    assert!(
+        batches < 40,
+        "40 steps ending together were written in {batches} transactions"
+    );
+}
+
 backend_tests!(
+    a_step_out_of_lost_leases_fails_with_the_runners_failure_effects,
+    failed_claims_back_off_and_recover,
+    a_second_stop_request_ends_the_grace_period,
+    steps_finishing_together_are_recorded_in_batches,
     scoring_concurrency_respects_the_memory_budget,
     heartbeats_keep_a_step_longer_than_its_lease,
     a_dead_schedulers_step_is_rescued_and_run_once_more,

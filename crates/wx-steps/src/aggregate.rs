@@ -99,7 +99,11 @@ pub async fn snapshot(ctx: &StepContext, claim: &Claim) -> StepResult {
         )
     };
     let snapshot = NewSnapshot {
-        taken_at: now.naive_utc(),
+        // the claim's start, before anything was read: a snapshot taken at or after a run's
+        // `completed_at` was claimed after the completing transaction committed (that
+        // transaction locks this step first and stamps the run once its locks are held), so it
+        // read the run's final scores
+        taken_at: claim.started_at.naive_utc(),
         lookback_days: lookback as i32,
         runs_covered: serde_json::to_string(&run_ids.iter().map(|r| r.0).collect::<Vec<_>>())
             .unwrap_or_else(|_| "[]".into()),

@@ -9,7 +9,7 @@ use crate::align::{onto, score_against_climatology, truth_on_grid};
 use crate::context::{StepContext, data_failure, db_failure, score_row};
 use crate::data::miner_read_error;
 use crate::inputs::{fails_the_store, open_verified_miner};
-use crate::wrapper::{StepFailure, StepOutcome, StepResult, merge_effects};
+use crate::wrapper::{StepFailure, StepOutcome, StepResult};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use wx_model::rows::NewScore;
@@ -272,19 +272,27 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                 }
                 Ok(Err(truth_error)) => {
                     // our data source failed: keep what was scored, retry the rest later
-                    merge_effects(
-                        &mut effects,
-                        progress_effects(ctx, claim, init, &existing, &new_rows, &newly_scored)?,
-                    );
+                    effects.merge(progress_effects(
+                        ctx,
+                        claim,
+                        init,
+                        &existing,
+                        &new_rows,
+                        &newly_scored,
+                    )?);
                     return Err(data_failure(&truth_error, &[])
                         .with_effects(effects)
                         .on_final(final_failure(ctx, claim, &done)));
                 }
                 Err(store_failure) => {
-                    merge_effects(
-                        &mut effects,
-                        progress_effects(ctx, claim, init, &existing, &new_rows, &newly_scored)?,
-                    );
+                    effects.merge(progress_effects(
+                        ctx,
+                        claim,
+                        init,
+                        &existing,
+                        &new_rows,
+                        &newly_scored,
+                    )?);
                     let integrity = store_failure.error.kind == ErrorKind::Integrity;
                     let mut fin = final_failure(ctx, claim, &done);
                     if integrity {
@@ -317,10 +325,9 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
     }
     ctx.metrics.miner_bytes_verified.inc_by(store.take_bytes());
     let all_done = done.len() + newly_scored.len() == ctx.targets.era5_leads.len();
-    merge_effects(
-        &mut effects,
-        finish_effects(ctx, claim, init, &existing, &new_rows, all_done)?,
-    );
+    effects.merge(finish_effects(
+        ctx, claim, init, &existing, &new_rows, all_done,
+    )?);
     for (lead, s) in &newly_scored {
         if let Some((_, patch)) = effects.stats.first_mut() {
             patch.set_era5_lead(*lead, *s);

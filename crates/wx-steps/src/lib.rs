@@ -16,9 +16,11 @@ pub mod data;
 pub mod day1;
 pub mod env_check;
 pub mod era5;
+pub mod give_up;
 pub mod inputs;
 pub mod metrics;
 pub mod plan;
+mod runner;
 pub mod runs;
 pub mod seed;
 pub mod verify;
@@ -96,16 +98,28 @@ impl Pipeline {
                 return Completion::bare(Outcome::Wait { until: ctx.now(), reason: "interrupted (lease lost or shutdown)".into() });
             }
         };
+        self.complete(&claim, result).await
+    }
+
+    /// Ends a claimed step as failed with `error` without running it (it lost too many leases,
+    /// or its run is over), with the effects of the step's own final failure.
+    pub async fn give_up(&self, claim: Claim, error: wx_model::StepError) -> Completion {
+        let result = give_up::result(&self.ctx, &claim, error).await;
+        self.complete(&claim, result).await
+    }
+
+    /// The completion of a step's result: the retry policy applied, then the bookkeeping.
+    async fn complete(&self, claim: &Claim, result: StepResult) -> Completion {
         let mut rng = rand::rngs::StdRng::from_entropy();
-        let now = ctx.now();
+        let now = self.ctx.now();
         let mut completion = wrapper::complete(
-            &claim,
+            claim,
             &self.retry_policy(claim.key.kind),
             result,
             now,
             &mut rng,
         );
-        self.bookkeeping(&claim, &mut completion).await;
+        self.bookkeeping(claim, &mut completion).await;
         completion
     }
 

@@ -5,7 +5,7 @@
 use crate::context::StepContext;
 use crate::plan;
 use crate::wrapper::{StepFailure, StepOutcome, StepResult};
-use wx_model::{Blame, ErrorKind, MinerUid, StepKind};
+use wx_model::{Blame, ErrorKind, MinerUid, StepKey, StepKind};
 use wx_store::{Claim, Effects};
 
 /// The registered miners as (uid, hotkey).
@@ -35,9 +35,15 @@ pub async fn stats_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
     tracing::info!(run = %claim.key.run, miners = miners.len(), "seeding stats rows");
     Ok(StepOutcome::Done(Effects {
         seed_stats: miners,
+        // seed/steps_rows waits for these rows: it need not wait out its poll
+        wake: vec![StepKey::run_level(claim.key.run, StepKind::SeedStepsRows)],
         ..Default::default()
     }))
 }
+
+/// How long seed/steps_rows waits for seed/stats_rows before it looks again (it is woken as
+/// soon as the stats rows are committed).
+const STATS_ROWS_POLL: chrono::Duration = chrono::Duration::seconds(30);
 
 /// seed/steps_rows: a pending verify/open_store step per miner that has a stats row.
 pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
@@ -48,14 +54,28 @@ pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
         .list(run)
         .await
         .map_err(|e| crate::context::db_failure(&e))?;
-    if stats.is_empty() {
-        return Err(StepFailure::retryable(
-            ErrorKind::Internal,
-            Blame::Infrastructure,
-            "the run has no stats rows yet (seed/stats_rows has not run)",
-        ));
-    }
     let now = ctx.now();
+    if stats.is_empty() {
+        let seeding = ctx
+            .db
+            .steps()
+            .get(&StepKey::run_level(run, StepKind::SeedStatsRows))
+            .await
+            .map_err(|e| crate::context::db_failure(&e))?;
+        if seeding.is_some_and(|s| s.status().is_ok_and(|s| s.is_terminal())) {
+            return Err(StepFailure::permanent(
+                ErrorKind::Internal,
+                Blame::Infrastructure,
+                "seed/stats_rows ended without stats rows; import miners, then re-run the seed steps",
+            ));
+        }
+        // not a failure: seed/stats_rows has not run yet (it wakes this step when it has)
+        return Ok(StepOutcome::Wait {
+            until: now + STATS_ROWS_POLL,
+            reason: "the run's stats rows (seed/stats_rows)".into(),
+            effects: Effects::default(),
+        });
+    }
     let enqueue = stats
         .iter()
         .filter_map(|s| {

@@ -79,22 +79,6 @@ impl StepFailure {
 /// What a step returns.
 pub type StepResult = Result<StepOutcome, StepFailure>;
 
-/// Appends `more` to `base`.
-pub fn merge_effects(base: &mut Effects, more: Effects) {
-    base.seed_stats.extend(more.seed_stats);
-    base.scores.extend(more.scores);
-    base.stats.extend(more.stats);
-    if more.response.is_some() {
-        base.response = more.response;
-    }
-    base.enqueue.extend(more.enqueue);
-    base.logs.extend(more.logs);
-    if more.run_status.is_some() {
-        base.run_status = more.run_status;
-    }
-    base.refresh_miner_stats.extend(more.refresh_miner_stats);
-}
-
 /// Turns a step result into the completion handed to the queue.
 pub fn complete(
     claim: &Claim,
@@ -154,7 +138,7 @@ pub fn complete(
                     effects,
                 },
                 RetryDecision::GiveUp => {
-                    merge_effects(&mut effects, *failure.on_final);
+                    effects.merge(*failure.on_final);
                     Completion {
                         outcome: Outcome::Failed {
                             error: failure.error,
@@ -184,6 +168,7 @@ mod tests {
             hotkey: "hk".into(),
             attempt,
             max_retries,
+            lease_losses: 0,
             claimed_from: StepStatus::Pending,
             context: None,
             started_at: now,

@@ -12,6 +12,7 @@ mod error;
 pub mod miner_stats;
 pub mod miners;
 mod pg_connect;
+mod pool;
 pub mod queue;
 pub mod responses;
 pub mod runs;
@@ -29,9 +30,10 @@ pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_
 pub use error::{StoreError, redact_url};
 pub use miner_stats::MinerStatsRepo;
 pub use miners::{ImportSummary, MinerRecord, Miners};
+pub use pool::PoolState;
 pub use queue::{
-    Claim, ClaimRequest, Completion, Effects, Fence, KeyClaim, MinerStatsRefresh, Outcome,
-    PoolState, Queue, Rescued,
+    Claim, ClaimRequest, Completion, CorruptRow, Effects, Fence, KeyClaim, MinerStatsRefresh,
+    Outcome, Queue, RescueAction, RescueReport, RescueRequest, Rescued,
 };
 pub use responses::Responses;
 pub use runs::{RunHandle, Runs};

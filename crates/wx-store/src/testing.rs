@@ -87,6 +87,69 @@ impl TestDb {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// A connection of its own, outside the pool (to hold locks, or to write what wx never
+    /// writes, in fault tests).
+    pub async fn raw(&self) -> RawConn {
+        use diesel_async::AsyncConnection;
+        match self.db.backend() {
+            Backend::Postgres => RawConn::Pg(Box::new(
+                AsyncPgConnection::establish(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url)),
+            )),
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let conn = crate::backend::SqliteConn::establish(path)
+                    .await
+                    .unwrap_or_else(|e| panic!("open {path}: {e}"));
+                let mut raw = RawConn::Sqlite(conn);
+                raw.batch("PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;")
+                    .await
+                    .expect("configure the connection");
+                raw
+            }
+        }
+    }
+
+    /// Runs SQL statements on a connection of its own.
+    pub async fn execute(&self, sql: &str) -> Result<(), crate::StoreError> {
+        self.raw().await.batch(sql).await
+    }
+}
+
+/// A connection outside the pool, see [`TestDb::raw`].
+pub enum RawConn {
+    /// PostgreSQL.
+    Pg(Box<AsyncPgConnection>),
+    /// SQLite.
+    Sqlite(crate::backend::SqliteConn),
+}
+
+impl RawConn {
+    /// Runs SQL statements (e.g. `BEGIN; SELECT … FOR UPDATE` to hold a lock until `COMMIT`).
+    pub async fn batch(&mut self, sql: &str) -> Result<(), crate::StoreError> {
+        use diesel_async::SimpleAsyncConnection;
+        match self {
+            RawConn::Pg(c) => c.as_mut().batch_execute(sql).await?,
+            RawConn::Sqlite(c) => c.batch_execute(sql).await?,
+        }
+        Ok(())
+    }
+
+    /// The value of a query returning one `BIGINT` column named `n`.
+    pub async fn number(&mut self, sql: &str) -> Result<i64, crate::StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let row: N = match self {
+            RawConn::Pg(c) => diesel::sql_query(sql).get_result(c.as_mut()).await?,
+            RawConn::Sqlite(c) => diesel::sql_query(sql).get_result(c).await?,
+        };
+        Ok(row.n)
+    }
 }
 
 /// Replaces the database name (the path) of a PostgreSQL URL.

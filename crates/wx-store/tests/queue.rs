@@ -10,8 +10,8 @@ use wx_model::{
 };
 use wx_store::testing::TestDb;
 use wx_store::{
-    ClaimRequest, Completion, Effects, Fence, KeyClaim, Outcome, StatsPatch, StepSpec,
-    backend_tests, score_type,
+    ClaimRequest, Completion, Db, Effects, Fence, KeyClaim, Outcome, RescueAction, RescueReport,
+    RescueRequest, StatsPatch, StepSpec, backend_tests, score_type,
 };
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -29,6 +29,21 @@ fn req<'a>(
         lease: LEASE,
         now,
     }
+}
+
+/// One rescue round by worker `rescuer` with the lost-lease policy `policy`.
+async fn rescue(db: &Db, now: chrono::DateTime<chrono::Utc>, policy: RetryPolicy) -> RescueReport {
+    let policy = move |_k: StepKind| policy;
+    db.queue()
+        .rescue_expired(&RescueRequest {
+            worker: "rescuer",
+            lease: LEASE,
+            now,
+            limit: 10,
+            policy: &policy,
+        })
+        .await
+        .unwrap()
 }
 
 fn miner_error(msg: &str) -> StepError {
@@ -248,28 +263,30 @@ async fn a_worker_that_stops_heartbeating_loses_its_step(t: TestDb) {
             .unwrap(),
         vec![true]
     );
-    let policy = |_k: StepKind| RetryPolicy {
+    let policy = RetryPolicy {
         jitter: 0.0,
         ..RetryPolicy::new(true, 5, 3, Backoff::None)
     };
     assert!(
-        db.queue()
-            .rescue_expired(t0() + secs(80), 10, &policy)
-            .await
-            .unwrap()
-            .is_empty(),
+        rescue(db, t0() + secs(80), policy).await.rescued.is_empty(),
         "lease was extended"
     );
-    let rescued = db
-        .queue()
-        .rescue_expired(t0() + secs(91), 10, &policy)
-        .await
-        .unwrap();
+    let rescued = rescue(db, t0() + secs(91), policy).await.rescued;
     assert_eq!(rescued.len(), 1);
     assert_eq!(rescued[0].claimed_by.as_deref(), Some("stalled"));
-    assert_eq!(rescued[0].status, StepStatus::RetryScheduled);
+    assert_eq!(
+        rescued[0].action,
+        RescueAction::Rescheduled {
+            at: t0() + secs(96)
+        }
+    );
     let row = db.steps().get(&stalled.key).await.unwrap().unwrap();
-    assert_eq!(row.attempt, 1);
+    assert_eq!(row.status().unwrap(), StepStatus::RetryScheduled);
+    assert_eq!(
+        (row.attempt, row.lease_losses),
+        (0, 1),
+        "a lost lease is counted apart: it is not the step's failure"
+    );
     assert_eq!(row.next_run_at, (t0() + secs(96)).naive_utc());
     assert!(row.error_json.unwrap().contains("lease_lost"));
 
@@ -348,31 +365,33 @@ async fn retries_follow_each_backoff_kind_until_failed(t: TestDb) {
         db.steps().enqueue(&[spec.clone()], t0()).await.unwrap();
         let policy = RetryPolicy::new(true, 10, 3, backoff);
         let mut now = t0();
-        // lost leases drive the policy inside the store; each rescue consumes an attempt
+        // lost leases drive the lost-lease policy inside the store; each rescue counts a lost
+        // lease, not an attempt
         for (i, nominal) in expected.iter().enumerate() {
             let got = db.queue().claim(&req("w", &kinds, 10, now)).await.unwrap();
             let claim = got
                 .into_iter()
                 .find(|c| c.key == spec.key)
                 .unwrap_or_else(|| panic!("step not due at {now}"));
-            assert_eq!(claim.attempt as usize, i);
+            assert_eq!((claim.attempt, claim.lease_losses as usize), (0, i));
             let expiry = now + secs(61);
-            let rescued = db
-                .queue()
-                .rescue_expired(expiry, 10, &|_k: StepKind| policy)
-                .await
-                .unwrap();
-            assert_eq!(rescued[0].status, StepStatus::RetryScheduled);
+            let rescued = rescue(db, expiry, policy).await.rescued;
+            assert!(matches!(
+                rescued[0].action,
+                RescueAction::Rescheduled { .. }
+            ));
             let row = db.steps().get(&spec.key).await.unwrap().unwrap();
+            assert_eq!(row.status().unwrap(), StepStatus::RetryScheduled);
             let delay = (row.next_run_at - expiry.naive_utc()).as_seconds_f64();
             assert!(
                 delay >= nominal * 0.9 - 1e-3 && delay <= nominal * 1.1 + 1e-3,
-                "{backoff:?} attempt {}: delay {delay} outside ±10 % of {nominal}",
+                "{backoff:?} lost lease {}: delay {delay} outside ±10 % of {nominal}",
                 i + 1
             );
             now = chrono::DateTime::from_naive_utc_and_offset(row.next_run_at, chrono::Utc);
         }
-        // the fourth failure exhausts max_retries = 3
+        // the fourth lost lease exhausts max_retries = 3: the rescuer takes the step over and
+        // ends it as failed through the fenced completion
         let claim = db
             .queue()
             .claim(&req("w", &kinds, 10, now))
@@ -381,19 +400,42 @@ async fn retries_follow_each_backoff_kind_until_failed(t: TestDb) {
             .into_iter()
             .find(|c| c.key == spec.key)
             .unwrap();
-        assert_eq!(claim.attempt, 3);
-        let rescued = db
-            .queue()
-            .rescue_expired(now + secs(61), 10, &|_k: StepKind| policy)
-            .await
-            .unwrap();
-        assert_eq!(rescued[0].status, StepStatus::Failed);
+        assert_eq!(claim.lease_losses, 3);
+        let rescued = rescue(db, now + secs(61), policy).await.rescued;
+        let RescueAction::GiveUp {
+            claim: taken,
+            error,
+        } = rescued[0].action.clone()
+        else {
+            panic!("expected a give-up, got {:?}", rescued[0].action);
+        };
+        assert_eq!(
+            db.queue()
+                .finish(
+                    &claim,
+                    &Completion::bare(Outcome::Succeeded),
+                    now + secs(62)
+                )
+                .await
+                .unwrap(),
+            Fence::Lost,
+            "the worker that lost the lease is fenced out"
+        );
+        let failed = Completion::bare(Outcome::Failed { error });
+        assert_eq!(
+            db.queue()
+                .finish(&taken, &failed, now + secs(62))
+                .await
+                .unwrap(),
+            Fence::Applied
+        );
         let row = db.steps().get(&spec.key).await.unwrap().unwrap();
         assert_eq!(
-            (row.status().unwrap(), row.attempt),
-            (StepStatus::Failed, 4)
+            (row.status().unwrap(), row.attempt, row.lease_losses),
+            (StepStatus::Failed, 1, 4)
         );
         assert!(row.completed_at.is_some());
+        assert!(row.error_json.unwrap().contains("lease_lost"));
     }
     // an explicit Failed outcome (decided by the step wrapper) is terminal and counts an attempt
     let mut spec = verify_spec(run, 1, t0());

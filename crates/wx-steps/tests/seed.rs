@@ -1,0 +1,87 @@
+//! The seed steps against real databases: seed/steps_rows waits — without consuming an
+//! attempt — until seed/stats_rows has written the run's stats rows, and is woken by it.
+
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wx_model::{MinerUid, RunId, StepKey, StepKind, StepStatus, SystemClock};
+use wx_steps::{DataHub, Pipeline, ValidatorConfig};
+use wx_store::testing::TestDb;
+use wx_store::{Fence, KeyClaim, MinerRecord, Outcome, backend_tests};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+async fn run_step(t: &TestDb, pipeline: &Pipeline, key: StepKey) -> Outcome {
+    let KeyClaim::Claimed(claim) =
+        t.db.queue()
+            .claim_key(&key, "test", LEASE, Utc::now(), false)
+            .await
+            .unwrap()
+    else {
+        panic!("{key} is due");
+    };
+    let completion = pipeline.run(claim.clone(), CancellationToken::new()).await;
+    let fence =
+        t.db.queue()
+            .finish(&claim, &completion, Utc::now())
+            .await
+            .unwrap();
+    assert_eq!(fence, Fence::Applied);
+    completion.outcome
+}
+
+async fn steps_rows_waits_for_the_stats_rows(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ValidatorConfig {
+        cache_dir: dir.path().to_owned(),
+        ..ValidatorConfig::default()
+    };
+    config.pipeline.test_mode = true;
+    let data = Arc::new(DataHub::new(&config.data, &config.cache_dir, true).unwrap());
+    let miners: Vec<MinerRecord> = (1..=2)
+        .map(|uid| MinerRecord {
+            uid,
+            hotkey: format!("5Hotkey{uid:03}"),
+            store_url: "https://miner.example/x.zarr".into(),
+            access_token: "secret".into(),
+        })
+        .collect();
+    t.db.miners().import(&miners, Utc::now()).await.unwrap();
+    let pipeline = Pipeline::new(t.db.clone(), config, Arc::new(SystemClock), data).unwrap();
+    let wx_steps::RunCreation::Created(run) = pipeline.ensure_run().await.unwrap() else {
+        panic!("a fresh database gets a new run");
+    };
+    let steps_rows = StepKey::run_level(run, StepKind::SeedStepsRows);
+    let stats_rows = StepKey::run_level(run, StepKind::SeedStatsRows);
+
+    // steps_rows first: nothing to enqueue yet, so it waits
+    let outcome = run_step(&t, &pipeline, steps_rows).await;
+    assert!(matches!(outcome, Outcome::Wait { .. }), "{outcome:?}");
+    let row = t.db.steps().get(&steps_rows).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status().unwrap(), row.attempt),
+        (StepStatus::Waiting, 0),
+        "waiting for stats_rows consumes no attempt"
+    );
+    // stats_rows wakes it: due at once
+    assert_eq!(
+        run_step(&t, &pipeline, stats_rows).await,
+        Outcome::Succeeded
+    );
+    assert_eq!(
+        run_step(&t, &pipeline, steps_rows).await,
+        Outcome::Succeeded
+    );
+    verify_steps_exist(&t, run).await;
+}
+
+async fn verify_steps_exist(t: &TestDb, run: RunId) {
+    for uid in 1..=2 {
+        let key = StepKey::miner(run, MinerUid::new(uid), StepKind::VerifyOpenStore);
+        let row = t.db.steps().get(&key).await.unwrap().unwrap();
+        assert_eq!(row.status().unwrap(), StepStatus::Pending);
+    }
+}
+
+backend_tests!(steps_rows_waits_for_the_stats_rows);

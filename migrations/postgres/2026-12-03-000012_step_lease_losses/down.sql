@@ -1,0 +1,2 @@
+ALTER TABLE weather_forecast_steps DROP COLUMN wake_requested;
+ALTER TABLE weather_forecast_steps DROP COLUMN lease_losses;
