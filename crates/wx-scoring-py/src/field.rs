@@ -453,3 +453,47 @@ pub(crate) fn aggregate_levels(
         per_level: results,
     })
 }
+
+/// Benchmark hook, not API: wx-scoring's `score_field` called from Rust `reps` times on these
+/// very float32 arrays (forecast, truth, climatology as skill reference: the ERA5 shape), after
+/// a warm-up; returns the seconds of each call. `benches/bench_field.py` compares them with
+/// calls through Python on the same memory.
+#[pyfunction]
+#[pyo3(name = "_kernel_seconds")]
+pub(crate) fn kernel_seconds(
+    py: Python<'_>,
+    forecast: &Bound<'_, PyAny>,
+    truth: &Bound<'_, PyAny>,
+    climatology: &Bound<'_, PyAny>,
+    latitudes: &Bound<'_, PyAny>,
+    reps: usize,
+) -> PyResult<Vec<f64>> {
+    const DIMS: &str = "2 (lat, lon)";
+    let first = ("forecast", FloatType::F32);
+    let f: PyReadonlyArray<'_, f32, Ix2> = field("forecast", forecast, first, DIMS)?;
+    let o: PyReadonlyArray<'_, f32, Ix2> = field("truth", truth, first, DIMS)?;
+    let c: PyReadonlyArray<'_, f32, Ix2> = field("climatology", climatology, first, DIMS)?;
+    check_shapes(
+        &[("forecast", f.shape()), ("climatology", c.shape())],
+        o.shape(),
+    )?;
+    let weights = row_weights(latitudes, o.shape()[0])?;
+    let cfg = ScoringConfig::default();
+    let inputs = FieldInputs::new(f.as_array(), o.as_array())
+        .with_climatology(c.as_array())
+        .with_reference(Reference::Climatology);
+    py.detach(|| {
+        for _ in 0..3 {
+            kernel_score_field(&inputs, &weights, &cfg)?;
+        }
+        (0..reps)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let m = kernel_score_field(&inputs, &weights, &cfg);
+                let seconds = start.elapsed().as_secs_f64();
+                std::hint::black_box(m).map(|_| seconds)
+            })
+            .collect::<Result<Vec<f64>, ScoringError>>()
+    })
+    .map_err(scoring_error)
+}

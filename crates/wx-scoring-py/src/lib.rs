@@ -39,6 +39,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(field::score_field, m)?)?;
     m.add_function(wrap_pyfunction!(field::score_variable, m)?)?;
     m.add_function(wrap_pyfunction!(field::aggregate_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(field::kernel_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(scores::thickness_weights, m)?)?;
     m.add_function(wrap_pyfunction!(scores::lead_score, m)?)?;
     m.add_function(wrap_pyfunction!(scores::era5_combined, m)?)?;
