@@ -73,7 +73,7 @@ pub(crate) fn thickness_weights(levels: &Bound<'_, PyAny>) -> PyResult<Vec<f64>>
     wx_thickness_weights(&levels).map_err(scoring_error)
 }
 
-/// The ERA5 score of one lead from the outcome of every variable (scoring spec §5).
+/// The ERA5 score of one lead from the outcome of every variable.
 ///
 /// Parameters
 /// ----------
@@ -172,7 +172,7 @@ pub(crate) fn era5_combined<'py>(
     to_python(py, &wx_era5_combined(&lead_scores, &cfg))
 }
 
-/// The Day1 quality-control score (scoring spec §4) over every configured (variable, lead).
+/// The Day1 quality-control score over every configured (variable, lead).
 ///
 /// Parameters
 /// ----------
@@ -236,7 +236,7 @@ pub(crate) fn day1_score<'py>(
     Ok(out)
 }
 
-/// The overall score of a run (scoring spec §6): W_e·E + W_d'·day1_pass, with the no-ERA5
+/// The overall score of a run: W_e·E + W_d'·day1_pass, with the no-ERA5
 /// tier before any ERA5 lead is scored.
 ///
 /// Parameters
@@ -287,7 +287,7 @@ pub(crate) fn overall_score<'py>(
     Ok(out)
 }
 
-/// Ranking weights from each miner's mean overall score (scoring spec §7).
+/// Ranking weights from each miner's mean overall score.
 ///
 /// Parameters
 /// ----------

@@ -1,6 +1,6 @@
 """Score xarray Datasets exactly as the validator scores Zarr stores (needs xarray and pandas).
 
-The rules are the validator's (scoring spec sections 1-2 and the stores it reads):
+The rules are the validator's (its catalogue, alignment and store readers):
 
 - variables are found under their accepted names (:mod:`wx_scoring.catalogue`, first match in
   the catalogue's order); a ``units`` attribute must name the canonical unit (spellings are
