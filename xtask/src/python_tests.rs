@@ -23,8 +23,12 @@ pub struct Timings {
 }
 
 /// The interpreter the venv is made from: `WX_PYTHON`, else `python3`; checked to run.
-fn base_python() -> Result<String> {
-    let python = std::env::var("WX_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+pub fn base_python() -> Result<String> {
+    usable_python(std::env::var("WX_PYTHON").unwrap_or_else(|_| "python3".to_owned()))
+}
+
+/// `python` if it runs and is recent enough, else an error that says what to install.
+fn usable_python(python: String) -> Result<String> {
     let ok = Command::new(&python)
         .args(["-c", "import sys, venv; assert sys.version_info >= (3, 10)"])
         .output()
@@ -52,13 +56,14 @@ pub struct Installed {
 /// Creates the venv (once per requirements change) and builds the package into it with
 /// `pip install ./crates/wx-scoring-py`; returns it and how long each part took.
 pub fn install(root: &Path) -> Result<(Installed, Duration, Duration)> {
+    let base = base_python()?;
     let crate_dir = root.join("crates/wx-scoring-py");
     let start = Instant::now();
     let python = ensure_venv(
         root,
         "py-test-venv",
         &crate_dir.join("tests/requirements.txt"),
-        &base_python()?,
+        &base,
     )?;
     let venv_bin = python.parent().context("the venv's bin directory")?;
     let path = std::env::join_paths(std::iter::once(venv_bin.to_path_buf()).chain(
@@ -116,4 +121,18 @@ pub fn run_suite(root: &Path) -> Result<Timings> {
         install,
         pytest: start.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usable_python;
+
+    #[test]
+    fn a_missing_python_is_an_error_that_says_what_to_install() {
+        let err = usable_python("/nonexistent/python3".to_owned()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("/nonexistent/python3"), "{message}");
+        assert!(message.contains("apt-get install python3"), "{message}");
+        assert!(message.contains("WX_PYTHON"), "{message}");
+    }
 }

@@ -8,6 +8,8 @@ use std::time::Instant;
 /// Runs `cargo test --workspace` with `WX_TEST_PG_URL` pointing at a PostgreSQL server, then
 /// the wx-scoring-py tests (see `python_tests`); prints how long each part took.
 pub fn run(extra: &[String]) -> Result<()> {
+    // fail before the long cargo run when the Python tests cannot run
+    crate::python_tests::base_python()?;
     let start = Instant::now();
     let pg = Postgres::provide()?;
     let mut cmd = crate::cargo();
