@@ -17,6 +17,9 @@ pub enum Which {
     /// A full test-mode run of 255 simulated miners, SQLite and PostgreSQL: wall time,
     /// steps per second, the daemon's peak memory.
     Pipeline,
+    /// One 0.25° field (721 × 1440) scored through the Python package against the Rust kernel
+    /// on the same arrays (creates target/py-test-venv).
+    Python,
 }
 
 /// Runs one benchmark.
@@ -29,6 +32,7 @@ pub fn run(which: Which) -> Result<()> {
         Which::Scoring => ("wx-scoring", "kernel", &[]),
         Which::Data => ("wx-data", "zarr_decode", &[]),
         Which::Pipeline => ("wx-validator", "pipeline", &[]),
+        Which::Python => return python_against_rust(),
     };
     let pg = Postgres::provide()?;
     run_bench(package, bench, features, &pg.url)?;
@@ -79,5 +83,27 @@ fn read_against_python() -> Result<()> {
             .arg(&python)
             .arg("--target-dir")
             .arg(root.join("target")),
+    )
+}
+
+/// The Python package's speed: `crates/wx-scoring-py/benches/bench_field.py` times
+/// `wx_scoring.score_field` and the release `kernel_timing` example (wx-scoring called from
+/// Rust) on the same 721 × 1440 arrays, alternating, and prints both and their ratio.
+fn python_against_rust() -> Result<()> {
+    let root = crate::workspace_root();
+    let (venv, _, _) = crate::python_tests::install(&root)?;
+    crate::python::run(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "wx-scoring-py",
+        "--example",
+        "kernel_timing",
+    ]))?;
+    crate::python::run(
+        std::process::Command::new(&venv.python)
+            .arg(root.join("crates/wx-scoring-py/benches/bench_field.py"))
+            .arg(root.join("target/release/examples/kernel_timing"))
+            .env("PATH", &venv.path),
     )
 }

@@ -1,13 +1,16 @@
 //! `cargo xtask …`: project automation in Rust (the xtask pattern).
 //!
 //! - `cargo xtask test [-- <cargo test args>]` runs the whole test suite on both backends,
-//!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster.
-//! - `cargo xtask bench <queue|scoring|data|pipeline>` runs a benchmark and prints its figures.
+//!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster, then the Python
+//!   package's pytest suite in a throwaway virtualenv.
+//! - `cargo xtask bench <queue|scoring|data|pipeline|python>` runs a benchmark and prints its
+//!   figures.
 //! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
 
 mod bench;
 mod postgres;
 mod python;
+mod python_tests;
 mod reference_values;
 mod test;
 
@@ -22,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every test on SQLite and PostgreSQL (DATABASE_URL, or a private cluster).
+    /// Run every test on SQLite and PostgreSQL (DATABASE_URL, or a private cluster), then the
+    /// Python package's tests (needs python3 and PyPI).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
