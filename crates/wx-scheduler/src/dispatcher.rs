@@ -269,8 +269,12 @@ impl Scheduler {
                     now: self.clock.now(),
                 };
                 let claims = match self.db.queue().claim(&req).await {
-                    Ok(c) => c,
+                    Ok(c) => {
+                        self.metrics.claims_ok.set(1);
+                        c
+                    }
                     Err(e) => {
+                        self.metrics.claims_ok.set(0);
                         self.metrics.db_errors.inc();
                         warn!(error = %e, "claiming steps failed; retrying shortly");
                         Vec::new()

@@ -42,6 +42,9 @@ pub struct SchedulerMetrics {
     pub released: Counter,
     /// Database errors seen by the dispatcher loop.
     pub db_errors: Counter,
+    /// 1 while the dispatcher's last claim round reached the database, 0 before the first
+    /// round and after a failed one (the daemon's `/readyz` reads it).
+    pub claims_ok: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -67,6 +70,7 @@ impl SchedulerMetrics {
             leases_lost: Counter::default(),
             released: Counter::default(),
             db_errors: Counter::default(),
+            claims_ok: Gauge::default(),
         }
     }
 
@@ -112,6 +116,11 @@ impl SchedulerMetrics {
             "db_errors",
             "Database errors in the dispatcher loop",
             self.db_errors.clone(),
+        );
+        r.register(
+            "claims_ok",
+            "1 when the last claim round reached the database, else 0",
+            self.claims_ok.clone(),
         );
     }
 }

@@ -13,6 +13,7 @@ pub mod miners;
 pub mod queue;
 pub mod responses;
 pub mod runs;
+mod schema_status;
 pub mod scores;
 pub mod snapshots;
 pub mod stats;
