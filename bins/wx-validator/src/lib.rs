@@ -3,6 +3,7 @@
 //! binary stays thin and the end-to-end tests and the demo run the very same code.
 #![warn(missing_docs)]
 
+pub mod config_show;
 pub mod daemon;
 pub mod demo;
 pub mod logging;

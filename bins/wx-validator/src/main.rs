@@ -5,7 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use wx_validator::{daemon, demo, logging, miners, report, status};
+use wx_validator::{config_show, daemon, demo, logging, miners, report, status};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -63,6 +63,11 @@ enum Command {
         /// Output directory (created if needed).
         #[arg(long, default_value = "wx-report")]
         out: PathBuf,
+    },
+    /// Show the configuration (`config show`: every key with its value, secrets redacted).
+    Config {
+        #[command(subcommand)]
+        command: config_show::ConfigCommand,
     },
     /// See wx at work with nothing installed: a simulated world and miner network on
     /// 127.0.0.1, the real pipeline on an SQLite file, then a leaderboard and a report.
@@ -130,6 +135,10 @@ fn run(cli: Cli) -> Result<()> {
             .build()?;
         return runtime.block_on(demo::run(options)).map(|_| ());
     }
+    if let Command::Config { command } = &cli.command {
+        // prints to stdout only: no logging, no database
+        return config_show::run(command, cli.config.as_deref(), cli.database_url.as_deref());
+    }
     logging::init(cli.verbose, cli.log_json);
     let mut config = wx_steps::ValidatorConfig::load(cli.config.as_deref())?;
     if let Some(url) = cli.database_url {
@@ -149,7 +158,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Miners { command } => miners::run(command, &config).await,
             Command::Status { run_id, json } => status::run(&config, run_id, json).await,
             Command::Report { run_id, out } => report::run(&config, run_id, &out).await,
-            Command::Demo(_) => unreachable!("handled above"),
+            Command::Demo(_) | Command::Config { .. } => unreachable!("handled above"),
         }
     })
 }
