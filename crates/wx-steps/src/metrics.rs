@@ -48,8 +48,8 @@ impl Default for StepsMetrics {
             let labels = PhaseLabels {
                 phase: phase.into(),
             };
-            metrics.pairs_scored.get_or_create(&labels);
-            metrics.pairs_failed.get_or_create(&labels);
+            drop(metrics.pairs_scored.get_or_create(&labels));
+            drop(metrics.pairs_failed.get_or_create(&labels));
         }
         metrics
     }
