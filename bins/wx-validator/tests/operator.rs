@@ -125,6 +125,12 @@ async fn execute(t: &TestDb, sql: &str) {
             use diesel::Connection;
             let path = t.url().trim_start_matches("sqlite://");
             let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            // the daemon writes at the same time: wait for its lock like it waits for ours
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut c,
+                "PRAGMA busy_timeout = 30000;",
+            )
+            .unwrap();
             diesel::RunQueryDsl::execute(sql, &mut c).unwrap();
         }
     }
