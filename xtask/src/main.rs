@@ -6,8 +6,10 @@
 //! - `cargo xtask bench <queue|scoring|data|pipeline|python>` runs a benchmark and prints its
 //!   figures.
 //! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
+//! - `cargo xtask deploy-config` regenerates `deploy/wx.example.toml`.
 
 mod bench;
+mod deploy_config;
 mod postgres;
 mod python;
 mod python_tests;
@@ -34,6 +36,8 @@ enum Command {
     },
     /// Recompute wx-scoring's cross-check values with xskillscore/numpy (creates target/xtask-venv).
     ReferenceValues(reference_values::Args),
+    /// Regenerate deploy/wx.example.toml from `wx-validator config show --defaults`.
+    DeployConfig,
     /// Run a benchmark.
     Bench {
         /// Which benchmark.
@@ -47,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test { cargo_args } => test::run(&cargo_args),
         Command::Bench { which } => bench::run(which),
         Command::ReferenceValues(a) => reference_values::main(a),
+        Command::DeployConfig => deploy_config::run(),
     }
 }
 

@@ -107,7 +107,8 @@ pub async fn serve(
     let scheduler_metrics = parts.metrics.unwrap_or_default();
     if let Some(addr) = metrics_addr {
         let (sm, pm) = (scheduler_metrics.clone(), pipeline.metrics());
-        let state = crate::operator::OperatorState::new(db.clone(), |r| {
+        let claims_ok = Some(scheduler_metrics.claims_ok.clone());
+        let state = crate::operator::OperatorState::new(db.clone(), claims_ok, |r| {
             sm.register(r);
             pm.register(r);
         });

@@ -539,6 +539,11 @@ async fn run_pipeline(
             .iter()
             .map(|(uid, b)| (*uid, behaviour_label(b)))
             .collect(),
+        references: behaviours
+            .iter()
+            .filter(|(_, b)| matches!(b, Behaviour::GfsClone | Behaviour::Climatology))
+            .map(|(uid, _)| *uid)
+            .collect(),
         notes: vec![format!(
             "Simulated world: {}° grid, {} miners on 127.0.0.1, seed {}. Labels are the simulated behaviours; the validator does not know them.",
             sim.world.spec.resolution_deg,

@@ -5,6 +5,7 @@
 //! `wx-step`.)
 #![warn(missing_docs)]
 
+pub mod config_show;
 pub mod daemon;
 pub mod demo;
 pub mod miners;

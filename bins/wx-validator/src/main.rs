@@ -5,7 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use wx_validator::{daemon, demo, miners, report, runs, status, weights};
+use wx_validator::{config_show, daemon, demo, miners, report, runs, status, weights};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -86,6 +86,11 @@ enum Command {
         #[arg(long, default_value = "wx-report")]
         out: PathBuf,
     },
+    /// Show the configuration (`config show`: every key with its value, secrets redacted).
+    Config {
+        #[command(subcommand)]
+        command: config_show::ConfigCommand,
+    },
     /// See wx at work with nothing installed: a simulated world and miner network on
     /// 127.0.0.1, the real pipeline on an SQLite file, then a leaderboard and a report.
     Demo(DemoArgs),
@@ -155,6 +160,11 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         runtime.block_on(demo::run(options))?;
         return Ok(ExitStatus::Success);
     }
+    if let Command::Config { command } = &cli.command {
+        // prints to stdout only: no logging, no database
+        config_show::run(command, cli.config.as_deref(), cli.database_url.as_deref())?;
+        return Ok(ExitStatus::Success);
+    }
     wx_cli::logging::init(&log(vec!["info", "debug", "trace"]));
     let config = wx_cli::config::load(cli.config.as_deref(), cli.database_url.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -176,7 +186,7 @@ fn run(cli: Cli) -> Result<ExitStatus> {
             Command::Status { run_id, json } => status::run(&config, run_id, json).await?,
             Command::Report { run_id, out } => report::run(&config, run_id, &out).await?,
             Command::Weights(args) => weights::run(&config, &args).await?,
-            Command::Demo(_) => unreachable!("handled above"),
+            Command::Demo(_) | Command::Config { .. } => unreachable!("handled above"),
         }
         Ok(ExitStatus::Success)
     })

@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub struct ReportOptions {
     pub title: Option<String>,
     /// Per-uid descriptions shown next to the uid (the demo's simulated behaviours).
     pub labels: BTreeMap<i32, String>,
+    /// Uids of reference forecasts (a climatology, a GFS clone): drawn dashed and grey, and
+    /// not chosen for the best/worst error maps while a competitor can be.
+    pub references: BTreeSet<i32>,
     /// The variable of the error maps (default `2t`).
     pub error_map_variable: VarLevel,
     /// How long reading one error map may take before it is replaced by a note.
@@ -43,6 +46,7 @@ impl Default for ReportOptions {
         ReportOptions {
             title: None,
             labels: BTreeMap::new(),
+            references: BTreeSet::new(),
             error_map_variable: VarLevel::all(Variable::T2m),
             error_map_timeout: Duration::from_secs(120),
             notes: Vec::new(),
@@ -206,6 +210,8 @@ async fn read_error_map(
         lats,
         lons,
         values,
+        // the truth grid is a latitude/longitude grid of the Earth
+        geographic: true,
     })
 }
 
@@ -240,6 +246,7 @@ pub async fn load(
             rank: s.miner_rank,
             weight: weights.get(&s.miner_uid).copied(),
             last_error: s.forecast_error_msg.as_deref().map(readable_error),
+            reference: options.references.contains(&s.miner_uid),
         })
         .collect();
 
@@ -254,6 +261,17 @@ pub async fn load(
         {
             verified.push(s.miner_uid);
         }
+    }
+    // the maps show competitors; reference forecasts only when there is nobody else
+    let competitors: Vec<i32> = verified
+        .iter()
+        .copied()
+        .filter(|uid| !options.references.contains(uid))
+        .collect();
+    if map_candidates(&stats, &competitors).is_empty() {
+        tracing::debug!("no competitor to map: reference forecasts are mapped");
+    } else {
+        verified = competitors;
     }
     let mut error_maps = Vec::new();
     for (role, uid) in map_candidates(&stats, &verified) {

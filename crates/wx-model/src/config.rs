@@ -8,11 +8,12 @@
 use crate::retry::RetryPolicy;
 use crate::step::{ResourceClass, StepKind};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
+use documented::DocumentedFields;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Configuration of the pipeline (docs/pipeline.md §3–§6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Test mode: short retry delays, hindcast-shifted init time, reduced ERA5 delay.
@@ -51,14 +52,17 @@ pub struct PipelineConfig {
     /// Seconds in-flight steps may take to finish after a shutdown signal (a second signal
     /// ends the wait at once); what is left is released without consuming an attempt.
     pub shutdown_grace_seconds: u32,
-    /// Per-kind retry overrides keyed by `step/substep` (e.g. `"verify/open_store"`).
+    /// Per-kind retry overrides keyed by `step/substep`, e.g.
+    /// `"verify/open_store" = { max_retries = 9, backoff = "linear", retry_delay_seconds = 60 }`
+    /// (keys left out of an override take the generic defaults — 300 s, 3 retries, exponential —
+    /// not the kind's).
     pub retry: BTreeMap<String, RetryPolicy>,
     /// Concurrency limits.
     pub concurrency: ConcurrencyConfig,
 }
 
 /// How many steps of each resource class one process runs at once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
     /// Verify steps (network-bound).

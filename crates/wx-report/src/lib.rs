@@ -13,13 +13,15 @@
 #![warn(missing_docs)]
 
 mod charts;
+mod coastlines;
 mod html;
 mod model;
 mod text;
 
 pub use html::escape;
 pub use model::{
-    ErrorMap, ErrorMapContent, ErrorMapPanel, LeadCurve, MinerEntry, ReportData, RunInfo,
+    ColourRange, ErrorMap, ErrorMapContent, ErrorMapPanel, LeadCurve, MinerEntry,
+    ROBUST_PERCENTILE, ReportData, RunInfo,
 };
 pub use text::leaderboard_text;
 
@@ -112,12 +114,12 @@ fn chart(
     file: &str,
     size: (u32, u32),
     caption: String,
-    draw: impl FnOnce(&Path) -> charts::DrawResult,
+    draw: impl FnOnce(&str, &Path) -> charts::DrawResult,
 ) {
     let path = files.dir.join(file);
     // a stale chart of an earlier report must not survive a failure
     let _ = std::fs::remove_file(&path);
-    match draw(&path) {
+    match draw(&caption, &path) {
         Ok(()) => {
             files.images.push(path);
             sections.push(Section {
@@ -145,6 +147,57 @@ fn note(files: &mut ReportFiles, sections: &mut Vec<Section>, title: &str, text:
         title: title.to_owned(),
         body: SectionBody::Note(text),
     });
+}
+
+/// `x` with three significant digits, without an exponent for everyday magnitudes.
+fn significant(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+/// What an error map shows, and how to read its colours.
+fn error_map_caption(map: &ErrorMap, range: &ColourRange) -> String {
+    let beyond = if range.saturated > 0.0 {
+        format!(
+            " {:.1} % of the points lie beyond it and are drawn at full colour.",
+            100.0 * range.saturated
+        )
+    } else {
+        String::new()
+    };
+    let coasts = if map.is_geographic() {
+        " Coastlines: Natural Earth 1:110m."
+    } else {
+        ""
+    };
+    format!(
+        "Forecast minus ERA5 truth of {var} ({units}) at lead {lead} h, valid {valid}, on the truth grid. \
+         Red: forecast too high; blue: too low; grey: no value. Colour range ±{vmax} {units}, this map's own: \
+         the {pct}th percentile of |error| ({robust} {units}) rounded up.{beyond} \
+         Maps do not share a scale: compare their RMS, not their colours.{coasts}",
+        var = map.variable,
+        units = map.units,
+        lead = map.lead_hours,
+        valid = map.valid_time,
+        vmax = range.vmax,
+        pct = ROBUST_PERCENTILE,
+        robust = significant(range.robust_max),
+    )
+}
+
+/// What the weights chart shows.
+fn weights_caption(data: &ReportData) -> String {
+    let mut caption = "Ranking weights of the latest subnet snapshot, one bar per miner, largest first; they sum to 1 \
+        and are what the validator hands to the chain. A miner's weight grows steeply with its score averaged over the \
+        lookback window."
+        .to_owned();
+    if data.miners.iter().any(|m| m.reference) {
+        caption.push_str(" Grey bars: reference forecasts.");
+    }
+    caption
 }
 
 /// Writes the report of `data` into `out_dir` (created if needed; files of the same names are
@@ -187,14 +240,22 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
             .filter(|m| !with_curves.contains(&m.uid))
             .map(|m| m.uid.to_string())
             .collect();
-        let caption = if without.is_empty() {
-            "One line per miner: the ERA5 lead score at each scored lead.".to_owned()
-        } else {
-            format!(
-                "One line per miner: the ERA5 lead score at each scored lead. Without any scored lead: uid {}.",
+        let mut caption =
+            "ERA5 lead score of each miner at each lead (higher is better; 24 h steps). \
+            The score mixes skill against climatology, anomaly correlation and RMSE against ERA5; \
+            a line that falls with lead is normal, forecasts lose skill with time."
+                .to_owned();
+        if data.miners.iter().any(|m| m.reference) {
+            caption.push_str(
+                " Dashed grey: reference forecasts (climatology, GFS clone) that a useful miner should beat.",
+            );
+        }
+        if !without.is_empty() {
+            caption.push_str(&format!(
+                " Without any scored lead: uid {}.",
                 without.join(", ")
-            )
-        };
+            ));
+        }
         chart(
             &mut files,
             &mut sections,
@@ -202,7 +263,7 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
             LEAD_SCORES_FILE,
             charts::LEAD_SIZE,
             caption,
-            |p| charts::lead_scores(data, p),
+            |c, p| charts::lead_scores(data, c, p),
         );
     }
 
@@ -221,7 +282,7 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
             "No miner has both a Day1 and an ERA5 score.".into(),
         );
     } else {
-        let mut caption = "Each point is a miner (labelled by uid). Day1 below the threshold means the miner fails the quality check; a GFS clone is clamped to at most 0.05.".to_owned();
+        let mut caption = "Each point is a miner, labelled by uid: its Day1 quality check (an early lead vs the GFS analysis) against its combined ERA5 score. Left of the dashed red line the miner fails the quality check; a GFS clone is clamped to at most 0.05. Hollow grey: reference forecasts.".to_owned();
         if !missing.is_empty() {
             caption.push_str(&format!(
                 " Not shown (no Day1 or no ERA5 score): uid {}.",
@@ -239,28 +300,21 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
             DAY1_VS_ERA5_FILE,
             charts::SCATTER_SIZE,
             caption,
-            |p| charts::day1_vs_era5(data, p),
+            |c, p| charts::day1_vs_era5(data, c, p),
         );
     }
 
-    // error maps, on one colour scale so that they compare
-    let vmax = data
-        .error_maps
-        .iter()
-        .filter_map(|p| match &p.content {
-            ErrorMapContent::Map(m) if m.is_consistent() => Some(m.max_abs()),
-            _ => None,
-        })
-        .fold(0.0f64, f64::max);
+    // error maps, each on its own colour scale: a shared one washes out the best miner's map
     for panel in &data.error_maps {
         let who = data.miner_name(panel.uid);
         let file = format!("error_map_{}.png", file_safe(&panel.role));
         let title = format!("Error map of the {} miner: {who}", panel.role);
         match &panel.content {
             ErrorMapContent::Map(map) if map.is_consistent() => {
+                let range = map.colour_range();
                 let rms = map
                     .rms()
-                    .map(|r| format!(", RMS {r:.3} {}", map.units))
+                    .map(|r| format!(", RMS {} {}", significant(r), map.units))
                     .unwrap_or_default();
                 let chart_title = format!(
                     "{}: {} forecast − ERA5, lead {} h{rms}",
@@ -268,10 +322,7 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
                     map.variable,
                     map.lead_hours,
                 );
-                let caption = format!(
-                    "Forecast minus ERA5 truth of {} ({}) at lead {} h (valid {}), on the truth grid. Red: too high, blue: too low, grey: no value. All maps share one colour scale.",
-                    map.variable, map.units, map.lead_hours, map.valid_time
-                );
+                let caption = error_map_caption(map, &range);
                 chart(
                     &mut files,
                     &mut sections,
@@ -279,7 +330,7 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
                     &file,
                     charts::MAP_SIZE,
                     caption,
-                    |p| charts::error_map(map, &chart_title, vmax, p),
+                    |c, p| charts::error_map(map, &chart_title, &range, c, p),
                 );
             }
             ErrorMapContent::Map(map) => {
@@ -317,8 +368,8 @@ pub fn write_report(data: &ReportData, out_dir: &Path) -> Result<ReportFiles, Re
             title,
             WEIGHTS_FILE,
             charts::WEIGHTS_SIZE,
-            "Weights of the latest subnet snapshot, largest first (they sum to 1).".to_owned(),
-            |p| charts::weights(data, p),
+            weights_caption(data),
+            |c, p| charts::weights(data, c, p),
         );
     } else {
         let _ = std::fs::remove_file(out_dir.join(WEIGHTS_FILE));

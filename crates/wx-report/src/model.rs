@@ -1,6 +1,8 @@
 //! What a report shows: plain values, no database and no IO.
 
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
+use ndarray_stats::Quantile1dExt;
+use ndarray_stats::interpolate::Higher;
 
 /// Everything a report of one run shows.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -61,6 +63,9 @@ pub struct MinerEntry {
     pub weight: Option<f64>,
     /// Last error, readable and free of secrets.
     pub last_error: Option<String>,
+    /// A reference forecast (a climatology, a GFS clone) run to compare the miners with, not a
+    /// competitor: drawn dashed and grey.
+    pub reference: bool,
 }
 
 /// A miner's ERA5 score at each scored lead.
@@ -113,6 +118,42 @@ pub struct ErrorMap {
     pub lons: Vec<f64>,
     /// `(lat, lon)` values; NaN where there is no value.
     pub values: Array2<f32>,
+    /// The axes are the Earth's latitudes and longitudes (degrees north and east): coastlines
+    /// are drawn. False for a synthetic grid.
+    pub geographic: bool,
+}
+
+/// The colour range of one error map.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColourRange {
+    /// The scale is `[-vmax, vmax]`: the robust maximum rounded up to a round number.
+    pub vmax: f64,
+    /// The robust maximum: the 99th percentile of |error| over the finite values.
+    pub robust_max: f64,
+    /// Fraction of the finite values beyond `vmax` (drawn at full colour).
+    pub saturated: f64,
+}
+
+/// The percentile of |error| that sets an error map's colour range.
+pub const ROBUST_PERCENTILE: f64 = 99.0;
+
+/// The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ that is at least `x` (`x` > 0): a
+/// round number, at most a third above `x`, so that the colours keep their strength.
+pub(crate) fn round_up(x: f64) -> f64 {
+    let exponent = x.log10().floor() as i32;
+    // m / 10ᵏ rather than m · 0.1ᵏ, so that 0.3 prints as 0.3
+    let scaled = |m: f64| {
+        if exponent < 0 {
+            m / 10f64.powi(-exponent)
+        } else {
+            m * 10f64.powi(exponent)
+        }
+    };
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .map(scaled)
+        .find(|v| *v >= x * (1.0 - 1e-12))
+        .unwrap_or_else(|| scaled(10.0))
 }
 
 impl ErrorMap {
@@ -141,6 +182,60 @@ impl ErrorMap {
             .iter()
             .filter(|v| v.is_finite())
             .fold(0.0f64, |m, v| m.max(f64::from(v.abs())))
+    }
+
+    /// The [`ROBUST_PERCENTILE`]th percentile of |error| over the finite values (`None` when
+    /// none is finite).
+    ///
+    /// ndarray-stats selects it by quickselect, which recurses once per partition and puts
+    /// every value equal to the pivot on one side: a field of many equal errors (a masked
+    /// region, an exact clone) would recurse once per value and overflow the stack. The values
+    /// are therefore made distinct first — the bits of |error| (for non-negative floats they
+    /// order like the values) in the high half of a `u64`, the index in the low half.
+    pub fn robust_max_abs(&self) -> Option<f64> {
+        let keys: Array1<u64> = self
+            .values
+            .iter()
+            .filter(|v| v.is_finite())
+            .enumerate()
+            .map(|(i, v)| (u64::from(v.abs().to_bits()) << 32) | (i as u64 & 0xffff_ffff))
+            .collect();
+        let mut keys = keys;
+        let q = noisy_float::types::n64(ROBUST_PERCENTILE / 100.0);
+        let key = keys.quantile_mut(q, &Higher).ok()?;
+        Some(f64::from(f32::from_bits((key >> 32) as u32)))
+    }
+
+    /// This map's own symmetric colour range, from its robust maximum (the largest |error|
+    /// when the percentile is 0; ±1 when every value is 0 or none is finite).
+    pub fn colour_range(&self) -> ColourRange {
+        let robust = self.robust_max_abs().unwrap_or(0.0);
+        let basis = if robust > 0.0 { robust } else { self.max_abs() };
+        let vmax = if basis > 0.0 { round_up(basis) } else { 1.0 };
+        let (finite, beyond) = self
+            .values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((0usize, 0usize), |(n, b), v| {
+                (n + 1, b + usize::from(f64::from(v.abs()) > vmax))
+            });
+        ColourRange {
+            vmax,
+            robust_max: robust,
+            saturated: if finite > 0 {
+                beyond as f64 / finite as f64
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Whether coastlines belong on this map: a geographic grid whose axes lie within the
+    /// Earth's latitudes and longitudes.
+    pub fn is_geographic(&self) -> bool {
+        self.geographic
+            && self.lats.iter().all(|l| (-90.0..=90.0).contains(l))
+            && self.lons.iter().all(|l| (-180.0..=360.0).contains(l))
     }
 
     /// Whether the shape matches the axes.
@@ -180,5 +275,66 @@ impl ReportData {
             Some(label) => format!("uid {uid} ({label})"),
             None => format!("uid {uid}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(values: Vec<f32>) -> ErrorMap {
+        let n = values.len();
+        ErrorMap {
+            variable: "2t".into(),
+            units: "K".into(),
+            lead_hours: 24,
+            valid_time: String::new(),
+            lats: vec![0.0],
+            lons: (0..n).map(|j| j as f64).collect(),
+            values: Array2::from_shape_vec((1, n), values).unwrap(),
+            geographic: false,
+        }
+    }
+
+    #[test]
+    fn colour_ranges_are_round_and_robust() {
+        assert_eq!(round_up(0.98), 1.0);
+        assert_eq!(round_up(5.88), 6.0);
+        assert_eq!(round_up(0.27), 0.3);
+        assert_eq!(round_up(1234.0), 1500.0);
+        assert_eq!(round_up(8.0), 8.0);
+        // one wild value among a thousand does not set the scale
+        let mut values: Vec<f32> = (0..1000).map(|i| (i % 20) as f32 / 10.0 - 0.95).collect();
+        values[500] = 400.0;
+        values[501] = f32::NAN;
+        let range = map(values).colour_range();
+        assert!((range.robust_max - 0.95).abs() < 1e-5, "{range:?}");
+        assert_eq!(range.vmax, 1.0);
+        assert!(
+            range.saturated > 0.0 && range.saturated < 0.002,
+            "{range:?}"
+        );
+        // nothing finite, or all zero: a neutral ±1
+        assert_eq!(map(vec![f32::NAN; 3]).colour_range().vmax, 1.0);
+        assert_eq!(map(vec![0.0; 3]).colour_range().vmax, 1.0);
+        // mostly zeros and a few errors: the robust maximum is 0, the range comes from the max
+        let mut sparse = vec![0.0f32; 1000];
+        sparse[3] = -2.2;
+        assert_eq!(map(sparse).colour_range().vmax, 2.5);
+    }
+
+    #[test]
+    fn many_equal_errors_do_not_exhaust_the_stack() {
+        // quickselect on a million equal values recursed once per value before the keys were
+        // made distinct; run it on a small stack to be sure
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut values = vec![0.5f32; 1_000_000];
+                values[0] = 3.0;
+                map(values).robust_max_abs()
+            })
+            .unwrap();
+        assert_eq!(handle.join().unwrap(), Some(0.5));
     }
 }

@@ -20,6 +20,8 @@ fn sample(n: i32) -> ReportData {
             hotkey: format!("5Hotkey{uid:03}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
             label: Some(if failed {
                 "tampered".to_owned()
+            } else if uid == 4 {
+                "gfs clone".to_owned()
             } else {
                 format!("skilled ×{:.2}", 0.25 * f64::from(uid))
             }),
@@ -32,6 +34,7 @@ fn sample(n: i32) -> ReportData {
             weight: Some(if failed { 0.0 } else { skill / 10.0 }),
             last_error: failed
                 .then(|| "integrity: 2t/0.0.0 <does not match> the manifest & \"sig\"".to_owned()),
+            reference: uid == 4,
         });
         if !failed {
             curves.push(LeadCurve {
@@ -58,6 +61,7 @@ fn sample(n: i32) -> ReportData {
         }),
         lats: lats.clone(),
         lons: lons.clone(),
+        geographic: true,
     };
     ReportData {
         title: "wx demo <test>".into(),
@@ -123,10 +127,10 @@ fn a_full_report_has_every_chart_and_a_parsable_page() {
             "weights.png"
         ]
     );
-    assert_eq!(png_size(&files.images[0]), (1200, 700));
-    assert_eq!(png_size(&files.images[1]), (1000, 700));
-    assert_eq!(png_size(&files.images[2]), (1100, 560));
-    assert_eq!(png_size(&files.images[4]), (1200, 520));
+    assert_eq!(png_size(&files.images[0]), (1200, 784));
+    assert_eq!(png_size(&files.images[1]), (1000, 784));
+    assert_eq!(png_size(&files.images[2]), (1100, 664));
+    assert_eq!(png_size(&files.images[4]), (1200, 604));
 
     let html = std::fs::read_to_string(&files.index).unwrap();
     let doc = Html::parse_document(&html);
@@ -209,13 +213,150 @@ fn a_quarter_degree_error_map_is_drawn_in_blocks() {
         values: Array2::from_shape_fn((721, 1440), |(i, j)| ((i + j) % 50) as f32 - 25.0),
         lats,
         lons,
+        geographic: true,
     });
     let started = std::time::Instant::now();
     let files = write_report(&data, dir.path()).unwrap();
     assert!(files.chart_errors.is_empty(), "{:?}", files.chart_errors);
     assert_eq!(
         png_size(&dir.path().join("error_map_best.png")),
-        (1100, 560)
+        (1100, 664)
     );
     assert!(started.elapsed().as_secs() < 60);
+}
+
+/// The RGB pixels of a PNG, row by row.
+fn pixels(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+    let rgb = buf[..info.buffer_size()]
+        .chunks(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    (info.width, info.height, rgb)
+}
+
+/// Pixels of a map's plot area (left of the colour bar, above the caption) that are strongly
+/// red or blue: the ends of the diverging scale.
+fn saturated_pixels(path: &Path) -> usize {
+    let (w, h, rgb) = pixels(path);
+    let mut n = 0;
+    for y in 0..(h - 100) {
+        for x in 0..(w - 160) {
+            let [r, g, b] = rgb[(y * w + x) as usize];
+            let red = r > 150 && g < 80 && b < 90;
+            let blue = b > 150 && r < 110 && g < 130;
+            n += usize::from(red || blue);
+        }
+    }
+    n
+}
+
+#[test]
+fn each_error_map_has_its_own_colour_range() {
+    let dir = tempfile::tempdir().unwrap();
+    // the best map's errors are a sixth of the worst's: on a shared scale it would be pale
+    let files = write_report(&sample(6), dir.path()).unwrap();
+    assert!(files.chart_errors.is_empty(), "{:?}", files.chart_errors);
+    let best = saturated_pixels(&dir.path().join("error_map_best.png"));
+    let worst = saturated_pixels(&dir.path().join("error_map_worst.png"));
+    assert!(
+        best > 2_000,
+        "the best map is washed out: {best} strong pixels"
+    );
+    assert!(
+        best.abs_diff(worst) < best / 5,
+        "the same pattern at a sixth of the amplitude looks the same: {best} vs {worst}"
+    );
+    let html = std::fs::read_to_string(&files.index).unwrap();
+    assert!(
+        html.contains("Colour range ±1 K"),
+        "the best map's range is told"
+    );
+    assert!(
+        html.contains("Colour range ±6 K"),
+        "the worst map's range is told"
+    );
+    assert!(html.contains("99th percentile"));
+}
+
+/// Dark pixels in a map's plot area (coastlines are near black; axis text lies outside).
+fn dark_plot_pixels(path: &Path) -> usize {
+    let (w, h, rgb) = pixels(path);
+    let mut n = 0;
+    for y in 60..(h - 160) {
+        for x in 80..(w - 170) {
+            let [r, g, b] = rgb[(y * w + x) as usize];
+            n += usize::from(r < 70 && g < 70 && b < 70);
+        }
+    }
+    n
+}
+
+#[test]
+fn coastlines_are_drawn_on_geographic_grids_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = sample(3);
+    data.error_maps.truncate(1);
+    let ErrorMapContent::Map(map) = &data.error_maps[0].content else {
+        unreachable!()
+    };
+    let mut calm = map.clone();
+    calm.values.fill(0.0); // white, so that only coastlines are dark
+    data.error_maps[0].content = ErrorMapContent::Map(calm.clone());
+    write_report(&data, dir.path()).unwrap();
+    let with = dark_plot_pixels(&dir.path().join("error_map_best.png"));
+    calm.geographic = false;
+    data.error_maps[0].content = ErrorMapContent::Map(calm.clone());
+    write_report(&data, dir.path()).unwrap();
+    let without = dark_plot_pixels(&dir.path().join("error_map_best.png"));
+    assert!(with > 3_000, "coastlines drawn: {with} dark pixels");
+    assert!(
+        without < 200,
+        "no coastlines on a synthetic grid: {without}"
+    );
+    // −180…180 longitudes get the same coasts
+    calm.geographic = true;
+    calm.lons = calm.lons.iter().map(|l| l - 180.0).collect();
+    data.error_maps[0].content = ErrorMapContent::Map(calm);
+    write_report(&data, dir.path()).unwrap();
+    let shifted = dark_plot_pixels(&dir.path().join("error_map_best.png"));
+    assert!(shifted.abs_diff(with) < with / 10, "{shifted} vs {with}");
+}
+
+#[test]
+fn reference_miners_are_dashed_grey_and_captions_explain_each_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(6);
+    let files = write_report(&data, dir.path()).unwrap();
+    let (w, h, rgb) = pixels(&dir.path().join("lead_scores.png"));
+    let grey = rgb.iter().filter(|p| **p == [120, 120, 120]).count();
+    assert!(grey > 300, "the reference curve is grey: {grey} pixels");
+    // dashed: along the grey curve, grey and non-grey pixels alternate in many columns
+    let mut gaps = 0;
+    for x in 100..(w - 320) {
+        let column_grey = (0..h - 100).any(|y| rgb[(y * w + x) as usize] == [120, 120, 120]);
+        gaps += usize::from(!column_grey);
+    }
+    assert!(
+        gaps > 50,
+        "the grey line has gaps ({gaps} columns without grey)"
+    );
+
+    let html = std::fs::read_to_string(&files.index).unwrap();
+    let doc = Html::parse_document(&html);
+    let captions: Vec<String> = doc
+        .select(&Selector::parse("figcaption").unwrap())
+        .map(|c| c.text().collect())
+        .collect();
+    assert_eq!(captions.len(), 5, "{captions:?}");
+    assert!(captions[0].contains("Dashed grey: reference forecasts"));
+    assert!(captions[0].contains("24 h"));
+    assert!(captions[1].contains("quality check"));
+    assert!(captions[2].contains("Forecast minus ERA5 truth"));
+    assert!(captions[2].contains("Coastlines: Natural Earth 1:110m"));
+    assert!(captions[4].contains("sum to 1"));
 }

@@ -243,6 +243,7 @@ impl Scheduler {
             while tasks.try_join_next().is_some() {}
             let (pause, backing_off) = match self.claim_round(&slots, &dispatch, &mut tasks).await {
                 Ok(claimed) => {
+                    self.metrics.claims_ok.set(1);
                     if let Some(rounds) = backoff.succeeded() {
                         info!(failed_rounds = rounds, "claiming steps works again");
                     }
@@ -252,6 +253,7 @@ impl Scheduler {
                     (self.idle_sleep().await, false)
                 }
                 Err(e) => {
+                    self.metrics.claims_ok.set(0);
                     self.metrics.db_errors.inc();
                     self.metrics.claim_failures.inc();
                     let after = backoff.failed(Instant::now());

@@ -50,6 +50,9 @@ pub struct SchedulerMetrics {
     pub completion_batch: Histogram,
     /// Batches the completer wrote (each one transaction, unless it was split after an error).
     pub completion_batches: Counter,
+    /// 1 while the dispatcher's last claim round reached the database, 0 before the first
+    /// round and after a failed one (the daemon's `/readyz` reads it).
+    pub claims_ok: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -79,6 +82,7 @@ impl SchedulerMetrics {
             corrupt_rows: Counter::default(),
             completion_batch: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
             completion_batches: Counter::default(),
+            claims_ok: Gauge::default(),
         }
     }
 
@@ -144,6 +148,11 @@ impl SchedulerMetrics {
             "completion_batches",
             "Batches of completions written",
             self.completion_batches.clone(),
+        );
+        r.register(
+            "claims_ok",
+            "1 when the last claim round reached the database, else 0",
+            self.claims_ok.clone(),
         );
     }
 }

@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use documented::DocumentedFields;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
 /// All scoring constants (docs/scoring.md §2–§7).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScoringConfig {
     /// Field-level checks and metric definitions shared by both phases (§2, §3).
@@ -27,7 +28,7 @@ pub struct ScoringConfig {
 }
 
 /// Field checks and metric constants (§2, §3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct FieldConfig {
     /// Minimum coverage `#finite(f∧o) / #finite(o)`; below it the variable fails (0.9985).
@@ -50,7 +51,7 @@ impl Default for FieldConfig {
 }
 
 /// Day1 quality-control constants (§1, §4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct Day1Config {
     /// Configured Day1 variable keys (`2t`, `msl`, `10u`, `10v`, `z500`).
@@ -105,7 +106,7 @@ impl Default for Day1Config {
 }
 
 /// ERA5 final-scoring constants (§1, §5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct Era5Config {
     /// Configured ERA5 variable keys (`2t 10u 10v msl t u v q z`).
@@ -165,7 +166,7 @@ impl Era5Config {
 }
 
 /// Overall-score constants (§6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct OverallConfig {
     /// ERA5 weight W_e before renormalisation (0.95).
@@ -190,7 +191,7 @@ impl Default for OverallConfig {
 }
 
 /// Ranking weight-curve constants (§7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct WeightCurveConfig {
     /// Logistic growth rate b (70).

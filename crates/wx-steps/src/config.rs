@@ -7,6 +7,7 @@
 //! in any section, unknown `WX_*` variables (see [`crate::env_check`]), database strings
 //! without a scheme.
 
+use documented::DocumentedFields;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use wx_model::{Level, VarLevel};
 use wx_scoring::ScoringConfig;
 
 /// Everything a validator process needs to know.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidatorConfig {
     /// `postgres://…` (with `?sslmode=…&sslrootcert=…` for TLS) or `sqlite://path`. No
@@ -31,13 +32,13 @@ pub struct ValidatorConfig {
     pub scoring: ScoringConfig,
     /// Where the data comes from and how miner stores are fetched.
     pub data: DataConfig,
-    /// Address of the operator endpoints `/metrics` (Prometheus) and `/healthz`, e.g.
-    /// `127.0.0.1:9184`; none when unset.
+    /// Address of the operator endpoints `/metrics` (Prometheus), `/healthz` (liveness) and
+    /// `/readyz` (readiness), e.g. `127.0.0.1:9184`; none when unset.
     pub metrics_addr: Option<String>,
 }
 
 /// Data sources and the miner-store fetch policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
     /// GFS: `s3://noaa-gfs-bdp-pds` (NOAA Open Data) or a local directory with the same layout.

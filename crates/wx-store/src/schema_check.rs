@@ -1,5 +1,6 @@
 //! Whether a database holds exactly the schema this program was built with — checked with reads
-//! only, for the commands that must not migrate (`status`, `report`, `miners list`, …).
+//! only, for the commands that must not migrate (`status`, `report`, `miners list`, …) and for
+//! the daemon's `/readyz` (`Db::pending_migrations`).
 //!
 //! (Diesel's own `MigrationHarness::applied_migrations` creates the migrations table when it is
 //! missing, which is a write; these queries are not.)
@@ -110,6 +111,32 @@ where
         applied.into_iter().map(|v| v.version).collect(),
         known_versions::<diesel::pg::Pg>(&crate::POSTGRES_MIGRATIONS)?,
     )
+}
+
+impl crate::Db {
+    /// The migrations embedded in this build that the database has not applied, oldest first
+    /// (empty when the schema is current). Never migrates: run `wx-validator migrate` to apply
+    /// them. The daemon's `/readyz` asks this while it runs.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        use crate::backend::{Pools, with_conn};
+        let known = match &self.pools {
+            Pools::Pg(_) => known_versions::<diesel::pg::Pg>(&crate::POSTGRES_MIGRATIONS)?,
+            Pools::Sqlite(_) => {
+                known_versions::<diesel::sqlite::Sqlite>(&crate::SQLITE_MIGRATIONS)?
+            }
+        };
+        let applied: Vec<Version> = with_conn!(self, |c| {
+            diesel_async::RunQueryDsl::load(
+                diesel::sql_query(format!("SELECT version FROM {MIGRATIONS_TABLE}")),
+                c,
+            )
+            .await
+        })?;
+        let applied: Vec<String> = applied.into_iter().map(|v| v.version).collect();
+        let mut pending: Vec<String> = known.into_iter().filter(|v| !applied.contains(v)).collect();
+        pending.sort();
+        Ok(pending)
+    }
 }
 
 #[cfg(test)]
