@@ -21,8 +21,8 @@ use wx_scoring::ScoringConfig;
 #[serde(default, deny_unknown_fields)]
 pub struct ValidatorConfig {
     /// `postgres://…` (with `?sslmode=…&sslrootcert=…` for TLS) or `sqlite://path`. No
-    /// default (empty): a command that needs a database refuses to guess one (see
-    /// [`ValidatorConfig::require_database_url`]); only the demo has an embedded database.
+    /// default (empty): a command that needs a database refuses to guess one, and
+    /// only the demo has an embedded database.
     pub database_url: String,
     /// Directory of the disk cache of truth, reference and climatology slices.
     pub cache_dir: PathBuf,
