@@ -20,6 +20,7 @@ pub mod steps;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub(crate) mod time;
+pub mod unavailable;
 
 pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use error::StoreError;
@@ -35,3 +36,4 @@ pub use scores::{Scores, score_type};
 pub use snapshots::Snapshots;
 pub use stats::{Stats, StatsPatch};
 pub use steps::{StepCounts, StepLog, StepSpec, Steps};
+pub use unavailable::{ERA5_SOURCE, UnavailableLeads};
