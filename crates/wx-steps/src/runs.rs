@@ -35,7 +35,7 @@ pub async fn ensure_run(
         return Ok(RunCreation::NotYet);
     }
     let init = p.gfs_init_for(now);
-    let snapshot = serde_json::to_string(&*ctx.config).unwrap_or_else(|_| "{}".into());
+    let snapshot = ctx.config.snapshot_json();
     let handle = ctx
         .db
         .runs()
