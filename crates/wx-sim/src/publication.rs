@@ -175,9 +175,11 @@ impl Era5Publisher {
         self.last_day
     }
 
-    /// Publishes every day through `day`: their chunks, then the attributes. Never goes
-    /// back; returns whether anything changed.
+    /// Publishes every day through `day` (at most the world's last day: there is no data
+    /// after it): their chunks, then the attributes. Never goes back; returns whether anything
+    /// changed.
     pub fn publish_through(&self, day: NaiveDate) -> Result<bool, SimError> {
+        let day = day.min(self.last_day);
         let mut stop = self.stop.lock().expect("not poisoned");
         if day <= *stop {
             return Ok(false);
