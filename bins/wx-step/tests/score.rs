@@ -730,3 +730,76 @@ async fn the_configuration_gives_the_default_variables_and_constants() {
     }
     assert_eq!(json["lead_scores"]["24"], 0.0);
 }
+
+/// A private S3 mirror of the truth (a real HTTP server on 127.0.0.1 that lets only requests
+/// signed with the mirror's key id through): reached with object_store's standard
+/// configuration from the environment, the endpoint and credentials kind from the config
+/// file; anonymous access is refused; the secret shows nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_s3_mirror_is_read_with_credentials_from_the_environment() {
+    const KEY_ID: &str = "AKIDWXMIRROR";
+    const SECRET: &str = "wx-mirror-secret-4711";
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &store("era5_arco_published"),
+        &dir.path().join("era5-mirror/arco/era5_arco_published"),
+    );
+    let server = TestServer::start_with_auth(
+        dir.path(),
+        &format!("AWS4-HMAC-SHA256 Credential={KEY_ID}/"),
+        Faults::new(),
+    )
+    .await
+    .unwrap();
+    let endpoint = server.url().trim_end_matches('/').to_owned();
+    let run = |credentials: &'static str| {
+        let config = dir.path().join(format!("wx-{credentials}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\nera5 = \"s3://era5-mirror/arco\"\n[data.era5_access]\n\
+                 credentials = \"{credentials}\"\nendpoint = \"{endpoint}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut args = vec!["--config".to_owned(), s(&config)];
+        args.extend(published_args("24,48", &[]));
+        args[6] = "s3://era5-mirror/arco/era5_arco_published".into(); // --truth
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_wx-step"));
+        cmd.args(&args)
+            .env_remove("WX_CONFIG")
+            .env_remove("WX_STEP_TOKEN")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1");
+        async move { cmd.output().await.unwrap() }
+    };
+    let out = run("environment").await;
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(SECRET));
+    }
+    let json = json_of(&out);
+    assert!(json["lead_scores"]["24"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["pending_leads"][0]["lead_hours"], 48);
+    let key = "era5-mirror/arco/era5_arco_published/temperature/48.0.0.0"; // 2024-12-31T00Z
+    assert_eq!(server.stats(key).unauthorized, 0);
+    assert!(
+        server.stats(key).requests >= 1,
+        "the chunk came from the mirror"
+    );
+
+    // anonymous requests are unsigned: the mirror refuses them, in one error line
+    let out = run("anonymous").await;
+    let line = single_error(&out);
+    assert!(line.contains("truth") && !line.contains(SECRET), "{line}");
+    assert!(
+        server
+            .stats("era5-mirror/arco/era5_arco_published/.zmetadata")
+            .unauthorized
+            >= 1
+    );
+    server.shutdown().await;
+}
