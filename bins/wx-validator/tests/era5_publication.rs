@@ -422,6 +422,51 @@ async fn a_lead_never_published_is_given_up_alike_for_every_miner(t: TestDb) {
         assert_eq!(era5.attempt, 0, "{era5:?}");
         assert!(s.forecast_error_msg.is_none(), "{s:?}");
     }
+
+    // `wx-validator status` tells the operator: the lag and the lead given up
+    let config_path = dir.path().join("wx.toml");
+    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wx-validator"))
+        .arg("--config")
+        .arg(&config_path)
+        .args(["status", "--json", "--run-id", &run.0.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["era5_unavailable_leads"], serde_json::json!([48]));
+    let era5 = &json["era5"];
+    assert_eq!(era5["published_until"], "2025-01-02T23:59:59Z");
+    assert_eq!(era5["basis"], "valid_time_stop_era5t");
+    let lag = era5["lag_hours"].as_f64().unwrap();
+    let expected = (chrono::Utc::now()
+        - "2025-01-02T23:59:59Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap())
+    .num_seconds() as f64
+        / 3600.0;
+    assert!(
+        (lag - expected).abs() < 1.0,
+        "lag {lag} h, expected about {expected} h"
+    );
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_wx-validator"))
+        .arg("--config")
+        .arg(&config_path)
+        .args(["status", "--run-id", &run.0.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("ERA5 published until 2025-01-02T23:59:59Z (valid_time_stop_era5t)")
+            && text.contains("behind")
+            && text.contains("lack of ERA5")
+            && text.contains("[48]"),
+        "{text}"
+    );
     sim.shutdown().await;
 }
 

@@ -113,6 +113,25 @@ fn era5_read_error(e: ZarrError) -> DataError {
     d
 }
 
+/// Reads the published extent of the configured ERA5 store directly (no cache, nothing
+/// written): for operator commands such as `status`.
+pub async fn read_era5_extent(config: &DataConfig) -> Result<Era5Extent, DataError> {
+    let store: TrustedStore<Era5Reader> =
+        TrustedStore::new(config.era5.clone(), &config.era5_access, config.era5_limits);
+    let handle: StoreHandle =
+        open_source(&store.location, &store.cloud, &HttpStoreConfig::default())
+            .map_err(|e| DataError::infra(e.kind(), e))?;
+    let reader = Era5Reader::open(handle.zarr_storage(), store.limits.read_options("era5"))
+        .await
+        .map_err(truth_error)?;
+    let flavour = if config.era5_final_only {
+        Era5Flavour::FinalOnly
+    } else {
+        Era5Flavour::Preliminary
+    };
+    reader.extent(flavour).await.map_err(truth_error)
+}
+
 /// Hours `published_until` is behind `expected_until` (negative: ahead).
 pub fn era5_lag_hours(published_until: DateTime<Utc>, expected_until: DateTime<Utc>) -> f64 {
     (expected_until - published_until).num_seconds() as f64 / 3600.0
