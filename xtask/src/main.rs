@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test [-- <cargo test args>]` runs the whole test suite on both backends,
 //!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster.
-//! - `cargo xtask bench <queue|scoring|data|pipeline>` runs a benchmark and prints its figures.
+//! - `cargo xtask bench <queue|scoring|data|pipeline|era5>` runs a benchmark and prints its
+//!   figures.
 //! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
 
 mod bench;
