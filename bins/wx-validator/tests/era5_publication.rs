@@ -179,7 +179,7 @@ async fn assert_waiting(db: &Db, run: RunId, uids: &[i32], lead: i32) {
 /// unpublished, is scored when its day appears (`era5_partial` in between), a stall keeps the
 /// next lead waiting without attempts or failures, and the final scores are bit-identical to
 /// the same world scored with its ERA5 published all at once.
-async fn era5_published_day_by_day_matches_all_at_once(t: TestDb) {
+async fn era5_published_day_by_day_with_a_stall_matches_all_at_once(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulation::start(progressive(5, "2025-01-01"), dir.path(), t.url())
         .await
@@ -471,6 +471,6 @@ async fn a_lead_never_published_is_given_up_alike_for_every_miner(t: TestDb) {
 }
 
 backend_tests!(
-    era5_published_day_by_day_matches_all_at_once,
+    era5_published_day_by_day_with_a_stall_matches_all_at_once,
     a_lead_never_published_is_given_up_alike_for_every_miner
 );

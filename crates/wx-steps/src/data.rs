@@ -178,6 +178,9 @@ pub struct Era5Check {
 #[derive(Default)]
 struct Era5Seen {
     published: HashSet<DateTime<Utc>>,
+    /// Pending answers of the extent in use (dropped with it), so that many miners' checks
+    /// within the reuse window cost one look at the chunks.
+    pending: std::collections::HashMap<DateTime<Utc>, Publication>,
     extent: Option<(Era5Extent, Instant)>,
 }
 
@@ -379,9 +382,10 @@ impl DataHub {
     }
 
     /// Whether the truth of `variables` at each of `valid_times` is published (data.md §3):
-    /// within the extent of the store's root attributes, read again at every check (briefly
-    /// reused within a minute outside test mode, so that many miners' checks cost one read)
-    /// and every chunk present. A valid time once found published is not checked again.
+    /// within the extent of the store's root attributes, read again at every check, and every
+    /// chunk present. Outside test mode the extent and the pending answers are reused for a
+    /// minute, so that many miners' checks cost one look; a valid time once found published
+    /// is not checked again.
     pub async fn era5_publication(
         &self,
         valid_times: &[DateTime<Utc>],
@@ -400,6 +404,7 @@ impl DataHub {
                 let reader = self.era5_reader_any().await?;
                 let e = reader.extent(flavour).await.map_err(truth_error)?;
                 seen.extent = Some((e, Instant::now()));
+                seen.pending.clear();
                 e
             }
         };
@@ -409,6 +414,10 @@ impl DataHub {
                 times.push((*t, Publication::Published));
                 continue;
             }
+            if let Some(answer) = seen.pending.get(t) {
+                times.push((*t, answer.clone()));
+                continue;
+            }
             let reader = self.era5_reader(*t).await?;
             let answer = reader
                 .publication_within(&extent, *t, variables)
@@ -416,6 +425,8 @@ impl DataHub {
                 .map_err(truth_error)?;
             if answer == Publication::Published {
                 seen.published.insert(*t);
+            } else if !self.extent_ttl.is_zero() {
+                seen.pending.insert(*t, answer.clone());
             }
             times.push((*t, answer));
         }
