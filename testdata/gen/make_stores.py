@@ -202,6 +202,80 @@ def make_era5(out: Path):
     probes.write(out / "stores" / "era5_arco.probes.json")
 
 
+# ARCO-ERA5 as it is published: an hourly axis allocated beyond the data, the three root
+# attributes that give the real extent, and no chunk outside it (data.md §3).
+PUBLISHED_AXIS = (np.datetime64("2024-12-29T00:00:00", "ns"), np.datetime64("2025-01-04T23:00:00", "ns"))
+PUBLISHED_ATTRS = {
+    "valid_time_start": "2024-12-30",
+    "valid_time_stop": "2024-12-30",
+    "valid_time_stop_era5t": "2024-12-31",
+}
+LAT_10 = np.arange(90.0, -90.1, -10.0, dtype=np.float32)  # 19 rows
+LON_10 = np.arange(0.0, 360.0, 10.0, dtype=np.float32)  # 36 columns
+
+
+def make_era5_published(out: Path):
+    """`era5_arco_published`: the structure of the public store on a 10° grid.
+
+    Hourly `time` (int64, hours since 1900-01-01) from 2024-12-29T00 to 2025-01-04T23; chunks
+    one hour x all 37 levels x the globe; data only from `valid_time_start` (2024-12-30) through
+    the end of `valid_time_stop_era5t` (2024-12-31T23). The other hours are NaN, which zarr does
+    not write (`write_empty_chunks=False`): their chunks are absent, as in the public store.
+    `2m_temperature` and `temperature` only (the rules need one 2-D and one 3-D variable).
+    """
+    times = np.arange(PUBLISHED_AXIS[0], PUBLISHED_AXIS[1] + np.timedelta64(1, "h"),
+                      np.timedelta64(1, "h"))
+    first = np.datetime64(PUBLISHED_ATTRS["valid_time_start"] + "T00:00:00", "ns")
+    last = np.datetime64(PUBLISHED_ATTRS["valid_time_stop_era5t"] + "T23:00:00", "ns")
+    published = (times >= first) & (times <= last)
+    lat, lon = LAT_10, LON_10
+    units = {"2t": "K", "t": "K"}
+    data_vars, written = {}, {}
+    probes = Probes()
+    for var in ["2t", "t"]:
+        levels = None if var in SURFACE else fields.ERA5_LEVELS
+        slabs = [fields.truth(var, lev, times[published], lat, lon.astype(np.float64))
+                 for lev in ([None] if levels is None else levels)]
+        values = fields.quantize(var, np.stack(slabs, axis=1))
+        arr = np.full((len(times),) + values.shape[1:], np.nan, dtype=np.float32)
+        arr[published] = values
+        long = LONG_NAMES[var]
+        written[long] = arr
+        probes.add(long, values, times[published], levels, lat, lon)
+        attrs = {"units": units[var], "short_name": var, "long_name": long.replace("_", " ")}
+        if levels is None:
+            data_vars[long] = (("time", "latitude", "longitude"), arr[:, 0], attrs)
+        else:
+            data_vars[long] = (("time", "level", "latitude", "longitude"), arr, attrs)
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            "time": times,
+            "level": ("level", fields.ERA5_LEVELS.astype(np.int64), {"units": "millibars", "long_name": "pressure_level"}),
+            "latitude": ("latitude", lat, {"units": "degrees_north", "long_name": "latitude"}),
+            "longitude": ("longitude", lon, {"units": "degrees_east", "long_name": "longitude"}),
+        },
+        attrs=dict(PUBLISHED_ATTRS),
+    )
+    encoding = {"time": {"units": "hours since 1900-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}}
+    for long, arr in written.items():
+        chunks = (1,) + arr.shape[1:] if arr.shape[1] > 1 else (1,) + arr.shape[2:]
+        encoding[long] = {"compressor": ERA5_COMPRESSOR, "chunks": chunks, "_FillValue": np.nan,
+                          "write_empty_chunks": False}
+    path = out / "stores" / "era5_arco_published"
+    shutil.rmtree(path, ignore_errors=True)
+    ds.to_zarr(str(path), consolidated=True, encoding=encoding, mode="w")
+    for long, arr in written.items():
+        check_roundtrip(path, long, arr if arr.shape[1] > 1 else arr[:, 0])
+        n_chunks = len([p for p in (path / long).iterdir() if not p.name.startswith(".")])
+        if n_chunks != int(published.sum()):
+            raise SystemExit(f"{path}/{long}: {n_chunks} chunks written, expected {published.sum()}")
+    root = zarr.open_consolidated(str(path))
+    if dict(root.attrs) != PUBLISHED_ATTRS:
+        raise SystemExit(f"{path}: root attributes {dict(root.attrs)} != {PUBLISHED_ATTRS}")
+    probes.write(out / "stores" / "era5_arco_published.probes.json")
+
+
 # Days of year that carry values in the climatology miniature (the fixture's valid times fall on
 # 2024-12-30 .. 2025-01-01, i.e. 365, 366 and 1); every other day of year is NaN.
 CLIM_WINDOW = [362, 363, 364, 365, 366, 1, 2, 3]
@@ -291,9 +365,14 @@ def main():
     ap.add_argument("outdir", type=Path)
     ap.add_argument("--v3-python", default=os.environ.get("WX_PYTHON_V3", "/work/pyenv-v3/bin/python"))
     ap.add_argument("--skip-v3", action="store_true")
+    ap.add_argument("--only", choices=["era5_arco_published"],
+                    help="write only this store (the others stay as they are)")
     args = ap.parse_args()
     out = args.outdir.resolve()
     (out / "stores").mkdir(parents=True, exist_ok=True)
+    if args.only == "era5_arco_published":
+        make_era5_published(out)
+        return
 
     all_vars = SURFACE + ATMOS
     make_miner(out, "miner_v2_blosc_zstd", variables=all_vars, lat=LAT_720, lon=LON_5)
@@ -312,6 +391,7 @@ def main():
     make_miner(out, "miner_v2_lat_asc_lon180", lat_flip=True, lon_180=True, **small)
 
     make_era5(out)
+    make_era5_published(out)
     make_clim(out)
     make_corrupt_chunks(out)
 

@@ -20,6 +20,10 @@ pub enum Which {
     /// One 0.25° field (721 × 1440) scored through the Python package against the Rust kernel
     /// on the same arrays (creates target/py-test-venv).
     Python,
+    /// The peak memory of scoring one ERA5 lead from full-size 0.25° stores in the public
+    /// ARCO-ERA5 layout (37 levels per chunk), written by zarr-python into target/bench-era5
+    /// (creates target/bench-venv); fails above 1 GiB.
+    Era5,
 }
 
 /// Runs one benchmark.
@@ -33,6 +37,7 @@ pub fn run(which: Which) -> Result<()> {
         Which::Data => ("wx-data", "zarr_decode", &[]),
         Which::Pipeline => ("wx-validator", "pipeline", &[]),
         Which::Python => return python_against_rust(),
+        Which::Era5 => return era5_lead_memory(),
     };
     let pg = Postgres::provide()?;
     run_bench(package, bench, features, &pg.url)?;
@@ -106,4 +111,66 @@ fn python_against_rust() -> Result<()> {
             .arg(root.join("target/release/examples/kernel_timing"))
             .env("PATH", &venv.path),
     )
+}
+
+/// The largest peak resident set accepted for scoring one ERA5 lead (the issue's bound).
+const ERA5_LEAD_PEAK_MIB: f64 = 1024.0;
+
+/// `cargo xtask bench era5`: writes the 0.25° stores with zarr-python, then runs the release
+/// `era5_lead_rss` example in its own process (so that only scoring counts) and checks its
+/// peak memory.
+fn era5_lead_memory() -> Result<()> {
+    let root = crate::workspace_root();
+    let python = crate::python::ensure_venv(
+        &root,
+        "bench-venv",
+        &root.join("testdata/gen/bench-requirements.txt"),
+        "python3",
+    )?;
+    let dir = root.join("target/bench-era5");
+    if !dir.join("stores.json").is_file() {
+        eprintln!(
+            "writing the 0.25° stores into {} (about 900 MB)",
+            dir.display()
+        );
+        crate::python::run(
+            std::process::Command::new(&python)
+                .arg(root.join("testdata/gen/make_arco_bench_stores.py"))
+                .arg(&dir),
+        )?;
+    }
+    crate::python::run(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "wx-validator",
+        "--example",
+        "era5_lead_rss",
+    ]))?;
+    let out = std::process::Command::new(root.join("target/release/examples/era5_lead_rss"))
+        .arg(&dir)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "era5_lead_rss failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8(out.stdout)?;
+    print!("{text}");
+    // the example prints pretty JSON, one key per line
+    let peak: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"peak_rss_mib\":"))
+        .and_then(|v| v.trim().trim_end_matches(',').parse().ok())
+        .unwrap_or(f64::INFINITY);
+    println!(
+        "peak RSS of scoring one ERA5 lead from the 0.25° ARCO layout: {peak:.0} MiB \
+         (bound {ERA5_LEAD_PEAK_MIB:.0} MiB, {:.2} of it)",
+        peak / ERA5_LEAD_PEAK_MIB
+    );
+    if peak > ERA5_LEAD_PEAK_MIB {
+        bail!("scoring one ERA5 lead peaked at {peak:.0} MiB, above {ERA5_LEAD_PEAK_MIB:.0} MiB");
+    }
+    Ok(())
 }

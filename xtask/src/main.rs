@@ -3,7 +3,7 @@
 //! - `cargo xtask test [-- <cargo test args>]` runs the whole test suite on both backends,
 //!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster, then the Python
 //!   package's pytest suite in a throwaway virtualenv.
-//! - `cargo xtask bench <queue|scoring|data|pipeline|python>` runs a benchmark and prints its
+//! - `cargo xtask bench <queue|scoring|data|pipeline|python|era5>` runs a benchmark and prints its
 //!   figures.
 //! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
 //! - `cargo xtask deploy-config` regenerates `deploy/wx.example.toml`.

@@ -68,7 +68,8 @@ pub struct ScoreArgs {
     /// The forecast store (path or URL). Treated as miner-controlled: the SSRF guard applies.
     #[arg(long)]
     pub forecast: String,
-    /// The truth store (miner layout; the ARCO-ERA5 layout is read too).
+    /// The truth store (ARCO-ERA5 layout; the miner layout is read too). Leads it has not
+    /// published yet are listed in `pending_leads`, not scored (exit 0).
     #[arg(long)]
     pub truth: String,
     /// The climatology store (WeatherBench2 layout).
@@ -212,7 +213,11 @@ async fn score(args: ScoreArgs, config: &ValidatorConfig) -> Result<ExitStatus> 
             token: args.token,
         },
         scoring: config.scoring.clone(),
-        trusted_metadata_limit_mib: config.data.truth_metadata_limit_mib,
+        truth_limits: config.data.era5_limits,
+        climatology_limits: config.data.climatology_limits,
+        truth_access: config.data.era5_access.clone(),
+        climatology_access: config.data.climatology_access.clone(),
+        final_only: config.data.era5_final_only,
     };
     let report = crate::score::score(&request).await?;
     let mut out = std::io::stdout().lock();

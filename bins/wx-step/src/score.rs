@@ -14,10 +14,13 @@
 //!
 //! Failure handling follows the validator: a variable the forecast store lacks (or whose
 //! layout is unusable, or that lacks the valid time or a level) is a failed variable
-//! (`lead_component` 0, metrics `null`), never dropped. Everything else that makes an input
-//! unusable — a store that does not open, bad metadata, a missing or corrupt chunk, a
-//! transport failure, an address refused by the SSRF guard, a truth or climatology without the
-//! requested data — is an error of the whole command ([`ScoreError`]).
+//! (`lead_component` 0, metrics `null`), never dropped. A lead whose truth is not published
+//! yet (data.md §3: after the extent of the truth store's root attributes, or its chunks
+//! absent) is listed in `pending_leads` and not scored, like the validator waits for it.
+//! Everything else that makes an input unusable — a store that does not open, bad metadata, a
+//! missing or corrupt chunk, a transport failure, an address refused by the SSRF guard, a
+//! truth that will never have the time asked, a climatology without the requested data — is
+//! an error of the whole command.
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Duration, Utc};
@@ -26,10 +29,12 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use wx_data::Field;
-use wx_data::sources::{ClimatologyReader, Era5Reader, MinerForecastReader};
+use wx_data::sources::{
+    ClimatologyReader, Era5Flavour, Era5Reader, MinerForecastReader, Publication,
+};
 use wx_data::transport::{
-    BearerToken, CloudConfig, HttpStoreConfig, LimitedStorage, StoreHandle, connect_miner_store,
-    open_source,
+    BearerToken, CloudConfig, HttpStoreConfig, LimitedStorage, SourceAccess, StoreHandle,
+    connect_miner_store, open_source,
 };
 use wx_data::zarr::{DynStorage, ReadOptions, ZarrError};
 use wx_model::{Level, VarLevel};
@@ -40,6 +45,7 @@ use wx_scoring::{
 use wx_steps::align::{
     TruthOnGrid, onto, score_against_climatology, score_against_reference, truth_on_grid,
 };
+use wx_steps::config::TrustedLimits;
 
 /// How the stores may be reached.
 #[derive(Debug, Clone, Default)]
@@ -93,9 +99,17 @@ pub struct ScoreRequest {
     /// The scoring constants (the validator's configuration; its ERA5 variable and lead lists
     /// are replaced by the request's, with equal variable weights).
     pub scoring: ScoringConfig,
-    /// Largest metadata document accepted from the truth, climatology and reference stores,
-    /// MiB (the validator's `data.truth_metadata_limit_mib`).
-    pub trusted_metadata_limit_mib: u64,
+    /// Read limits of the truth and reference stores (the validator's `data.era5_limits`).
+    pub truth_limits: TrustedLimits,
+    /// Read limits of the climatology store (the validator's `data.climatology_limits`).
+    pub climatology_limits: TrustedLimits,
+    /// How an `s3://` or `gs://` truth or reference is reached (`data.era5_access`).
+    pub truth_access: SourceAccess,
+    /// How an `s3://` or `gs://` climatology is reached (`data.climatology_access`).
+    pub climatology_access: SourceAccess,
+    /// Final ERA5 only (`data.era5_final_only`): the truth is published up to its
+    /// `valid_time_stop` instead of `valid_time_stop_era5t`.
+    pub final_only: bool,
 }
 
 /// The result: per-level fields, per-variable aggregates and lead scores.
@@ -109,6 +123,19 @@ pub struct ScoreReport {
     pub variables: Vec<VariableScore>,
     /// Lead hours → lead score (serialised with string keys, `"24"`).
     pub lead_scores: BTreeMap<u32, f64>,
+    /// Leads whose truth is not published yet (not scored; empty when every lead was).
+    pub pending_leads: Vec<PendingLead>,
+}
+
+/// A lead not scored because the truth store has not published its valid time yet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingLead {
+    /// Lead in hours.
+    pub lead_hours: u32,
+    /// Its valid time, RFC 3339.
+    pub valid_time: String,
+    /// The end of the truth store's published extent, RFC 3339 (`null`: nothing published).
+    pub published_until: Option<String>,
 }
 
 /// The metrics of one level of one variable at one lead (`null` where a metric failed).
@@ -250,8 +277,9 @@ fn open_handle(
     role: &str,
     location: &str,
     access: &StoreAccess,
-    miner_controlled: bool,
+    cloud: Option<&SourceAccess>,
 ) -> Result<StoreHandle> {
+    let miner_controlled = cloud.is_none();
     let http = access.http_config();
     let is_http = location.starts_with("http://") || location.starts_with("https://");
     let handle = if miner_controlled && is_http {
@@ -263,7 +291,11 @@ fn open_handle(
             .map_err(|e| anyhow!("{role} store: {e}"))?;
         connect_miner_store(location, token, &http)
     } else {
-        open_source(location, &CloudConfig::default(), &http)
+        let cloud = CloudConfig {
+            access: cloud.cloned().unwrap_or_default(),
+            ..CloudConfig::default()
+        };
+        open_source(location, &cloud, &http)
     };
     handle.map_err(|e| anyhow!("cannot open the {role} store: {e}"))
 }
@@ -281,34 +313,35 @@ struct Inputs {
 }
 
 async fn open_inputs(req: &ScoreRequest) -> Result<Inputs> {
-    let trusted = |name: String| {
-        let mut o = ReadOptions::new(name);
-        o.max_metadata_bytes = req.trusted_metadata_limit_mib << 20;
-        o
-    };
-    let h = open_handle("forecast", &req.forecast, &req.access, true)?;
+    let h = open_handle("forecast", &req.forecast, &req.access, None)?;
     let name = format!("forecast {}", h.label());
     // no manifest to verify against here: every read is still bounded
     let forecast_storage: DynStorage = std::sync::Arc::new(LimitedStorage::new(h));
     let forecast = MinerForecastReader::open(forecast_storage, ReadOptions::new(name), req.init)
         .await
         .context("cannot open the forecast store")?;
-    let h = open_handle("truth", &req.truth, &req.access, false)?;
+    let h = open_handle("truth", &req.truth, &req.access, Some(&req.truth_access))?;
     let name = format!("truth {}", h.label());
-    let truth = Era5Reader::open(storage(&h), trusted(name))
+    let truth = Era5Reader::open(storage(&h), req.truth_limits.read_options(&name))
         .await
         .context("cannot open the truth store")?;
-    let h = open_handle("climatology", &req.climatology, &req.access, false)?;
+    let h = open_handle(
+        "climatology",
+        &req.climatology,
+        &req.access,
+        Some(&req.climatology_access),
+    )?;
     let name = format!("climatology {}", h.label());
-    let climatology = ClimatologyReader::open(storage(&h), trusted(name))
-        .await
-        .context("cannot open the climatology store")?;
+    let climatology =
+        ClimatologyReader::open(storage(&h), req.climatology_limits.read_options(&name))
+            .await
+            .context("cannot open the climatology store")?;
     let reference = match &req.reference {
         Some(location) => {
-            let h = open_handle("reference", location, &req.access, false)?;
+            let h = open_handle("reference", location, &req.access, Some(&req.truth_access))?;
             let name = format!("reference {}", h.label());
             Some(
-                Era5Reader::open(storage(&h), trusted(name))
+                Era5Reader::open(storage(&h), req.truth_limits.read_options(&name))
                     .await
                     .context("cannot open the reference store")?,
             )
@@ -405,9 +438,39 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
         fields: Vec::new(),
         variables: Vec::new(),
         lead_scores: BTreeMap::new(),
+        pending_leads: Vec::new(),
     };
+    let flavour = if req.final_only {
+        Era5Flavour::FinalOnly
+    } else {
+        Era5Flavour::Preliminary
+    };
+    // one read of the truth's root attributes for every lead
+    let extent = inputs
+        .truth
+        .extent(flavour)
+        .await
+        .context("reading the truth store's published extent")?;
+    let mut truth_variables: Vec<wx_model::Variable> =
+        req.variables.iter().map(|v| v.variable).collect();
+    truth_variables.sort();
+    truth_variables.dedup();
     for &lead in &req.leads {
         let valid = req.init + Duration::hours(i64::from(lead));
+        let published = inputs
+            .truth
+            .publication_within(&extent, valid, &truth_variables)
+            .await
+            .with_context(|| format!("checking whether the truth has {}", rfc3339(valid)))?;
+        if let Publication::Pending(why) = published {
+            tracing::info!(lead, %why, "truth not published yet: lead pending");
+            report.pending_leads.push(PendingLead {
+                lead_hours: lead,
+                valid_time: rfc3339(valid),
+                published_until: extent.published_until.map(rfc3339),
+            });
+            continue;
+        }
         let mut pairs: Vec<(VarLevel, PairScore)> = Vec::new();
         for &v in &req.variables {
             let at = || format!("{v} at {}", rfc3339(valid));
@@ -593,6 +656,23 @@ pub fn format_table(report: &ScoreReport) -> String {
     let _ = writeln!(out, "{:>5} {:>10}", "lead", "score");
     for (lead, s) in &report.lead_scores {
         let _ = writeln!(out, "{lead:>5} {s:>10.6}");
+    }
+    if !report.pending_leads.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:>5} {:<21} truth published until",
+            "lead", "pending (valid time)"
+        );
+        for p in &report.pending_leads {
+            let _ = writeln!(
+                out,
+                "{:>5} {:<21} {}",
+                p.lead_hours,
+                p.valid_time,
+                p.published_until.as_deref().unwrap_or("nothing")
+            );
+        }
     }
     out
 }

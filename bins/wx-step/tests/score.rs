@@ -559,18 +559,127 @@ async fn unusable_inputs_give_one_error_line_naming_the_store_and_key() {
     args[6] = s(&store("era5_arco"));
     let line = single_error(&wx_step(&args).await);
     assert!(line.contains("climatology"), "{line}");
-    // a valid time the truth does not have
+    // a valid time the truth will never have (between two of its 6-hourly times)
     let line = single_error(
         &wx_step(&score_args(
             &s(&store("miner_v2_blosc_zstd")),
-            &["--leads", "96", "--variables", "2t"],
+            &["--leads", "27", "--variables", "2t"],
         ))
         .await,
     );
     assert!(
-        line.contains("truth") && line.contains("2025-01-03T00:00:00Z"),
+        line.contains("truth") && line.contains("2024-12-31T03:00:00Z"),
         "{line}"
     );
+}
+
+/// `wx-step score` against a truth in the public ARCO layout (`era5_arco_published`: ERA5T
+/// through 2024-12-31, final ERA5 through 2024-12-30, hourly axis padded to 2025-01-04).
+fn published_args(leads: &str, extra: &[&str]) -> Vec<String> {
+    let mut a = score_args(
+        &s(&store("miner_v2_blosc_zstd")),
+        &["--leads", leads, "--variables", "2t,t"],
+    );
+    a[4] = s(&store("era5_arco_published"));
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpublished_leads_are_pending_not_errors() {
+    let json = json_of(&wx_step(&published_args("24,42,48", &[])).await);
+    let scored: Vec<&str> = json["lead_scores"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(scored, ["24", "42"]);
+    assert_eq!(
+        json["pending_leads"],
+        serde_json::json!([{
+            "lead_hours": 48,
+            "valid_time": "2025-01-01T00:00:00Z",
+            "published_until": "2024-12-31T23:59:59Z"
+        }])
+    );
+    for list in ["fields", "variables"] {
+        let rows = json[list].as_array().unwrap();
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter().all(|r| r["lead_hours"] != 48),
+            "a pending lead has no {list} entries"
+        );
+    }
+    // the lead scored against the 37-level truth is a real score
+    let l24 = json["lead_scores"]["24"].as_f64().unwrap();
+    assert!(l24 > 0.0 && l24 < 1.0, "{l24}");
+
+    // final ERA5 only: ERA5T days are pending too
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wx.toml");
+    std::fs::write(&config, "[data]\nera5_final_only = true\n").unwrap();
+    let mut args = vec!["--config".to_owned(), s(&config)];
+    args.extend(published_args("18,24,48", &[]));
+    let json = json_of(&wx_step(&args).await);
+    assert_eq!(
+        json["lead_scores"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["18"]
+    );
+    let pending: Vec<u64> = json["pending_leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lead_hours"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pending, [24, 48]);
+    assert_eq!(
+        json["pending_leads"][0]["published_until"],
+        "2024-12-30T23:59:59Z"
+    );
+
+    // every lead pending: still exit 0, nothing scored
+    let json = json_of(&wx_step(&published_args("48", &[])).await);
+    assert_eq!(json["lead_scores"], serde_json::json!({}));
+    assert_eq!(json["fields"], serde_json::json!([]));
+    assert_eq!(json["pending_leads"][0]["lead_hours"], 48);
+
+    // the table says it too
+    let out = wx_step(&published_args("24,48", &["--format", "table"])).await;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("pending") && text.contains("2025-01-01T00:00:00Z"),
+        "{text}"
+    );
+
+    // a chunk the attributes promise but the store lacks: pending as well
+    let copy = dir.path().join("era5_missing_chunk");
+    copy_dir(&store("era5_arco_published"), &copy);
+    std::fs::remove_file(copy.join("temperature/66.0.0.0")).unwrap(); // 2024-12-31T18Z
+    let mut args = published_args("24,42", &[]);
+    args[4] = s(&copy);
+    let json = json_of(&wx_step(&args).await);
+    assert_eq!(
+        json["lead_scores"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["24"]
+    );
+    assert_eq!(json["pending_leads"][0]["lead_hours"], 42);
+
+    // real errors keep the one-line contract: a day before the store's valid_time_start
+    let mut args = published_args("6", &[]);
+    assert_eq!(args[7], "--init");
+    args[8] = "2024-12-29T00:00:00Z".into();
+    let line = single_error(&wx_step(&args).await);
+    assert!(line.contains("valid_time_start"), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,4 +732,77 @@ async fn the_configuration_gives_the_default_variables_and_constants() {
         );
     }
     assert_eq!(json["lead_scores"]["24"], 0.0);
+}
+
+/// A private S3 mirror of the truth (a real HTTP server on 127.0.0.1 that lets only requests
+/// signed with the mirror's key id through): reached with object_store's standard
+/// configuration from the environment, the endpoint and credentials kind from the config
+/// file; anonymous access is refused; the secret shows nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_s3_mirror_is_read_with_credentials_from_the_environment() {
+    const KEY_ID: &str = "AKIDWXMIRROR";
+    const SECRET: &str = "wx-mirror-secret-4711";
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &store("era5_arco_published"),
+        &dir.path().join("era5-mirror/arco/era5_arco_published"),
+    );
+    let server = TestServer::start_with_auth(
+        dir.path(),
+        &format!("AWS4-HMAC-SHA256 Credential={KEY_ID}/"),
+        Faults::new(),
+    )
+    .await
+    .unwrap();
+    let endpoint = server.url().trim_end_matches('/').to_owned();
+    let run = |credentials: &'static str| {
+        let config = dir.path().join(format!("wx-{credentials}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\nera5 = \"s3://era5-mirror/arco\"\n[data.era5_access]\n\
+                 credentials = \"{credentials}\"\nendpoint = \"{endpoint}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut args = vec!["--config".to_owned(), s(&config)];
+        args.extend(published_args("24,48", &[]));
+        args[6] = "s3://era5-mirror/arco/era5_arco_published".into(); // --truth
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_wx-step"));
+        cmd.args(&args)
+            .env_remove("WX_CONFIG")
+            .env_remove("WX_STEP_TOKEN")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1");
+        async move { cmd.output().await.unwrap() }
+    };
+    let out = run("environment").await;
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(SECRET));
+    }
+    let json = json_of(&out);
+    assert!(json["lead_scores"]["24"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["pending_leads"][0]["lead_hours"], 48);
+    let key = "era5-mirror/arco/era5_arco_published/temperature/48.0.0.0"; // 2024-12-31T00Z
+    assert_eq!(server.stats(key).unauthorized, 0);
+    assert!(
+        server.stats(key).requests >= 1,
+        "the chunk came from the mirror"
+    );
+
+    // anonymous requests are unsigned: the mirror refuses them, in one error line
+    let out = run("anonymous").await;
+    let line = single_error(&out);
+    assert!(line.contains("truth") && !line.contains(SECRET), "{line}");
+    assert!(
+        server
+            .stats("era5-mirror/arco/era5_arco_published/.zmetadata")
+            .unauthorized
+            >= 1
+    );
+    server.shutdown().await;
 }

@@ -9,12 +9,13 @@ use documented::DocumentedFields;
 use std::fmt::Write;
 use std::path::Path;
 use toml::Value;
+use wx_data::transport::SourceAccess;
 use wx_model::config::{ConcurrencyConfig, PipelineConfig};
 use wx_scoring::config::{
     Day1Config, Era5Config, FieldConfig, OverallConfig, ScoringConfig, WeightCurveConfig,
 };
 use wx_steps::ValidatorConfig;
-use wx_steps::config::DataConfig;
+use wx_steps::config::{DataConfig, TrustedLimits};
 
 /// What replaces a secret in the output.
 pub const REDACTED: &str = "REDACTED";
@@ -113,6 +114,10 @@ fn docs_of(path: &str) -> Option<FieldDocs> {
         "scoring.overall" => docs!(OverallConfig),
         "scoring.weights" => docs!(WeightCurveConfig),
         "data" => docs!(DataConfig),
+        "data.era5_limits" | "data.climatology_limits" => docs!(TrustedLimits),
+        "data.era5_access" | "data.climatology_access" | "data.gfs_access" => {
+            docs!(SourceAccess)
+        }
         _ => None,
     }
 }
@@ -170,7 +175,10 @@ pub fn redact(value: &mut Value) {
     match value {
         Value::Table(table) => {
             for (key, v) in table.iter_mut() {
-                if is_secret_key(key) && !v.is_table() {
+                // `credentials` of a source's access table names a mode, not a secret
+                let mode =
+                    key == "credentials" && matches!(v.as_str(), Some("anonymous" | "environment"));
+                if is_secret_key(key) && !v.is_table() && !mode {
                     *v = Value::String(REDACTED.into());
                 } else {
                     redact(v);

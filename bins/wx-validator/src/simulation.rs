@@ -79,6 +79,8 @@ pub fn config_for(world: &World, cache_dir: PathBuf, database_url: &str) -> Vali
     p.test_retry_base_delay_seconds = 1;
     p.test_run_interval_minutes = 1;
     p.test_era5_delay_hours = 0;
+    // a lead due but not published yet is looked at again every second
+    p.test_era5_recheck_seconds = 1;
     p.lease_seconds = 20;
     p.heartbeat_seconds = 4;
     p.snapshot_interval_minutes = 1;

@@ -1,9 +1,12 @@
 //! `wx-validator status`: a table (or JSON) of one run.
 
 use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::io::Write;
+use std::time::Duration;
 use wx_model::RunId;
+use wx_steps::ValidatorConfig;
 use wx_store::Db;
 
 /// Longest error text in the table (the cause is never cut; `--json` has the whole message).
@@ -35,7 +38,62 @@ pub struct RunStatusReport {
     status: String,
     test_mode: bool,
     steps: wx_store::StepCounts,
+    /// Leads recorded unavailable for this run for lack of ERA5 (left out of every miner's
+    /// aggregates).
+    pub era5_unavailable_leads: Vec<u32>,
+    /// The ERA5 store's publication, checked live (absent when not asked for).
+    pub era5: Option<Era5Status>,
     miners: Vec<MinerLine>,
+}
+
+/// How far the ERA5 store is published and how far behind the expected availability.
+#[derive(Debug, Clone, Serialize)]
+pub struct Era5Status {
+    /// The end of the published extent, RFC 3339 (`None`: nothing, or the store was not read).
+    pub published_until: Option<String>,
+    /// Where the extent comes from (`valid_time_stop_era5t`, `valid_time_stop`, `time axis`).
+    pub basis: Option<String>,
+    /// The latest valid time the ERA5 delay and buffer say should be published now.
+    pub expected_until: String,
+    /// Hours the store is behind that (negative: ahead), as the `wx_pipeline_era5_lag_hours`
+    /// gauge reports it.
+    pub lag_hours: Option<f64>,
+    /// Why the store could not be read.
+    pub error: Option<String>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Reads the configured ERA5 store's extent (30 s at most) and compares it with what the
+/// delay and buffer expect at `now`.
+pub async fn era5_status(config: &ValidatorConfig, now: DateTime<Utc>) -> Era5Status {
+    let expected = config.pipeline.era5_expected_until(now);
+    let read = tokio::time::timeout(
+        Duration::from_secs(30),
+        wx_steps::data::read_era5_extent(&config.data),
+    )
+    .await;
+    let mut status = Era5Status {
+        published_until: None,
+        basis: None,
+        expected_until: rfc3339(expected),
+        lag_hours: None,
+        error: None,
+    };
+    match read {
+        Ok(Ok(extent)) => {
+            status.published_until = extent.published_until.map(rfc3339);
+            status.basis = Some(extent.basis.as_str().to_owned());
+            status.lag_hours = extent
+                .published_until
+                .map(|until| wx_steps::data::era5_lag_hours(until, expected));
+        }
+        Ok(Err(e)) => status.error = Some(e.to_string()),
+        Err(_) => status.error = Some("the ERA5 store did not answer within 30 s".to_owned()),
+    }
+    status
 }
 
 /// Loads the report of `run` (default: the latest).
@@ -83,6 +141,14 @@ pub async fn load(db: &Db, run: Option<i64>) -> Result<RunStatusReport> {
         status: run.status.clone(),
         test_mode: run.test_mode,
         steps: db.steps().counts(Some(id)).await?,
+        era5_unavailable_leads: db
+            .unavailable_leads()
+            .list(id, wx_store::ERA5_SOURCE)
+            .await?
+            .into_iter()
+            .map(|r| r.lead_hours as u32)
+            .collect(),
+        era5: None,
         miners,
     })
 }
@@ -125,10 +191,12 @@ fn clip_after(text: &str, keep: usize, max: usize) -> String {
     cut
 }
 
-/// Prints the status of a run (read-only: the database must exist with the current schema).
-pub async fn run(config: &wx_steps::ValidatorConfig, run: Option<i64>, json: bool) -> Result<()> {
+/// Prints the status of a run (read-only: the database must exist with the current schema),
+/// with a live look at the ERA5 store's publication.
+pub async fn run(config: &ValidatorConfig, run: Option<i64>, json: bool) -> Result<()> {
     let db = Db::open_existing(config.require_database_url()?).await?;
-    let report = load(&db, run).await?;
+    let mut report = load(&db, run).await?;
+    report.era5 = Some(era5_status(config, Utc::now()).await);
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -146,6 +214,30 @@ pub async fn run(config: &wx_steps::ValidatorConfig, run: Option<i64>, json: boo
             ""
         }
     )?;
+    if let Some(era5) = &report.era5 {
+        match (&era5.published_until, era5.lag_hours, &era5.error) {
+            (_, _, Some(e)) => writeln!(out, "ERA5: cannot read the store: {e}")?,
+            (Some(until), Some(lag), None) => writeln!(
+                out,
+                "ERA5 published until {until} ({}), {lag:.1} h {} the expected {}",
+                era5.basis.as_deref().unwrap_or("-"),
+                if lag >= 0.0 { "behind" } else { "ahead of" },
+                era5.expected_until
+            )?,
+            _ => writeln!(
+                out,
+                "ERA5: nothing published ({})",
+                era5.basis.as_deref().unwrap_or("-")
+            )?,
+        }
+    }
+    if !report.era5_unavailable_leads.is_empty() {
+        writeln!(
+            out,
+            "leads given up for lack of ERA5 (left out of every miner's scores): {:?}",
+            report.era5_unavailable_leads
+        )?;
+    }
     writeln!(
         out,
         "{:>4}  {:<14} {:>7} {:>7} {:>6} {:>7} {:>4}  {:<11}  last error (cause first)",

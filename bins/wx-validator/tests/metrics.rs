@@ -198,6 +198,9 @@ async fn metrics_and_health(t: TestDb) {
         ("wx_pipeline_miner_bytes_verified", "counter"),
         ("wx_pipeline_scoring_seconds", "histogram"),
         ("wx_pipeline_pairs_scored", "counter"),
+        ("wx_pipeline_era5_lag_hours", "gauge"),
+        ("wx_pipeline_era5_published_until_seconds", "gauge"),
+        ("wx_pipeline_era5_leads_given_up", "counter"),
         ("wx_steps", "gauge"),
     ] {
         assert_eq!(
@@ -242,6 +245,20 @@ async fn metrics_and_health(t: TestDb) {
     );
     assert!(value("wx_pipeline_pairs_scored_total", &[("phase", "era5")]) >= 1.0);
     assert!(value("wx_pipeline_miner_bytes_verified_total", &[]) > 0.0);
+    // the world's ERA5 has no publication attributes: its axis ends at the last lead, and the
+    // lag is measured from there to what the (test-mode, zero) delay expects by now
+    let last_valid = sim.world.valid_time(sim.world.spec.max_lead());
+    assert_eq!(
+        value("wx_pipeline_era5_published_until_seconds", &[]),
+        last_valid.timestamp() as f64
+    );
+    let lag = value("wx_pipeline_era5_lag_hours", &[]);
+    let expected = (chrono::Utc::now() - last_valid).num_seconds() as f64 / 3600.0;
+    assert!(
+        (lag - expected).abs() < 1.0,
+        "lag {lag} h, expected about {expected} h"
+    );
+    assert_eq!(value("wx_pipeline_era5_leads_given_up_total", &[]), 0.0);
     // the database-derived gauge agrees with the step table of the run
     let counts = t.db.steps().counts(Some(run)).await.unwrap();
     let verified = counts.0["verify/open_store"]

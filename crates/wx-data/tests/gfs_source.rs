@@ -752,3 +752,98 @@ async fn an_inventory_pointing_past_the_end_of_the_file_is_a_format_error() {
     assert_eq!(e.kind(), ErrorKind::Format, "{e}");
     assert!(e.to_string().contains("shorter than its inventory"), "{e}");
 }
+
+/// Copies a directory tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A GFS mirror: another S3-compatible endpoint (a real HTTP server on 127.0.0.1 speaking
+/// path-style S3 GETs), another bucket, the tree under a prefix. It reads exactly what the
+/// local tree holds, and a small message limit is enforced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_bucket_behind_another_endpoint_reads_the_same_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(
+        &testdata().join("synthetic"),
+        &dir.path().join("gfs-mirror/noaa/gfs"),
+    );
+    let server = wx_testkit::TestServer::start(dir.path(), None, wx_testkit::Faults::new())
+        .await
+        .unwrap();
+    let config = |limits| S3GfsConfig {
+        bucket: "gfs-mirror".into(),
+        prefix: "noaa/gfs".into(),
+        endpoint: Some(server.url()),
+        layout: GfsLayout::with_product("pgrb2.5p00"),
+        expected_grid: None,
+        source_id: "gfs-test-mirror".into(),
+        limits,
+        ..S3GfsConfig::default()
+    };
+    let mirror = S3GfsSource::new(config(wx_data::gfs::GfsLimits::default())).unwrap();
+    assert_eq!(
+        mirror.s3_url(t("2025-01-01T00:00:00Z"), 12),
+        "s3://gfs-mirror/noaa/gfs/gfs.20250101/00/atmos/gfs.t00z.pgrb2.5p00.f012"
+    );
+    let vars: Vec<VarLevel> = Variable::ALL.iter().map(|v| VarLevel::all(*v)).collect();
+    let init = t("2025-01-01T00:00:00Z");
+    let got = mirror.forecast(init, 12, &vars).await.unwrap();
+    let want = synthetic().forecast(init, 12, &vars).await.unwrap();
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert_same(a, b);
+    }
+    assert!(
+        server
+            .stats("gfs-mirror/noaa/gfs/gfs.20250101/00/atmos/gfs.t00z.pgrb2.5p00.f012.idx")
+            .requests
+            >= 1,
+        "the mirror was asked, path-style"
+    );
+    // the message limit is per source. It bounds a message whose end the inventory does not
+    // give (the file's last): cut the file's last message (TMP at 80 m) and its inventory
+    // line, so that 10v becomes the last message
+    let grib = dir
+        .path()
+        .join("gfs-mirror/noaa/gfs/gfs.20250101/00/atmos/gfs.t00z.pgrb2.5p00.f012");
+    let idx = grib.with_extension("f012.idx");
+    let text = std::fs::read_to_string(&idx).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.last().unwrap();
+    assert!(last.contains("TMP:80 m above ground"), "{last}");
+    let cut: usize = last.split(':').nth(1).unwrap().parse().unwrap();
+    std::fs::write(&idx, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let bytes = std::fs::read(&grib).unwrap();
+    std::fs::write(&grib, &bytes[..cut]).unwrap();
+    let strict = S3GfsSource::new(config(wx_data::gfs::GfsLimits {
+        max_message_bytes: 16,
+    }))
+    .unwrap();
+    let mut refused = 0;
+    for v in &vars {
+        match strict.forecast(init, 12, &[*v]).await {
+            Err(GfsError::TooLarge { .. }) => refused += 1,
+            Err(e) => panic!("{v}: {e}"),
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(
+        refused, 1,
+        "only 10v, now listed last, has no end in the inventory"
+    );
+    let v10 = VarLevel::all(Variable::V10);
+    if let Err(e) = mirror.forecast(init, 12, &[v10]).await {
+        panic!("the default limit fits: {e}");
+    }
+    server.shutdown().await;
+}

@@ -39,6 +39,16 @@ pub struct PipelineConfig {
     pub era5_buffer_hours: u32,
     /// Test mode ERA5 delay in hours (replaces delay_days and buffer_hours).
     pub test_era5_delay_hours: u32,
+    /// Minutes between two looks at the ERA5 store for a lead that is ready by the clock but
+    /// not published yet (the step waits in between, holding no worker and no attempt).
+    pub era5_recheck_minutes: u32,
+    /// Test mode: seconds between those looks (replaces `era5_recheck_minutes`).
+    pub test_era5_recheck_seconds: u32,
+    /// Days a lead may stay unpublished after it is due before it is recorded as unavailable
+    /// for every miner of the run and left out of every miner's aggregates.
+    pub era5_give_up_days: u32,
+    /// Test mode: seconds instead of `era5_give_up_days`.
+    pub test_era5_give_up_seconds: u32,
     /// Lease length of a claimed step, in seconds.
     pub lease_seconds: u32,
     /// Heartbeat interval of a running step, in seconds (well below the lease).
@@ -123,6 +133,10 @@ impl Default for PipelineConfig {
             era5_delay_days: 5,
             era5_buffer_hours: 6,
             test_era5_delay_hours: 0,
+            era5_recheck_minutes: 60,
+            test_era5_recheck_seconds: 5,
+            era5_give_up_days: 30,
+            test_era5_give_up_seconds: 86_400,
             lease_seconds: 60,
             heartbeat_seconds: 15,
             snapshot_interval_minutes: 10,
@@ -157,6 +171,16 @@ impl PipelineConfig {
                 "heartbeat_seconds ({}) must be at least 1 and at most half of lease_seconds ({}, at least 5)",
                 self.heartbeat_seconds, self.lease_seconds
             ));
+        }
+        if self.era5_recheck_minutes == 0 || self.test_era5_recheck_seconds == 0 {
+            return fail(
+                "era5_recheck_minutes and test_era5_recheck_seconds must be at least 1".into(),
+            );
+        }
+        if self.era5_give_up_days == 0 || self.test_era5_give_up_seconds == 0 {
+            return fail(
+                "era5_give_up_days and test_era5_give_up_seconds must be at least 1".into(),
+            );
         }
         if self.test_mode && self.test_run_interval_minutes == 0 {
             return fail("test_run_interval_minutes must be at least 1".into());
@@ -234,13 +258,50 @@ impl PipelineConfig {
 
     /// When ERA5 truth for `lead_hours` after `gfs_init` is expected to be published.
     pub fn era5_ready_at(&self, gfs_init: DateTime<Utc>, lead_hours: u32) -> DateTime<Utc> {
-        let delay = if self.test_mode {
+        gfs_init + Duration::hours(i64::from(lead_hours)) + self.era5_delay()
+    }
+
+    /// How long the ERA5 delay and buffer (or the test-mode delay) are.
+    fn era5_delay(&self) -> Duration {
+        if self.test_mode {
             Duration::hours(i64::from(self.test_era5_delay_hours))
         } else {
             Duration::days(i64::from(self.era5_delay_days))
                 + Duration::hours(i64::from(self.era5_buffer_hours))
+        }
+    }
+
+    /// The latest valid time whose ERA5 is expected to be published at `now` (now minus the
+    /// delay and buffer): the reference of the ERA5 lag.
+    pub fn era5_expected_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.era5_delay()
+    }
+
+    /// How long a step waits before looking at the ERA5 store again for a lead that is due
+    /// but unpublished.
+    pub fn era5_recheck(&self) -> Duration {
+        if self.test_mode {
+            Duration::seconds(i64::from(self.test_era5_recheck_seconds))
+        } else {
+            Duration::minutes(i64::from(self.era5_recheck_minutes))
+        }
+    }
+
+    /// When a lead that became due at `ready_at` in a run created at `run_created` is given
+    /// up if its ERA5 is still unpublished: `era5_give_up` after the later of the two (the
+    /// same as after `ready_at` for a live run; a hindcast run, created long after its leads
+    /// were due, counts from its creation).
+    pub fn era5_give_up_at(
+        &self,
+        ready_at: DateTime<Utc>,
+        run_created: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let give_up = if self.test_mode {
+            Duration::seconds(i64::from(self.test_era5_give_up_seconds))
+        } else {
+            Duration::days(i64::from(self.era5_give_up_days))
         };
-        gfs_init + Duration::hours(i64::from(lead_hours)) + delay
+        ready_at.max(run_created) + give_up
     }
 
     /// The lease duration.
@@ -324,6 +385,40 @@ mod tests {
             ..c
         };
         assert_eq!(t.era5_ready_at(init, 24), at("2025-01-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn era5_recheck_and_give_up_follow_the_mode() {
+        let c = PipelineConfig::default();
+        assert_eq!(c.era5_recheck(), Duration::hours(1));
+        let ready = at("2025-01-07T06:00:00Z");
+        let created = at("2025-01-01T05:00:00Z");
+        assert_eq!(
+            c.era5_give_up_at(ready, created),
+            at("2025-02-06T06:00:00Z")
+        );
+        assert_eq!(
+            c.era5_expected_until(at("2025-01-10T06:00:00Z")),
+            at("2025-01-05T00:00:00Z")
+        );
+        let t = PipelineConfig {
+            test_mode: true,
+            test_era5_recheck_seconds: 2,
+            test_era5_give_up_seconds: 30,
+            ..c
+        };
+        assert_eq!(t.era5_recheck(), Duration::seconds(2));
+        // a hindcast run counts from its creation, not from a ready time long past
+        let created = at("2026-12-03T10:00:00Z");
+        assert_eq!(
+            t.era5_give_up_at(ready, created),
+            at("2026-12-03T10:00:30Z")
+        );
+        let zero = PipelineConfig {
+            era5_recheck_minutes: 0,
+            ..PipelineConfig::default()
+        };
+        assert!(zero.validate().is_err());
     }
 
     #[test]

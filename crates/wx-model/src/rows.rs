@@ -353,3 +353,24 @@ pub struct NewSnapshot {
     pub weights: String,
     pub note: Option<String>,
 }
+
+/// A lead of a run whose truth was given up on: unpublished `era5_give_up` after it was due.
+/// A run-level fact shared by every miner of the run.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = weather_unavailable_leads)]
+pub struct UnavailableLeadRow {
+    /// The run.
+    pub run_id: i64,
+    /// The truth source (`era5`).
+    pub source: String,
+    /// The lead, hours.
+    pub lead_hours: i32,
+    /// Its valid time.
+    pub valid_time_utc: NaiveDateTime,
+    /// How far the source was published when the lead was given up (`None`: nothing known).
+    pub published_until: Option<NaiveDateTime>,
+    /// What was observed, for operators.
+    pub reason: String,
+    /// When it was recorded.
+    pub recorded_at: NaiveDateTime,
+}

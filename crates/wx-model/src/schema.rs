@@ -170,6 +170,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Leads of a run whose truth was given up on (unpublished `era5_give_up` after due).
+    weather_unavailable_leads (run_id, source, lead_hours) {
+        run_id -> BigInt,
+        source -> Text,
+        lead_hours -> Integer,
+        valid_time_utc -> Timestamp,
+        published_until -> Nullable<Timestamp>,
+        reason -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     miners,
     weather_forecast_runs,
@@ -179,4 +192,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     weather_miner_scores,
     miner_stats,
     subnet_snapshots,
+    weather_unavailable_leads,
 );

@@ -1,7 +1,7 @@
 //! ERA5 final scoring (docs/scoring.md §5): per-(variable, lead) metrics, per-lead score,
 //! combined score and completeness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -194,28 +194,45 @@ pub fn era5_lead_score(
     })
 }
 
-/// The ERA5 combined score over the configured leads.
+/// The ERA5 combined score over the configured leads whose truth is available.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Era5Combined {
-    /// E = Σ lead scores / number of configured leads (unscored leads count 0).
+    /// E = Σ lead scores / number of available configured leads (unscored leads count 0).
     pub score: f64,
-    /// Scored configured leads / configured leads.
+    /// Scored available leads / available configured leads.
     pub completeness: f64,
-    /// Configured leads that have a score, ascending.
+    /// Available configured leads that have a score, ascending.
     pub scored_leads: Vec<u32>,
-    /// Number of configured leads.
+    /// Number of available configured leads (configured leads minus unavailable ones).
     pub configured_leads: usize,
 }
 
 /// Combine per-lead scores (lead hours → score) into E and completeness.
 /// Leads that are not configured are ignored; non-finite scores count as unscored.
 pub fn era5_combined(lead_scores: &BTreeMap<u32, f64>, cfg: &ScoringConfig) -> Era5Combined {
-    let leads = &cfg.era5.leads;
-    let mut scored = Vec::new();
-    let mut sum = 0.0;
-    let mut uniq: Vec<u32> = leads.clone();
+    era5_combined_available(lead_scores, &BTreeSet::new(), cfg)
+}
+
+/// [`era5_combined`] over the configured leads minus `unavailable` (leads whose truth was
+/// given up on, the same for every miner of a run): those leads count neither in the sum nor
+/// in the number of leads, and their scores, if any, are ignored. With no available lead, E
+/// and completeness are 0.
+pub fn era5_combined_available(
+    lead_scores: &BTreeMap<u32, f64>,
+    unavailable: &BTreeSet<u32>,
+    cfg: &ScoringConfig,
+) -> Era5Combined {
+    let mut uniq: Vec<u32> = cfg
+        .era5
+        .leads
+        .iter()
+        .copied()
+        .filter(|l| !unavailable.contains(l))
+        .collect();
     uniq.sort_unstable();
     uniq.dedup();
+    let mut scored = Vec::new();
+    let mut sum = 0.0;
     for l in &uniq {
         if let Some(s) = lead_scores.get(l).filter(|s| s.is_finite()) {
             scored.push(*l);

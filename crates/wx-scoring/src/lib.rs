@@ -63,7 +63,7 @@ pub use config::{
 pub use day1::{Day1Pair, Day1PairFailure, Day1Score, day1_pair, day1_score};
 pub use era5::{
     Era5Combined, Era5Lead, Era5Variable, Era5VariableFailure, LeadIncomplete, era5_combined,
-    era5_lead_score, era5_variable, rmse_term,
+    era5_combined_available, era5_lead_score, era5_variable, rmse_term,
 };
 pub use error::{ConfigError, ScoringError};
 pub use float::Float;

@@ -2,7 +2,7 @@
 //! configuration, including the worked examples of the reference document
 //! where the spec keeps the reference formula.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ndarray::{Array2, Array3};
 use wx_scoring::*;
@@ -322,6 +322,47 @@ fn era5_combined_and_overall() {
     c2.overall.era5_weight = 1.9;
     c2.overall.day1_weight = 0.1;
     assert!((overall_score(Some(&e), Some(true), &c2).score - 0.799381).abs() < 1e-6);
+}
+
+#[test]
+fn unavailable_leads_leave_e_and_completeness_alike() {
+    let c = cfg();
+    // ten configured leads; 48 and 240 unavailable for the whole run
+    let unavailable: BTreeSet<u32> = [48, 240].into_iter().collect();
+    let scores: BTreeMap<u32, f64> = [(24, 0.8), (72, 0.6), (48, 0.9)].into_iter().collect();
+    let e = era5_combined_available(&scores, &unavailable, &c);
+    assert_eq!(e.configured_leads, 8);
+    assert_eq!(
+        e.scored_leads,
+        vec![24, 72],
+        "an unavailable lead's score is ignored"
+    );
+    assert!((e.score - 1.4 / 8.0).abs() < 1e-15);
+    assert_eq!(e.completeness, 0.25);
+    // every available lead scored: complete
+    let all: BTreeMap<u32, f64> = c
+        .era5
+        .leads
+        .iter()
+        .filter(|l| !unavailable.contains(l))
+        .map(|&l| (l, 0.5))
+        .collect();
+    let e = era5_combined_available(&all, &unavailable, &c);
+    assert_eq!(e.completeness, 1.0);
+    assert!((e.score - 0.5).abs() < 1e-15);
+    // nothing unavailable: exactly era5_combined
+    assert_eq!(
+        era5_combined_available(&scores, &BTreeSet::new(), &c),
+        era5_combined(&scores, &c)
+    );
+    // nothing available: 0 and the no-ERA5 tier
+    let every: BTreeSet<u32> = c.era5.leads.iter().copied().collect();
+    let e = era5_combined_available(&scores, &every, &c);
+    assert_eq!((e.score, e.completeness, e.configured_leads), (0.0, 0.0, 0));
+    assert_eq!(
+        overall_score(Some(&e), Some(true), &c).tier,
+        OverallTier::NoEra5
+    );
 }
 
 #[test]

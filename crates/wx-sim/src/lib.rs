@@ -46,6 +46,11 @@
 //!   (proleptic_gregorian), every 6 h from the init to the last lead; `level` `<i8` (the 13
 //!   scored levels, or all 37 with [`Era5Levels::Arco37`]); `latitude` `<f4` 90 … −90;
 //!   chunks one time × all levels × whole grid, Blosc(zstd, 5, bitshuffle). Values = truth.
+//!   With [`Era5Publication::Progressive`] it is published as the public store is: the axis
+//!   padded beyond the data, root attributes `valid_time_start`, `valid_time_stop_era5t` and
+//!   `valid_time_stop`, no chunk after the ERA5T stop; an [`Era5Publisher`] (see
+//!   [`publication`]) publishes the next days, by hand or on an [`Era5Schedule`] that follows
+//!   an injected clock, and can stall and resume.
 //! * **Climatology** (`climatology/`): WeatherBench2 layout — long names, dims (hour,
 //!   dayofyear, [level], longitude, latitude) in that order, `hour` 0/6/12/18, `dayofyear`
 //!   1 … 366, `latitude` `<f8` **ascending** −90 … 90, chunks one (hour, day) each, Zstd(3).
@@ -90,6 +95,7 @@ pub mod keys;
 pub mod miners;
 pub mod model;
 pub mod network;
+pub mod publication;
 mod rng;
 pub mod spec;
 mod truth;
@@ -99,8 +105,10 @@ mod zarr_write;
 pub use keys::{MinerKey, miner_token, ss58_encode};
 pub use model::{Grid, TruthModel};
 pub use network::{MinerEndpoint, MinerNetwork, NetworkOptions};
+pub use publication::{Era5Publisher, Era5Schedule, FollowHandle};
 pub use spec::{
-    Behaviour, ERA5_LEVELS_37, Era5Levels, MinerGridKind, MinerSpec, WorldSpec, standard_mix,
+    Behaviour, ERA5_LEVELS_37, Era5Levels, Era5Publication, MinerGridKind, MinerSpec, WorldSpec,
+    standard_mix,
 };
 pub use world::{PhaseTiming, Probe, SimMiner, World, WorldPaths, WorldProbes, WorldSummary};
 

@@ -3,7 +3,7 @@
 
 use crate::SimError;
 use crate::rng::{Rng, key};
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use wx_model::Variable;
 
@@ -29,6 +29,27 @@ pub enum Era5Levels {
     Scored,
     /// The 37 ERA5 levels, like ARCO-ERA5 (the reader selects the 13).
     Arco37,
+}
+
+/// How the world's ERA5 store is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Era5Publication {
+    /// Every valid time's chunks from the start, no publication attributes (the time axis is
+    /// the extent).
+    #[default]
+    AllAtOnce,
+    /// As the public ARCO-ERA5 store: the time axis padded `padding_days` beyond the world's
+    /// last valid time; root attributes `valid_time_start` (the init's day),
+    /// `valid_time_stop_era5t` (initially `published_through`) and `valid_time_stop`
+    /// ([`crate::publication::FINAL_LAG_DAYS`] before it); no chunk after the ERA5T stop. An
+    /// [`crate::Era5Publisher`] publishes the rest, day by day.
+    Progressive {
+        /// The last ERA5T day published when the world is generated.
+        published_through: NaiveDate,
+        /// Days of axis entries after the last valid time (never any chunk there).
+        padding_days: u32,
+    },
 }
 
 /// The 37 ERA5 pressure levels (hPa), ascending as in ARCO-ERA5.
@@ -146,6 +167,8 @@ pub struct WorldSpec {
     pub era5_leads: Vec<u32>,
     /// Pressure levels of the ERA5 store.
     pub era5_levels: Era5Levels,
+    /// How the ERA5 store is published (all at once, or day by day as the public store).
+    pub era5_publication: Era5Publication,
     /// Seed of everything random (weather, errors, keys, tokens).
     pub seed: u64,
     /// The miners.
@@ -163,6 +186,7 @@ impl Default for WorldSpec {
             day1_leads: vec![12],
             era5_leads: (1..=10).map(|d| d * 24).collect(),
             era5_levels: Era5Levels::Scored,
+            era5_publication: Era5Publication::AllAtOnce,
             seed: 42,
             miners: standard_mix(24, 42),
         }
@@ -228,6 +252,13 @@ impl WorldSpec {
                     ));
                 }
             }
+        }
+        if let Era5Publication::Progressive { padding_days, .. } = self.era5_publication
+            && padding_days > 366
+        {
+            return bad(format!(
+                "era5 padding_days {padding_days} must be at most 366"
+            ));
         }
         if self.miners.is_empty() {
             return bad("no miners".to_owned());

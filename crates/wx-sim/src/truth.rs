@@ -4,7 +4,7 @@
 use crate::SimError;
 use crate::model::{Grid, TruthModel, anomaly_scale, smooth_noise};
 use crate::rng::key;
-use crate::spec::{ERA5_LEVELS_37, Era5Levels, WorldSpec};
+use crate::spec::{ERA5_LEVELS_37, Era5Levels, Era5Publication, WorldSpec};
 use crate::world::Probe;
 use crate::zarr_write::{ArrayDef, Codec, Dtype, StoreWriter, WrittenFiles, f32_bytes};
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
@@ -256,22 +256,33 @@ pub(crate) fn write_era5(
     model: &TruthModel,
     cube: &TruthCube,
     levels: Era5Levels,
+    publication: Era5Publication,
 ) -> Result<(WrittenFiles, Vec<Probe>), SimError> {
     let writer = StoreWriter::create(dir)?;
     let grid = &cube.grid;
     let (nlat, nlon) = (grid.lats.len() as u64, grid.lons.len() as u64);
-    let nt = cube.times.len() as u64;
+    // the axis: the cube's times, padded as the public store allocates ahead of the data
+    let mut axis = cube.times.clone();
+    let mut root_attrs = serde_json::Map::new();
+    if let Era5Publication::Progressive {
+        published_through,
+        padding_days,
+    } = publication
+    {
+        let last = *cube.times.last().expect("at least one time");
+        for k in 1..=i64::from(padding_days) * 4 {
+            axis.push(last + TimeDelta::hours(6 * k));
+        }
+        root_attrs = crate::publication::root_attributes(cube.times[0], published_through);
+    }
+    let nt = axis.len() as u64;
     let level_list: Vec<Level> = match levels {
         Era5Levels::Scored => PRESSURE_LEVELS_HPA.to_vec(),
         Era5Levels::Arco37 => ERA5_LEVELS_37.to_vec(),
     };
     let nl = level_list.len() as u64;
     let epoch = DateTime::<Utc>::from_timestamp(-2_208_988_800, 0).expect("1900-01-01");
-    let hours: Vec<i64> = cube
-        .times
-        .iter()
-        .map(|t| (*t - epoch).num_hours())
-        .collect();
+    let hours: Vec<i64> = axis.iter().map(|t| (*t - epoch).num_hours()).collect();
     let coord = |name: &str, n: u64, dtype| {
         ArrayDef::new(name, &[name], &[n], &[n], dtype, Codec::BloscLz4)
     };
@@ -381,7 +392,10 @@ pub(crate) fn write_era5(
             Ok(probes)
         })
         .collect::<Result<_, _>>()?;
-    Ok((writer.finish()?, probes.into_iter().flatten().collect()))
+    Ok((
+        writer.finish_with_attrs(root_attrs)?,
+        probes.into_iter().flatten().collect(),
+    ))
 }
 
 /// Whether time index `ti` of `n` is probed (first, middle, last).

@@ -118,6 +118,14 @@ pub struct WorldPaths {
     pub miners: PathBuf,
 }
 
+impl WorldPaths {
+    /// Where the ERA5 chunks not published yet wait ([`crate::spec::Era5Publication::Progressive`]),
+    /// with the store's relative paths.
+    pub fn era5_unpublished(&self) -> PathBuf {
+        self.root.join("era5-unpublished")
+    }
+}
+
 /// Time taken by one generation phase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseTiming {
@@ -292,6 +300,12 @@ impl World {
         Ok(world)
     }
 
+    /// The publisher of a world generated with [`crate::spec::Era5Publication::Progressive`]
+    /// ERA5 (an error for a world published all at once).
+    pub fn era5_publisher(&self) -> Result<crate::Era5Publisher, SimError> {
+        crate::Era5Publisher::open(self)
+    }
+
     /// The weather model (truth and climatology at any point).
     pub fn model(&self) -> &TruthModel {
         &self.model
@@ -325,8 +339,20 @@ fn truth_stage(spec: WorldSpec, paths: WorldPaths) -> Result<Stage, SimError> {
     let model = Arc::new(TruthModel::new(spec.seed));
     let cube = timed(&mut phases, "truth", || TruthCube::compute(&model, &spec));
     let (era5, era5_probes) = timed(&mut phases, "era5", || {
-        write_era5(&paths.era5, &model, &cube, spec.era5_levels)
+        write_era5(
+            &paths.era5,
+            &model,
+            &cube,
+            spec.era5_levels,
+            spec.era5_publication,
+        )
     })?;
+    if let crate::spec::Era5Publication::Progressive {
+        published_through, ..
+    } = spec.era5_publication
+    {
+        crate::publication::withhold(&paths, spec.gfs_init, published_through)?;
+    }
     let (clim, clim_probes, days) = timed(&mut phases, "climatology", || {
         write_climatology(&paths.climatology, &model, &cube)
     })?;

@@ -277,7 +277,12 @@ impl StoreWriter {
 
     /// Writes `.zgroup`, the root `.zattrs` and the consolidated `.zmetadata`.
     pub fn finish(self) -> Result<WrittenFiles, SimError> {
-        self.write_json(".zattrs", &json!({}))?;
+        self.finish_with_attrs(Map::new())
+    }
+
+    /// [`StoreWriter::finish`] with these root attributes.
+    pub fn finish_with_attrs(self, attrs: Map<String, Value>) -> Result<WrittenFiles, SimError> {
+        self.write_json(".zattrs", &Value::Object(attrs))?;
         self.write_json(".zgroup", &json!({"zarr_format": 2}))?;
         let metadata = std::mem::take(&mut *self.consolidated.lock().expect("not poisoned"));
         let consolidated = json!({

@@ -12,6 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use wx_data::transport::SourceAccess;
 use wx_model::config::PipelineConfig;
 use wx_model::{Level, VarLevel};
 use wx_scoring::ScoringConfig;
@@ -37,16 +38,63 @@ pub struct ValidatorConfig {
     pub metrics_addr: Option<String>,
 }
 
+/// Read limits of a trusted Zarr source (ERA5, climatology), MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, DocumentedFields)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedLimits {
+    /// Largest metadata document (e.g. the consolidated `.zmetadata`).
+    pub metadata_mib: u64,
+    /// Largest decoded chunk (chunk shape × element size); one public ARCO-ERA5 chunk (1 hour
+    /// × 37 levels × 721 × 1440 float32) is 146.5 MiB.
+    pub chunk_mib: u64,
+    /// Largest result of one read.
+    pub read_mib: u64,
+}
+
+impl Default for TrustedLimits {
+    fn default() -> Self {
+        TrustedLimits {
+            metadata_mib: wx_data::zarr::TRUSTED_MAX_METADATA_BYTES >> 20,
+            chunk_mib: wx_data::zarr::TRUSTED_MAX_CHUNK_BYTES >> 20,
+            read_mib: wx_data::zarr::TRUSTED_MAX_READ_BYTES >> 20,
+        }
+    }
+}
+
+impl TrustedLimits {
+    /// The reader options of a trusted source called `name` with these limits.
+    pub fn read_options(&self, name: &str) -> wx_data::zarr::ReadOptions {
+        let mut o = wx_data::zarr::ReadOptions::trusted(name);
+        o.max_metadata_bytes = self.metadata_mib.saturating_mul(1 << 20);
+        o.max_chunk_bytes = self.chunk_mib.saturating_mul(1 << 20);
+        o.max_read_bytes = self.read_mib.saturating_mul(1 << 20);
+        o
+    }
+
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        if self.metadata_mib == 0 || self.chunk_mib == 0 || self.read_mib == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "data.{section}: metadata_mib, chunk_mib and read_mib must be positive"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Data sources and the miner-store fetch policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// GFS: `s3://noaa-gfs-bdp-pds` (NOAA Open Data) or a local directory with the same layout.
+    /// GFS: `s3://noaa-gfs-bdp-pds` (NOAA Open Data), `s3://bucket/prefix` of a mirror, or a
+    /// local directory with the same layout.
     pub gfs: String,
     /// ERA5 truth in the ARCO layout: `gs://…`, `s3://…`, `https://…` or a local path.
     pub era5: String,
     /// WeatherBench2 hourly climatology: same forms.
     pub climatology: String,
+    /// Score against final ERA5 only: a valid time counts as published up to the store's
+    /// `valid_time_stop` (months behind) instead of `valid_time_stop_era5t` (days behind).
+    pub era5_final_only: bool,
     /// Hours after a cycle's init at which its GFS analysis is published.
     pub gfs_publication_delay_hours: u32,
     /// Allow miner stores on loopback addresses (demo and tests only).
@@ -62,8 +110,18 @@ pub struct DataConfig {
     pub memory_cache_mib: usize,
     /// Disk cache entries older than this are deleted, days.
     pub cache_retention_days: u32,
-    /// Largest metadata document accepted from the (trusted) ERA5 and climatology stores, MiB.
-    pub truth_metadata_limit_mib: u64,
+    /// Read limits of the ERA5 store.
+    pub era5_limits: TrustedLimits,
+    /// Read limits of the climatology store.
+    pub climatology_limits: TrustedLimits,
+    /// Largest GRIB message read from the GFS source, MiB (a 0.25° field packs to ~1 MB).
+    pub gfs_max_message_mib: u64,
+    /// How the ERA5 store is reached when it is `s3://` or `gs://` (anonymous by default).
+    pub era5_access: SourceAccess,
+    /// How the climatology store is reached.
+    pub climatology_access: SourceAccess,
+    /// How an `s3://` GFS source is reached (a mirror's endpoint, region, credentials).
+    pub gfs_access: SourceAccess,
 }
 
 impl Default for DataConfig {
@@ -81,7 +139,13 @@ impl Default for DataConfig {
             require_signature: true,
             memory_cache_mib: 2048,
             cache_retention_days: 7,
-            truth_metadata_limit_mib: 64,
+            era5_final_only: false,
+            era5_limits: TrustedLimits::default(),
+            climatology_limits: TrustedLimits::default(),
+            gfs_max_message_mib: wx_data::gfs::MAX_MESSAGE_BYTES >> 20,
+            era5_access: SourceAccess::default(),
+            climatology_access: SourceAccess::default(),
+            gfs_access: SourceAccess::default(),
         }
     }
 }
@@ -250,7 +314,7 @@ impl ValidatorConfig {
                 "data.memory_cache_mib must be positive".into(),
             ));
         }
-        Ok(())
+        self.data.validate()
     }
 
     /// The variables and leads of the scoring configuration, parsed.
@@ -271,6 +335,33 @@ impl ValidatorConfig {
             era5_variables: parse(&self.scoring.era5.variables)?,
             era5_leads: self.scoring.era5.leads.clone(),
         })
+    }
+}
+
+impl DataConfig {
+    /// Checks the sources' access settings and limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (section, location, access) in [
+            ("era5_access", &self.era5, &self.era5_access),
+            (
+                "climatology_access",
+                &self.climatology,
+                &self.climatology_access,
+            ),
+            ("gfs_access", &self.gfs, &self.gfs_access),
+        ] {
+            access
+                .validate_for(location)
+                .map_err(|e| ConfigError::Invalid(format!("data.{section}: {e}")))?;
+        }
+        self.era5_limits.validate("era5_limits")?;
+        self.climatology_limits.validate("climatology_limits")?;
+        if self.gfs_max_message_mib == 0 {
+            return Err(ConfigError::Invalid(
+                "data.gfs_max_message_mib must be positive".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -359,6 +450,73 @@ mod tests {
         ok.validate().unwrap();
         assert_eq!(ok.require_database_url().unwrap(), "postgres://wx:pw@db/wx");
         assert_eq!(ok.redacted().database_url, "postgres://wx@db/wx");
+    }
+
+    #[test]
+    fn source_limits_and_access_are_configurable_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wx.toml");
+        std::fs::write(
+            &path,
+            "[data]\nera5 = \"s3://mirror/era5.zarr\"\nera5_final_only = true\n\
+             gfs = \"s3://gfs-mirror/noaa\"\n\
+             [data.era5_limits]\nchunk_mib = 300\n\
+             [data.era5_access]\ncredentials = \"environment\"\nendpoint = \"https://s3.example.net\"\n\
+             [data.era5_access.options]\naws_virtual_hosted_style_request = \"false\"\n\
+             [data.gfs_access]\nendpoint = \"http://127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let c = ValidatorConfig::load(Some(&path)).unwrap();
+        assert!(c.data.era5_final_only);
+        assert_eq!(c.data.era5_limits.chunk_mib, 300);
+        assert_eq!(
+            c.data.era5_limits.metadata_mib, 64,
+            "unnamed limits keep their defaults"
+        );
+        assert_eq!(
+            c.data.era5_limits.read_options("era5").max_chunk_bytes,
+            300 << 20
+        );
+        assert_eq!(
+            c.data.era5_access.credentials,
+            wx_data::transport::Credentials::Environment
+        );
+        assert_eq!(
+            ValidatorConfig::default()
+                .data
+                .era5_limits
+                .read_options("era5")
+                .max_chunk_bytes,
+            256 << 20,
+            "the default fits a 146.5 MiB ARCO-ERA5 chunk"
+        );
+        // a secret in the file is refused: the configuration is stored with every run
+        std::fs::write(
+            &path,
+            "[data]\nera5 = \"s3://mirror/era5.zarr\"\n\
+             [data.era5_access.options]\naws_secret_access_key = \"hunter2\"\n",
+        )
+        .unwrap();
+        let e = ValidatorConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("environment") && !e.contains("hunter2"), "{e}");
+        // access settings for a local path make no sense
+        std::fs::write(
+            &path,
+            "[data]\nera5 = \"/data/era5.zarr\"\n[data.era5_access]\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        assert!(ValidatorConfig::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn the_run_snapshot_holds_no_database_password() {
+        let c = ValidatorConfig {
+            database_url: "postgres://wx:s3cret@db:5432/wx".into(),
+            ..ValidatorConfig::default()
+        };
+        let json = serde_json::to_string(&c.redacted()).unwrap();
+        assert!(!json.contains("s3cret"), "{json}");
+        assert!(json.contains("postgres://wx@db:5432/wx"), "{json}");
     }
 
     #[test]

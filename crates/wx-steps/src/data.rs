@@ -4,26 +4,32 @@
 //! Every error is turned into a [`DataError`] that knows its [`ErrorKind`], who is to blame
 //! (the miner or our infrastructure) and whether the data is merely not published yet.
 
-use crate::config::DataConfig;
+use crate::config::{DataConfig, TrustedLimits};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wx_data::Field;
 use wx_data::cache::{CacheError, CacheKey, DiskCache, DiskCacheOptions, FieldMemoryCache};
-use wx_data::gfs::{GfsLayout, GfsSource, LocalGfsSource, S3GfsSource};
+use wx_data::gfs::{
+    GfsLayout, GfsLimits, GfsSource, LocalGfsSource, NOAA_GFS_BUCKET, NOAA_GFS_REGION, S3GfsConfig,
+    S3GfsSource,
+};
 use wx_data::manifest::{
     FrozenManifest, ManifestClaim, SignaturePolicy, manifest_hash, verify_manifest,
 };
-use wx_data::sources::{ClimatologyReader, Era5Reader, MinerForecastReader};
+use wx_data::sources::{
+    ClimatologyReader, Era5Extent, Era5Flavour, Era5Reader, MinerForecastReader, Publication,
+};
 use wx_data::transport::{
     BearerToken, CloudConfig, HttpStoreConfig, StoreHandle, TransportError, connect_miner_store,
     open_source,
 };
 use wx_data::verified::VerifiedStore;
 use wx_data::zarr::{DynStorage, FormatHint, ReadOptions, ZarrError};
-use wx_model::{Blame, ErrorKind, VarLevel};
+use wx_model::{Blame, ErrorKind, VarLevel, Variable};
 
 /// A data access that failed, classified for the retry policy and the step log.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -95,20 +101,87 @@ fn truth_error(e: ZarrError) -> DataError {
     d
 }
 
-/// A lazily opened truth store, re-opened when a requested time is not in it (its time axis
-/// grows as ERA5 is published).
+/// An ERA5 read: besides a time off the axis, an absent chunk means "not published yet" (the
+/// publication check said otherwise a moment ago: the store is being updated).
+fn era5_read_error(e: ZarrError) -> DataError {
+    let absent_chunk = matches!(&e, ZarrError::MissingKey { key, .. } if !wx_data::transport::is_metadata_key(key));
+    let mut d = truth_error(e);
+    if absent_chunk {
+        d.kind = ErrorKind::SourceUnavailable;
+        d.not_ready = true;
+    }
+    d
+}
+
+/// Reads the published extent of the configured ERA5 store directly (no cache, nothing
+/// written): for operator commands such as `status`.
+pub async fn read_era5_extent(config: &DataConfig) -> Result<Era5Extent, DataError> {
+    let store: TrustedStore<Era5Reader> =
+        TrustedStore::new(config.era5.clone(), &config.era5_access, config.era5_limits);
+    let handle: StoreHandle =
+        open_source(&store.location, &store.cloud, &HttpStoreConfig::default())
+            .map_err(|e| DataError::infra(e.kind(), e))?;
+    let reader = Era5Reader::open(handle.zarr_storage(), store.limits.read_options("era5"))
+        .await
+        .map_err(truth_error)?;
+    let flavour = if config.era5_final_only {
+        Era5Flavour::FinalOnly
+    } else {
+        Era5Flavour::Preliminary
+    };
+    reader.extent(flavour).await.map_err(truth_error)
+}
+
+/// Hours `published_until` is behind `expected_until` (negative: ahead).
+pub fn era5_lag_hours(published_until: DateTime<Utc>, expected_until: DateTime<Utc>) -> f64 {
+    (expected_until - published_until).num_seconds() as f64 / 3600.0
+}
+
+/// A lazily opened truth store, re-opened when a requested time is not on its axis (a store
+/// whose time axis grows as ERA5 is published).
 struct TrustedStore<R> {
     location: String,
+    cloud: CloudConfig,
+    limits: TrustedLimits,
     reader: Mutex<Option<(Arc<R>, Instant)>>,
 }
 
 impl<R> TrustedStore<R> {
-    fn new(location: String) -> Self {
+    fn new(
+        location: String,
+        access: &wx_data::transport::SourceAccess,
+        limits: TrustedLimits,
+    ) -> Self {
         TrustedStore {
             location,
+            cloud: CloudConfig {
+                access: access.clone(),
+                ..CloudConfig::default()
+            },
+            limits,
             reader: Mutex::new(None),
         }
     }
+}
+
+/// What the ERA5 store said about some valid times at one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Era5Check {
+    /// The published extent, read afresh.
+    pub extent: Era5Extent,
+    /// Each asked valid time and whether it is published.
+    pub times: Vec<(DateTime<Utc>, Publication)>,
+}
+
+/// The valid times found published (they stay published: the store only grows) and the last
+/// extent read with its time.
+#[derive(Default)]
+struct Era5Seen {
+    published: HashSet<DateTime<Utc>>,
+    /// Pending answers of the extent in use (dropped with it), so that many miners' checks
+    /// within the reuse window cost one look at the chunks.
+    pending: std::collections::HashMap<DateTime<Utc>, Publication>,
+    extent: Option<(Era5Extent, Instant)>,
 }
 
 /// The data access of a validator process, shared by all the steps it runs.
@@ -116,12 +189,13 @@ pub struct DataHub {
     config: DataConfig,
     gfs: Arc<dyn GfsSource>,
     era5: TrustedStore<Era5Reader>,
+    era5_seen: Mutex<Era5Seen>,
     climatology: TrustedStore<ClimatologyReader>,
     disk: DiskCache,
     memory: FieldMemoryCache,
     miner_http: HttpStoreConfig,
-    cloud: CloudConfig,
     reopen_after: Duration,
+    extent_ttl: Duration,
 }
 
 impl std::fmt::Debug for DataHub {
@@ -140,8 +214,14 @@ impl DataHub {
         cache_dir: &Path,
         test_mode: bool,
     ) -> Result<DataHub, DataError> {
-        let gfs: Arc<dyn GfsSource> = if config.gfs.starts_with("s3://") {
-            Arc::new(S3GfsSource::noaa().map_err(|e| DataError::infra(e.kind(), e))?)
+        let limits = GfsLimits {
+            max_message_bytes: config.gfs_max_message_mib.saturating_mul(1 << 20),
+        };
+        let gfs: Arc<dyn GfsSource> = if let Some(rest) = config.gfs.strip_prefix("s3://") {
+            Arc::new(
+                S3GfsSource::new(gfs_s3_config(rest, config, limits))
+                    .map_err(|e| DataError::infra(e.kind(), e))?,
+            )
         } else {
             let dir = config.gfs.strip_prefix("file://").unwrap_or(&config.gfs);
             Arc::new(
@@ -177,16 +257,25 @@ impl DataHub {
         Ok(DataHub {
             config: config.clone(),
             gfs,
-            era5: TrustedStore::new(config.era5.clone()),
-            climatology: TrustedStore::new(config.climatology.clone()),
+            era5: TrustedStore::new(config.era5.clone(), &config.era5_access, config.era5_limits),
+            era5_seen: Mutex::new(Era5Seen::default()),
+            climatology: TrustedStore::new(
+                config.climatology.clone(),
+                &config.climatology_access,
+                config.climatology_limits,
+            ),
             disk,
             memory: FieldMemoryCache::new(config.memory_cache_mib.saturating_mul(1 << 20)),
             miner_http,
-            cloud: CloudConfig::default(),
             reopen_after: if test_mode {
                 Duration::ZERO
             } else {
                 Duration::from_secs(300)
+            },
+            extent_ttl: if test_mode {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(60)
             },
         })
     }
@@ -201,16 +290,28 @@ impl DataHub {
         valid_time + chrono::Duration::hours(i64::from(self.config.gfs_publication_delay_hours))
     }
 
-    fn trusted_options(&self, name: &str) -> ReadOptions {
-        let mut o = ReadOptions::new(name);
-        o.max_metadata_bytes = self.config.truth_metadata_limit_mib << 20;
-        o
+    fn open_storage<R>(&self, store: &TrustedStore<R>) -> Result<DynStorage, DataError> {
+        let handle: StoreHandle =
+            open_source(&store.location, &store.cloud, &HttpStoreConfig::default())
+                .map_err(|e| DataError::infra(e.kind(), e))?;
+        Ok(handle.zarr_storage())
     }
 
-    fn open_storage(&self, location: &str) -> Result<DynStorage, DataError> {
-        let handle: StoreHandle = open_source(location, &self.cloud, &HttpStoreConfig::default())
-            .map_err(|e| DataError::infra(e.kind(), e))?;
-        Ok(handle.zarr_storage())
+    /// Which ERA5 counts as published (`era5_final_only`).
+    pub fn era5_flavour(&self) -> Era5Flavour {
+        if self.config.era5_final_only {
+            Era5Flavour::FinalOnly
+        } else {
+            Era5Flavour::Preliminary
+        }
+    }
+
+    /// The cache source id of ERA5 (final ERA5 may revise ERA5T: they are cached apart).
+    fn era5_source_id(&self) -> &'static str {
+        match self.era5_flavour() {
+            Era5Flavour::Preliminary => "era5",
+            Era5Flavour::FinalOnly => "era5-final",
+        }
     }
 
     async fn era5_reader(&self, valid_time: DateTime<Utc>) -> Result<Arc<Era5Reader>, DataError> {
@@ -220,9 +321,9 @@ impl DataHub {
         {
             return Ok(reader.clone());
         }
-        let storage = self.open_storage(&self.era5.location)?;
+        let storage = self.open_storage(&self.era5)?;
         let reader = Arc::new(
-            Era5Reader::open(storage, self.trusted_options("era5"))
+            Era5Reader::open(storage, self.era5.limits.read_options("era5"))
                 .await
                 .map_err(truth_error)?,
         );
@@ -230,14 +331,22 @@ impl DataHub {
         Ok(reader)
     }
 
+    /// The opened ERA5 reader, or a newly opened one (the extent does not need the axis).
+    async fn era5_reader_any(&self) -> Result<Arc<Era5Reader>, DataError> {
+        if let Some((reader, _)) = self.era5.reader.lock().await.as_ref() {
+            return Ok(reader.clone());
+        }
+        self.era5_reader(DateTime::<Utc>::MIN_UTC).await
+    }
+
     async fn climatology_reader(&self) -> Result<Arc<ClimatologyReader>, DataError> {
         let mut slot = self.climatology.reader.lock().await;
         if let Some((reader, _)) = slot.as_ref() {
             return Ok(reader.clone());
         }
-        let storage = self.open_storage(&self.climatology.location)?;
+        let storage = self.open_storage(&self.climatology)?;
         let reader = Arc::new(
-            ClimatologyReader::open(storage, self.trusted_options("climatology"))
+            ClimatologyReader::open(storage, self.climatology.limits.read_options("climatology"))
                 .await
                 .map_err(truth_error)?,
         );
@@ -261,23 +370,86 @@ impl DataHub {
         Ok(CacheKey::new(source, v.variable, v.levels(), valid_time)?)
     }
 
-    /// Whether the ERA5 store holds `valid_time` (re-opening it if it may have grown).
-    pub async fn era5_has(&self, valid_time: DateTime<Utc>) -> Result<bool, DataError> {
-        Ok(self.era5_reader(valid_time).await?.has_time(valid_time))
+    /// The ERA5 store's published extent, read afresh (for `status`).
+    pub async fn era5_extent(&self) -> Result<Era5Extent, DataError> {
+        let reader = self.era5_reader_any().await?;
+        let extent = reader
+            .extent(self.era5_flavour())
+            .await
+            .map_err(truth_error)?;
+        self.era5_seen.lock().await.extent = Some((extent, Instant::now()));
+        Ok(extent)
     }
 
-    /// ERA5 truth at `valid_time`.
+    /// Whether the truth of `variables` at each of `valid_times` is published (data.md §3):
+    /// within the extent of the store's root attributes, read again at every check, and every
+    /// chunk present. Outside test mode the extent and the pending answers are reused for a
+    /// minute, so that many miners' checks cost one look; a valid time once found published
+    /// is not checked again.
+    pub async fn era5_publication(
+        &self,
+        valid_times: &[DateTime<Utc>],
+        variables: &[Variable],
+    ) -> Result<Era5Check, DataError> {
+        let flavour = self.era5_flavour();
+        let mut seen = self.era5_seen.lock().await;
+        let fresh = seen
+            .extent
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < self.extent_ttl && !self.extent_ttl.is_zero())
+            .map(|(e, _)| *e);
+        let extent = match fresh {
+            Some(e) => e,
+            None => {
+                let reader = self.era5_reader_any().await?;
+                let e = reader.extent(flavour).await.map_err(truth_error)?;
+                seen.extent = Some((e, Instant::now()));
+                seen.pending.clear();
+                e
+            }
+        };
+        let mut times = Vec::with_capacity(valid_times.len());
+        for t in valid_times {
+            if seen.published.contains(t) {
+                times.push((*t, Publication::Published));
+                continue;
+            }
+            if let Some(answer) = seen.pending.get(t) {
+                times.push((*t, answer.clone()));
+                continue;
+            }
+            let reader = self.era5_reader(*t).await?;
+            let answer = reader
+                .publication_within(&extent, *t, variables)
+                .await
+                .map_err(truth_error)?;
+            if answer == Publication::Published {
+                seen.published.insert(*t);
+            } else if !self.extent_ttl.is_zero() {
+                seen.pending.insert(*t, answer.clone());
+            }
+            times.push((*t, answer));
+        }
+        Ok(Era5Check { extent, times })
+    }
+
+    /// ERA5 truth at `valid_time` (only the selected levels are kept, in the caches too).
     pub async fn era5(
         &self,
         v: VarLevel,
         valid_time: DateTime<Utc>,
     ) -> Result<Arc<Field>, DataError> {
-        let key = DataHub::key("era5", v, valid_time)?;
+        let key = DataHub::key(self.era5_source_id(), v, valid_time)?;
         self.cached(key, || async {
             let reader = self.era5_reader(valid_time).await?;
-            reader.read(v, valid_time).await.map_err(truth_error)
+            reader.read(v, valid_time).await.map_err(era5_read_error)
         })
         .await
+    }
+
+    /// Bytes of decoded fields held by the in-memory cache.
+    pub fn memory_cache_bytes(&self) -> usize {
+        self.memory.bytes()
     }
 
     /// The climatology selected for `valid_time` (nearest day of year, hour floored).
@@ -481,6 +653,45 @@ impl MinerStore {
         let new = total.saturating_sub(self.counted);
         self.counted = total;
         new
+    }
+}
+
+/// The S3 GFS source of `s3://<rest>` (bucket and optional prefix) as configured: NOAA's public
+/// bucket by default, or a mirror (endpoint, region, credentials, options of `gfs_access`).
+fn gfs_s3_config(rest: &str, config: &DataConfig, limits: GfsLimits) -> S3GfsConfig {
+    let (bucket, prefix) = match rest.split_once('/') {
+        Some((b, p)) => (b.to_owned(), p.trim_matches('/').to_owned()),
+        None => (rest.to_owned(), String::new()),
+    };
+    let access = &config.gfs_access;
+    let is_noaa = bucket == NOAA_GFS_BUCKET && prefix.is_empty() && access.endpoint.is_none();
+    let source_id = if is_noaa {
+        S3GfsConfig::default().source_id
+    } else {
+        // cached apart from NOAA's and from other mirrors
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(
+            format!(
+                "{}|{bucket}|{prefix}",
+                access.endpoint.as_deref().unwrap_or("")
+            )
+            .as_bytes(),
+        );
+        format!("gfs-s3-{}", &hex::encode(digest)[..12])
+    };
+    S3GfsConfig {
+        bucket,
+        prefix,
+        region: access
+            .region
+            .clone()
+            .unwrap_or_else(|| NOAA_GFS_REGION.to_owned()),
+        endpoint: access.endpoint.clone(),
+        credentials: access.credentials,
+        options: access.options.clone(),
+        limits,
+        source_id,
+        ..S3GfsConfig::default()
     }
 }
 

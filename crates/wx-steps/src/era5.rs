@@ -1,9 +1,14 @@
 //! era5/score with its era5/load_truth sub-step and one era5/lead event per scored lead.
 //!
-//! Only ready leads are scored (gfs_init + lead + delay + buffer, and present in the ERA5
-//! store); progress is derived from stored `era5_lead_score` rows, so a re-run scores only what
-//! is missing. When leads remain, the step waits until the earliest of them is ready (no
-//! attempt consumed); when all are scored, the miner's forecast is completed.
+//! Only ready leads are scored: due by the clock (gfs_init + lead + delay + buffer) **and**
+//! published in the ERA5 store (data.md §3: within the extent of its root attributes, chunks
+//! present). Progress is derived from stored `era5_lead_score` rows, so a re-run scores only
+//! what is missing. When leads remain, the step waits (no attempt consumed, no worker held)
+//! until the earliest is due, or `era5_recheck` when a due lead is not published yet; a lead
+//! never scores 0 or fails because its truth is late. A lead still unpublished
+//! `era5_give_up` after it was due is recorded unavailable for the whole run
+//! (`weather_unavailable_leads`, first observer wins) and every miner's E and completeness
+//! leave it out; when every lead is scored or unavailable, the miner's forecast is completed.
 
 use crate::align::{onto, score_against_climatology, truth_on_grid};
 use crate::context::{StepContext, data_failure, db_failure, score_row};
@@ -12,17 +17,18 @@ use crate::inputs::{fails_the_store, open_verified_miner};
 use crate::wrapper::{StepFailure, StepOutcome, StepResult};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use wx_data::sources::Publication;
 use wx_model::rows::NewScore;
+use wx_model::rows::UnavailableLeadRow;
 use wx_model::{Blame, ErrorKind, ForecastStatus, StepKey, StepKind, StepStatus, VarLevel};
-use wx_scoring::{Era5Lead, VariableOutcome, era5_combined, era5_lead_score, overall_score};
-use wx_store::{Claim, Effects, StatsPatch, StepLog, score_type};
+use wx_scoring::{
+    Era5Lead, VariableOutcome, era5_combined_available, era5_lead_score, overall_score,
+};
+use wx_store::{Claim, ERA5_SOURCE, Effects, StatsPatch, StepLog, score_type};
 
-fn poll(ctx: &StepContext) -> Duration {
-    if ctx.config.pipeline.test_mode {
-        Duration::seconds(30)
-    } else {
-        Duration::minutes(30)
-    }
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The rows of one scored lead.
@@ -156,11 +162,32 @@ async fn score_variable(
     }))
 }
 
+/// The leads of the run recorded unavailable for lack of ERA5.
+async fn unavailable_leads(ctx: &StepContext, claim: &Claim) -> Result<BTreeSet<u32>, StepFailure> {
+    Ok(ctx
+        .db
+        .unavailable_leads()
+        .list(claim.key.run, ERA5_SOURCE)
+        .await
+        .map_err(|e| db_failure(&e))?
+        .into_iter()
+        .map(|r| r.lead_hours as u32)
+        .collect())
+}
+
 /// era5/score.
 pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
     let run = claim.key.run;
     let uid = claim.key.miner;
-    let init = ctx.run_init(claim).await?;
+    let run_row = ctx
+        .db
+        .runs()
+        .require(run)
+        .await
+        .map_err(|e| db_failure(&e))?;
+    let init = DateTime::<Utc>::from_naive_utc_and_offset(run_row.gfs_init_time_utc, Utc);
+    let created = DateTime::<Utc>::from_naive_utc_and_offset(run_row.run_initiation_time, Utc);
+    let pipeline = &ctx.config.pipeline;
     let now = ctx.now();
     let existing = ctx
         .db
@@ -168,6 +195,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         .list_miner(run, uid)
         .await
         .map_err(|e| db_failure(&e))?;
+    let mut unavailable = unavailable_leads(ctx, claim).await?;
     let done: Vec<u32> = existing
         .iter()
         .filter(|s| {
@@ -182,25 +210,26 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         .era5_leads
         .iter()
         .copied()
-        .filter(|l| !done.contains(l))
+        .filter(|l| !done.contains(l) && !unavailable.contains(l))
         .collect();
-    let ready_at = |lead: u32| ctx.config.pipeline.era5_ready_at(init, lead);
-    let mut ready: Vec<u32> = remaining
-        .iter()
-        .copied()
-        .filter(|l| ready_at(*l) <= now)
-        .collect();
+    let ready_at = |lead: u32| pipeline.era5_ready_at(init, lead);
+    let valid_at = |lead: u32| init + Duration::hours(i64::from(lead));
     if remaining.is_empty() {
         return Ok(StepOutcome::Done(finish_effects(
             ctx,
             claim,
-            init,
             &existing,
             &[],
+            &unavailable,
             true,
         )?));
     }
-    if ready.is_empty() {
+    let due: Vec<u32> = remaining
+        .iter()
+        .copied()
+        .filter(|l| ready_at(*l) <= now)
+        .collect();
+    if due.is_empty() {
         let until = remaining.iter().map(|l| ready_at(*l)).min().unwrap_or(now);
         return Ok(StepOutcome::Wait {
             until,
@@ -209,21 +238,80 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         });
     }
 
-    // era5/load_truth: which ready leads the ERA5 store actually holds
+    // era5/load_truth: which due leads the ERA5 store has published
     let started = ctx.now();
-    let mut missing_truth = Vec::new();
-    for lead in &ready {
-        let valid = init + Duration::hours(i64::from(*lead));
-        match ctx.data.era5_has(valid).await {
-            Ok(true) => {}
-            Ok(false) => missing_truth.push(*lead),
-            Err(e) => {
-                let f = data_failure(&e, &[]);
-                return Err(f.on_final(final_failure(ctx, claim, &done)));
-            }
+    let variables: Vec<wx_model::Variable> = ctx
+        .targets
+        .era5_variables
+        .iter()
+        .map(|(v, _)| v.variable)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let valid_times: Vec<DateTime<Utc>> = due.iter().map(|l| valid_at(*l)).collect();
+    let check = match ctx.data.era5_publication(&valid_times, &variables).await {
+        Ok(c) => c,
+        Err(e) => {
+            let f = data_failure(&e, &[]);
+            return Err(f.on_final(final_failure(ctx, claim, &done)));
+        }
+    };
+    ctx.metrics.era5_extent(
+        check.extent.published_until,
+        pipeline.era5_expected_until(now),
+    );
+    let published_until = check.extent.published_until;
+    let mut ready = Vec::new();
+    let mut pending: Vec<(u32, String)> = Vec::new();
+    for (lead, (_, answer)) in due.iter().zip(&check.times) {
+        match answer {
+            Publication::Published => ready.push(*lead),
+            Publication::Pending(why) => pending.push((*lead, why.to_string())),
         }
     }
-    ready.retain(|l| !missing_truth.contains(l));
+    // give up on leads unpublished era5_give_up after they were due: a run-level fact
+    let mut given_up = Vec::new();
+    for (lead, why) in &pending {
+        if pipeline.era5_give_up_at(ready_at(*lead), created) > now {
+            continue;
+        }
+        let row = UnavailableLeadRow {
+            run_id: run.0,
+            source: ERA5_SOURCE.to_owned(),
+            lead_hours: *lead as i32,
+            valid_time_utc: valid_at(*lead).naive_utc(),
+            published_until: published_until.map(|t| t.naive_utc()),
+            reason: format!(
+                "ERA5 at {} still unpublished ({why}; published until {} by {}) {} after it was due",
+                rfc3339(valid_at(*lead)),
+                published_until.map_or("nothing".to_owned(), rfc3339),
+                check.extent.basis.as_str(),
+                if pipeline.test_mode {
+                    "test_era5_give_up_seconds"
+                } else {
+                    "era5_give_up_days"
+                },
+            ),
+            recorded_at: now.naive_utc(),
+        };
+        let inserted = ctx
+            .db
+            .unavailable_leads()
+            .record(&row)
+            .await
+            .map_err(|e| db_failure(&e))?;
+        if inserted {
+            ctx.metrics.era5_leads_given_up.inc();
+            tracing::warn!(run = %run, lead, "ERA5 never published: lead recorded unavailable for the run");
+        }
+        given_up.push(*lead);
+    }
+    if !given_up.is_empty() {
+        // another worker may have recorded more in the meantime: the run's list is the answer
+        unavailable = unavailable_leads(ctx, claim).await?;
+    }
+    pending.retain(|(l, _)| !unavailable.contains(l));
+    ready.retain(|l| !unavailable.contains(l));
     let load_log = StepLog {
         key: StepKey::miner(run, uid, StepKind::Era5LoadTruth),
         hotkey: claim.hotkey.clone(),
@@ -233,12 +321,48 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         started_at: started,
         completed_at: Some(ctx.now()),
         error: None,
-        context: Some(serde_json::json!({ "ready": ready, "not_yet_published": missing_truth })),
+        context: Some(serde_json::json!({
+            "ready": ready,
+            "not_yet_published": pending.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            "published_until": published_until.map(rfc3339),
+            "extent_basis": check.extent.basis.as_str(),
+            "unavailable": unavailable,
+        })),
+    };
+    // when to look again for what remains: a due lead at the next re-check, a lead not yet
+    // due at its ready time
+    let next_look = |still: &[u32]| -> DateTime<Utc> {
+        still
+            .iter()
+            .map(|l| {
+                let r = ready_at(*l);
+                if r <= now {
+                    now + pipeline.era5_recheck()
+                } else {
+                    r
+                }
+            })
+            .min()
+            .unwrap_or(now + pipeline.era5_recheck())
     };
     if ready.is_empty() {
+        let still: Vec<u32> = remaining
+            .iter()
+            .copied()
+            .filter(|l| !unavailable.contains(l))
+            .collect();
+        if still.is_empty() {
+            let mut effects = finish_effects(ctx, claim, &existing, &[], &unavailable, true)?;
+            effects.logs.push(load_log);
+            return Ok(StepOutcome::Done(effects));
+        }
         return Ok(StepOutcome::Wait {
-            until: now + poll(ctx),
-            reason: format!("ERA5 not yet published for leads {missing_truth:?}"),
+            until: next_look(&still),
+            reason: format!(
+                "ERA5 not yet published for leads {:?} (published until {})",
+                pending.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+                published_until.map_or("nothing".to_owned(), rfc3339)
+            ),
             effects: Effects {
                 logs: vec![load_log],
                 ..Default::default()
@@ -257,7 +381,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
     let mut new_rows: Vec<NewScore> = Vec::new();
     let mut newly_scored = Vec::new();
     for lead in &ready {
-        let valid = init + Duration::hours(i64::from(*lead));
+        let valid = valid_at(*lead);
         let lead_started = ctx.now();
         let mut outcomes = BTreeMap::new();
         let mut truth_late = false;
@@ -275,10 +399,10 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                     effects.merge(progress_effects(
                         ctx,
                         claim,
-                        init,
                         &existing,
                         &new_rows,
                         &newly_scored,
+                        &unavailable,
                     )?);
                     return Err(data_failure(&truth_error, &[])
                         .with_effects(effects)
@@ -288,10 +412,10 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                     effects.merge(progress_effects(
                         ctx,
                         claim,
-                        init,
                         &existing,
                         &new_rows,
                         &newly_scored,
+                        &unavailable,
                     )?);
                     let integrity = store_failure.error.kind == ErrorKind::Integrity;
                     let mut fin = final_failure(ctx, claim, &done);
@@ -324,10 +448,22 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         });
     }
     ctx.metrics.miner_bytes_verified.inc_by(store.take_bytes());
-    let all_done = done.len() + newly_scored.len() == ctx.targets.era5_leads.len();
-    effects.merge(finish_effects(
-        ctx, claim, init, &existing, &new_rows, all_done,
-    )?);
+    let still: Vec<u32> = remaining
+        .iter()
+        .copied()
+        .filter(|l| !unavailable.contains(l) && !newly_scored.iter().any(|(s, _)| s == l))
+        .collect();
+    let all_done = still.is_empty();
+    if all_done || !newly_scored.is_empty() {
+        effects.merge(finish_effects(
+            ctx,
+            claim,
+            &existing,
+            &new_rows,
+            &unavailable,
+            all_done,
+        )?);
+    }
     for (lead, s) in &newly_scored {
         if let Some((_, patch)) = effects.stats.first_mut() {
             patch.set_era5_lead(*lead, *s);
@@ -337,20 +473,8 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
     if all_done {
         return Ok(StepOutcome::Done(effects));
     }
-    let still: Vec<u32> = remaining
-        .iter()
-        .copied()
-        .filter(|l| !newly_scored.iter().any(|(s, _)| s == l))
-        .collect();
-    let next = still
-        .iter()
-        .map(|l| ready_at(*l))
-        .min()
-        .unwrap_or(now)
-        .max(now);
-    let until = if next <= now { now + poll(ctx) } else { next };
     Ok(StepOutcome::Wait {
-        until,
+        until: next_look(&still),
         reason: format!("ERA5 for leads {still:?}"),
         effects,
     })
@@ -374,15 +498,15 @@ fn final_failure(ctx: &StepContext, claim: &Claim, done: &[u32]) -> Effects {
 fn progress_effects(
     ctx: &StepContext,
     claim: &Claim,
-    init: DateTime<Utc>,
     existing: &[wx_model::rows::ScoreRow],
     new_rows: &[NewScore],
     newly_scored: &[(u32, f64)],
+    unavailable: &BTreeSet<u32>,
 ) -> Result<Effects, StepFailure> {
     if newly_scored.is_empty() {
         return Ok(Effects::default());
     }
-    let mut e = finish_effects(ctx, claim, init, existing, new_rows, false)?;
+    let mut e = finish_effects(ctx, claim, existing, new_rows, unavailable, false)?;
     for (lead, s) in newly_scored {
         if let Some((_, patch)) = e.stats.first_mut() {
             patch.set_era5_lead(*lead, *s);
@@ -393,13 +517,14 @@ fn progress_effects(
 }
 
 /// Stats of the miner from every stored and new score: combined score, completeness,
-/// overall, and the per-variable normalised averages.
+/// overall, and the per-variable normalised averages, all over the leads whose truth is
+/// available (a lead of `unavailable` counts nowhere, for every miner alike).
 fn finish_effects(
     ctx: &StepContext,
     claim: &Claim,
-    _init: DateTime<Utc>,
     existing: &[wx_model::rows::ScoreRow],
     new_rows: &[NewScore],
+    unavailable: &BTreeSet<u32>,
     all_done: bool,
 ) -> Result<Effects, StepFailure> {
     let uid = claim.key.miner;
@@ -431,12 +556,15 @@ fn finish_effects(
             );
         }
     }
+    all.retain(|(t, _, _, l), _| {
+        !(t.starts_with("era5_") && *l > 0 && unavailable.contains(&(*l as u32)))
+    });
     let lead_scores: BTreeMap<u32, f64> = all
         .iter()
         .filter(|((t, v, _, _), _)| t == score_type::ERA5_LEAD_SCORE && v.is_empty())
         .map(|((_, _, _, l), s)| (*l as u32, *s))
         .collect();
-    let combined = era5_combined(&lead_scores, &ctx.config.scoring);
+    let combined = era5_combined_available(&lead_scores, unavailable, &ctx.config.scoring);
     let mean = |ty: &str| {
         let v: Vec<f64> = all
             .iter()

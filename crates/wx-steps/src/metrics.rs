@@ -3,8 +3,10 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Labels naming a scoring phase.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -25,6 +27,14 @@ pub struct StepsMetrics {
     pub pairs_scored: Family<PhaseLabels, Counter>,
     /// (variable, lead) pairs that failed (missing variable, coverage, …), by phase.
     pub pairs_failed: Family<PhaseLabels, Counter>,
+    /// Hours the ERA5 store is behind the expected availability at its last check: the
+    /// latest valid time the delay and buffer say should be published, minus the end of the
+    /// published extent (negative: ahead of the expectation).
+    pub era5_lag_hours: Gauge<f64, AtomicU64>,
+    /// The end of the ERA5 store's published extent at its last check, Unix seconds.
+    pub era5_published_until_seconds: Gauge<f64, AtomicU64>,
+    /// Leads given up on for lack of ERA5 (recorded unavailable for their run).
+    pub era5_leads_given_up: Counter,
 }
 
 fn scoring_histogram() -> Histogram {
@@ -41,6 +51,9 @@ impl Default for StepsMetrics {
             scoring_seconds: Family::new_with_constructor(scoring_histogram),
             pairs_scored: Family::default(),
             pairs_failed: Family::default(),
+            era5_lag_hours: Gauge::default(),
+            era5_published_until_seconds: Gauge::default(),
+            era5_leads_given_up: Counter::default(),
         };
         // A labelled series appears only once created: at 0 from the start, the first failure
         // is an increase that rate() and the alert rules see, and the dashboard has a series.
@@ -79,6 +92,36 @@ impl StepsMetrics {
             "Variable-lead pairs that failed",
             self.pairs_failed.clone(),
         );
+        r.register(
+            "era5_lag_hours",
+            "Hours the ERA5 store is behind the expected availability (negative: ahead)",
+            self.era5_lag_hours.clone(),
+        );
+        r.register(
+            "era5_published_until_seconds",
+            "End of the ERA5 store's published extent, Unix seconds",
+            self.era5_published_until_seconds.clone(),
+        );
+        r.register(
+            "era5_leads_given_up",
+            "Leads recorded unavailable for lack of ERA5",
+            self.era5_leads_given_up.clone(),
+        );
+    }
+
+    /// Records the ERA5 extent seen at `now`, against the latest valid time expected to be
+    /// published by then.
+    pub fn era5_extent(
+        &self,
+        published_until: Option<chrono::DateTime<chrono::Utc>>,
+        expected_until: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Some(until) = published_until {
+            self.era5_published_until_seconds
+                .set(until.timestamp() as f64);
+            self.era5_lag_hours
+                .set(crate::data::era5_lag_hours(until, expected_until));
+        }
     }
 
     /// Records one scored or failed pair.

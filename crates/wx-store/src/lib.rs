@@ -25,6 +25,7 @@ pub mod steps;
 pub mod testing;
 pub(crate) mod time;
 pub mod tls;
+pub mod unavailable;
 
 pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use error::{StoreError, redact_url};
@@ -41,3 +42,4 @@ pub use scores::{Scores, score_type};
 pub use snapshots::Snapshots;
 pub use stats::{Stats, StatsPatch};
 pub use steps::{StepCounts, StepLog, StepSpec, Steps};
+pub use unavailable::{ERA5_SOURCE, UnavailableLeads};

@@ -383,7 +383,50 @@ async fn responses_and_snapshots_round_trip(t: TestDb) {
     };
 }
 
+/// A run-level fact: recorded once whoever records it, listed per run and source, never a
+/// duplicate, refused without a lead.
+async fn unavailable_leads_are_recorded_once_per_run(t: TestDb) {
+    let db = &t.db;
+    let run = seeded_run(db, 2).await;
+    let other = RunId(
+        db.runs()
+            .create_or_get("2025-01-02T00:00:00Z".parse().unwrap(), true, "{}", t0())
+            .await
+            .unwrap()
+            .run
+            .id,
+    );
+    assert_ne!(run, other);
+    let row = |run: RunId, lead: i32, reason: &str| wx_model::rows::UnavailableLeadRow {
+        run_id: run.0,
+        source: wx_store::ERA5_SOURCE.to_owned(),
+        lead_hours: lead,
+        valid_time_utc: (t0() + chrono::Duration::hours(i64::from(lead))).naive_utc(),
+        published_until: Some(t0().naive_utc()),
+        reason: reason.to_owned(),
+        recorded_at: (t0() + secs(1)).naive_utc(),
+    };
+    let repo = db.unavailable_leads();
+    assert!(repo.record(&row(run, 48, "first")).await.unwrap());
+    assert!(
+        !repo.record(&row(run, 48, "second")).await.unwrap(),
+        "a second worker's record changes nothing"
+    );
+    assert!(repo.record(&row(run, 24, "first")).await.unwrap());
+    assert!(repo.record(&row(other, 48, "first")).await.unwrap());
+    let listed = repo.list(run, wx_store::ERA5_SOURCE).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.lead_hours).collect::<Vec<_>>(),
+        vec![24, 48]
+    );
+    assert_eq!(listed[1].reason, "first", "the first record is kept");
+    assert_eq!(listed[1].published_until, Some(t0().naive_utc()));
+    assert!(repo.list(run, "gfs").await.unwrap().is_empty());
+    assert!(repo.record(&row(run, 0, "bad")).await.is_err());
+}
+
 backend_tests!(
+    unavailable_leads_are_recorded_once_per_run,
     miners_import_is_an_upsert_and_validates,
     runs_are_unique_per_init_and_mode,
     seeding_twice_leaves_the_same_rows_and_backfills,

@@ -16,7 +16,10 @@
 //! * `GET`/`HEAD` of `/<relative path>` serve the file under the root directory (single
 //!   `Range: bytes=a-b` supported); paths with `..`, `%`, or a backslash are refused (400);
 //!   directories and missing files are 404. Other methods are 405.
-//! * With a token, every request needs `Authorization: Bearer <token>`, otherwise 401.
+//! * With a token, every request needs `Authorization: Bearer <token>`, otherwise 401;
+//!   [`TestServer::start_with_auth`] can instead require an `Authorization` header that starts
+//!   with a given prefix (e.g. an AWS SigV4 `Credential=<key id>/`: a stand-in for a private S3
+//!   mirror that only lets signed requests through).
 //! * [`Fault`]s, keyed by the relative path, can be set at start or at any time
 //!   ([`TestServer::set_fault`], [`TestServer::clear_faults`]): a redirect, an oversized body, a
 //!   stall before or after the headers, a truncated body, tampered bytes, replacement bytes,
@@ -151,6 +154,22 @@ impl TestServer {
         TestServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), root, token, faults).await
     }
 
+    /// Serves `root` like [`TestServer::start`], requiring every request's `Authorization`
+    /// header to start with `prefix` (401 otherwise).
+    pub async fn start_with_auth(
+        root: impl Into<PathBuf>,
+        prefix: &str,
+        faults: Faults,
+    ) -> io::Result<TestServer> {
+        TestServer::start_inner(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            root.into(),
+            Auth::Prefix(prefix.to_owned()),
+            faults,
+        )
+        .await
+    }
+
     /// Like [`TestServer::start`] on a given address (port 0 = any free port).
     pub async fn start_on(
         addr: SocketAddr,
@@ -158,7 +177,19 @@ impl TestServer {
         token: Option<&str>,
         faults: Faults,
     ) -> io::Result<TestServer> {
-        let root = root.into();
+        let auth = match token {
+            Some(t) => Auth::Exact(format!("Bearer {t}")),
+            None => Auth::None,
+        };
+        TestServer::start_inner(addr, root.into(), auth, faults).await
+    }
+
+    async fn start_inner(
+        addr: SocketAddr,
+        root: PathBuf,
+        auth: Auth,
+        faults: Faults,
+    ) -> io::Result<TestServer> {
         if !root.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -172,10 +203,7 @@ impl TestServer {
             ..State::default()
         }));
         let (stop, stopped) = watch::channel(false);
-        let config = Arc::new(Config {
-            root,
-            expected_auth: token.map(|t| format!("Bearer {t}")),
-        });
+        let config = Arc::new(Config { root, auth });
         let task = tokio::spawn(accept_loop(listener, config, Arc::clone(&state), stopped));
         Ok(TestServer {
             addr,
@@ -247,10 +275,18 @@ impl Drop for TestServer {
     }
 }
 
+/// What a request's `Authorization` header must be.
+#[derive(Debug)]
+enum Auth {
+    None,
+    Exact(String),
+    Prefix(String),
+}
+
 #[derive(Debug)]
 struct Config {
     root: PathBuf,
-    expected_auth: Option<String>,
+    auth: Auth,
 }
 
 async fn accept_loop(
@@ -427,13 +463,19 @@ async fn handle(req: Request<Incoming>, config: &Config, state: &Shared) -> Resp
         s.stats.entry(path.clone()).or_default().requests += 1;
         s.faults.get(&path).cloned()
     };
-    if let Some(expected) = &config.expected_auth {
-        let given = req.headers().get(header::AUTHORIZATION);
-        if given.is_none_or(|v| v.as_bytes() != expected.as_bytes()) {
-            let mut s = state.lock().expect("not poisoned");
-            s.stats.entry(path.clone()).or_default().unauthorized += 1;
-            return status(StatusCode::UNAUTHORIZED);
-        }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let refused = match &config.auth {
+        Auth::None => false,
+        Auth::Exact(expected) => given != Some(expected.as_bytes()),
+        Auth::Prefix(prefix) => !given.is_some_and(|v| v.starts_with(prefix.as_bytes())),
+    };
+    if refused {
+        let mut s = state.lock().expect("not poisoned");
+        s.stats.entry(path.clone()).or_default().unauthorized += 1;
+        return status(StatusCode::UNAUTHORIZED);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return status(StatusCode::METHOD_NOT_ALLOWED);

@@ -51,8 +51,8 @@ pub mod writer;
 
 pub use memory::InMemoryGfsSource;
 pub use source::{
-    ExpectedGrid, GfsLayout, LocalGfsSource, MAX_LEAD_HOURS, MAX_MESSAGE_BYTES, NOAA_GFS_BUCKET,
-    NOAA_GFS_REGION, ObjectStoreGfs, PRODUCT_0P25, S3GfsConfig, S3GfsSource,
+    ExpectedGrid, GfsLayout, GfsLimits, LocalGfsSource, MAX_LEAD_HOURS, MAX_MESSAGE_BYTES,
+    NOAA_GFS_BUCKET, NOAA_GFS_REGION, ObjectStoreGfs, PRODUCT_0P25, S3GfsConfig, S3GfsSource,
 };
 
 use crate::field::Field;

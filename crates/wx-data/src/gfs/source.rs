@@ -6,6 +6,7 @@ use super::grib::{self, LatLonGrid};
 use super::idx::{GribIndex, MAX_IDX_BYTES, MessageRange};
 use super::{GfsError, GfsSource, validate_cycle};
 use crate::field::Field;
+use crate::transport::{Credentials, SourceAccess};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
@@ -18,8 +19,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use wx_model::{ErrorKind, Level, VarLevel, sanitize_message};
 
-/// Largest single GRIB message fetched (a 0.25° field packs to about 1 MB).
+/// Largest single GRIB message fetched by default (a 0.25° field packs to about 1 MB);
+/// [`GfsLimits::max_message_bytes`] configures it per source.
 pub const MAX_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Read limits of a GFS source (trusted, but bounded all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GfsLimits {
+    /// Largest GRIB message fetched when the inventory gives no end (the last message of a
+    /// file), bytes; default [`MAX_MESSAGE_BYTES`].
+    pub max_message_bytes: u64,
+}
+
+impl Default for GfsLimits {
+    fn default() -> Self {
+        GfsLimits {
+            max_message_bytes: MAX_MESSAGE_BYTES,
+        }
+    }
+}
 /// Longest lead GFS publishes, hours.
 pub const MAX_LEAD_HOURS: u32 = 384;
 /// Byte-range requests in flight per file.
@@ -150,6 +168,7 @@ pub struct ObjectStoreGfs {
     layout: GfsLayout,
     expected_grid: Option<ExpectedGrid>,
     source_id: String,
+    limits: GfsLimits,
 }
 
 impl ObjectStoreGfs {
@@ -167,7 +186,14 @@ impl ObjectStoreGfs {
             layout,
             expected_grid: None,
             source_id: source_id.into(),
+            limits: GfsLimits::default(),
         }
+    }
+
+    /// Replaces the read limits.
+    pub fn with_limits(mut self, limits: GfsLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Requires every decoded field to be on `grid` (an error otherwise).
@@ -403,7 +429,7 @@ impl ObjectStoreGfs {
             Some(end) => (GetRange::Bounded(span.start..end), end - span.start),
             None => (
                 GetRange::Offset(span.start),
-                last_start - span.start + MAX_MESSAGE_BYTES,
+                last_start - span.start + self.limits.max_message_bytes,
             ),
         };
         let bytes = self.fetch(key, range, limit, "GRIB messages", true).await?;
@@ -674,10 +700,20 @@ impl GfsSource for ObjectStoreGfs {
 pub struct S3GfsConfig {
     /// Bucket, `noaa-gfs-bdp-pds`.
     pub bucket: String,
+    /// Key prefix inside the bucket under which the `gfs.YYYYMMDD/` tree lies (a mirror
+    /// sharing a bucket); empty for NOAA's bucket.
+    pub prefix: String,
     /// Region, `us-east-1`.
     pub region: String,
     /// Another S3-compatible endpoint (a mirror), `None` for AWS.
     pub endpoint: Option<String>,
+    /// Anonymous (NOAA's public bucket, the default) or from the environment (a private
+    /// mirror).
+    pub credentials: Credentials,
+    /// Further object_store S3 options (see [`SourceAccess::options`]).
+    pub options: BTreeMap<String, String>,
+    /// Read limits.
+    pub limits: GfsLimits,
     /// Key layout.
     pub layout: GfsLayout,
     /// Grid every field must have (`Some(GFS_0P25)` for the default product).
@@ -696,8 +732,12 @@ impl Default for S3GfsConfig {
     fn default() -> Self {
         S3GfsConfig {
             bucket: NOAA_GFS_BUCKET.to_owned(),
+            prefix: String::new(),
             region: NOAA_GFS_REGION.to_owned(),
             endpoint: None,
+            credentials: Credentials::Anonymous,
+            options: BTreeMap::new(),
+            limits: GfsLimits::default(),
             layout: GfsLayout::default(),
             expected_grid: Some(ExpectedGrid::GFS_0P25),
             request_timeout: Duration::from_secs(60),
@@ -708,7 +748,8 @@ impl Default for S3GfsConfig {
     }
 }
 
-/// GFS from NOAA Open Data on S3, read anonymously (no credentials are looked up).
+/// GFS from NOAA Open Data on S3, read anonymously (no credentials are looked up), or from a
+/// mirror bucket (another endpoint, a prefix, credentials from the environment).
 #[derive(Debug, Clone)]
 pub struct S3GfsSource {
     reader: ObjectStoreGfs,
@@ -718,36 +759,51 @@ pub struct S3GfsSource {
 impl S3GfsSource {
     /// Builds the S3 client (no network access happens here).
     pub fn new(config: S3GfsConfig) -> Result<S3GfsSource, GfsError> {
-        let mut builder = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(&config.bucket)
-            .with_region(&config.region)
-            .with_skip_signature(true)
+        let access = SourceAccess {
+            credentials: config.credentials,
+            endpoint: config.endpoint.clone(),
+            region: Some(config.region.clone()),
+            options: config.options.clone(),
+        };
+        let configure_error = |detail: String| {
+            GfsError::InvalidRequest(format!(
+                "cannot configure S3 bucket `{}`: {}",
+                config.bucket,
+                sanitize_message(&detail, &[])
+            ))
+        };
+        access
+            .validate_for(&format!("s3://{}", config.bucket))
+            .map_err(configure_error)?;
+        let store = access
+            .s3_builder(&config.bucket)
+            .map_err(configure_error)?
             .with_client_options(
                 object_store::ClientOptions::new()
                     .with_timeout(config.request_timeout)
-                    .with_connect_timeout(config.connect_timeout),
+                    .with_connect_timeout(config.connect_timeout)
+                    .with_allow_http(access.allows_http()),
             )
             .with_retry(object_store::RetryConfig {
                 max_retries: config.max_retries,
                 retry_timeout: config.request_timeout * (config.max_retries as u32 + 1),
                 ..Default::default()
-            });
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder.with_endpoint(endpoint);
-        }
-        let store = builder.build().map_err(|e| {
-            GfsError::InvalidRequest(format!(
-                "cannot configure S3 bucket `{}`: {}",
-                config.bucket,
-                sanitize_message(&e.to_string(), &[])
-            ))
-        })?;
+            })
+            .build()
+            .map_err(|e| configure_error(e.to_string()))?;
+        let store: Arc<dyn ObjectStore> = match config.prefix.trim_matches('/') {
+            "" => Arc::new(store),
+            prefix => Arc::new(object_store::prefix::PrefixStore::new(store, prefix)),
+        };
         let mut reader = ObjectStoreGfs::new(
-            Arc::new(store),
-            format!("s3://{}", config.bucket),
+            store,
+            format!("s3://{}/{}", config.bucket, config.prefix.trim_matches('/'))
+                .trim_end_matches('/')
+                .to_owned(),
             config.source_id.clone(),
             config.layout.clone(),
-        );
+        )
+        .with_limits(config.limits);
         if let Some(grid) = &config.expected_grid {
             reader = reader.with_expected_grid(grid.clone());
         }
@@ -761,17 +817,22 @@ impl S3GfsSource {
 
     /// `s3://bucket/key` of the GRIB2 file of a cycle and lead.
     pub fn s3_url(&self, init: DateTime<Utc>, lead_hours: u32) -> String {
-        format!(
-            "s3://{}/{}",
-            self.config.bucket,
-            self.config.layout.key(init, lead_hours)
-        )
+        format!("s3://{}/{}", self.config.bucket, self.key(init, lead_hours))
+    }
+
+    /// The object key in the bucket (prefix included).
+    fn key(&self, init: DateTime<Utc>, lead_hours: u32) -> String {
+        let key = self.config.layout.key(init, lead_hours);
+        match self.config.prefix.trim_matches('/') {
+            "" => key,
+            prefix => format!("{prefix}/{key}"),
+        }
     }
 
     /// The public HTTPS URL of the same object (virtual-hosted style on AWS, path style on a
     /// custom endpoint).
     pub fn https_url(&self, init: DateTime<Utc>, lead_hours: u32) -> String {
-        let key = self.config.layout.key(init, lead_hours);
+        let key = self.key(init, lead_hours);
         match &self.config.endpoint {
             Some(endpoint) => format!(
                 "{}/{}/{key}",

@@ -3,7 +3,8 @@
 //!
 //! - [`MinerForecastReader`]: a miner's forecast store (docs/data.md §1), validated per variable
 //!   before any data is read, read one valid time at a time;
-//! - [`Era5Reader`]: ERA5 truth in the ARCO-ERA5 layout (docs/data.md §3.2);
+//! - [`Era5Reader`]: ERA5 truth in the ARCO-ERA5 layout (docs/data.md §3.2–§3.3), with what is published
+//!   ([`Era5Reader::publication`]: the extent of the root attributes and the chunks present);
 //! - [`ClimatologyReader`]: the WeatherBench2 hourly climatology (nearest day of year and hour
 //!   floored to the store's step, docs/scoring.md §2).
 //!
@@ -19,6 +20,6 @@ pub mod layout;
 pub mod miner;
 
 pub use climatology::ClimatologyReader;
-pub use era5::Era5Reader;
+pub use era5::{Era5Extent, Era5Flavour, Era5Reader, ExtentBasis, PendingReason, Publication};
 pub use layout::VariableLayout;
 pub use miner::MinerForecastReader;

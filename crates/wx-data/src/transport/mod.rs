@@ -7,7 +7,9 @@
 //! * [`connect_miner_store`]: a miner's HTTP(S) store with the bearer token and every safeguard
 //!   of docs/data.md §1.3 (see [`http`] for the list: SSRF guard with resolve-then-connect, no
 //!   redirects, timeouts, bounded retries, no listing, error bodies dropped);
-//! * [`s3_anonymous`], [`gcs_anonymous`]: public buckets;
+//! * [`s3_bucket`], [`gcs_bucket`]: buckets reached as a [`SourceAccess`] says (anonymous by
+//!   default; credentials from the environment for a private mirror); [`s3_anonymous`],
+//!   [`gcs_anonymous`]: public buckets;
 //! * [`open_source`]: any of the above from a path or URL.
 //!
 //! [`StoreHandle::get_limited`] is the one read primitive for miner data: it refuses a key as
@@ -28,7 +30,10 @@ mod limits;
 mod no_list;
 mod token;
 
-pub use cloud::{CloudConfig, gcs_anonymous, local_dir, open_source, s3_anonymous};
+pub use cloud::{
+    CloudConfig, Credentials, SourceAccess, gcs_anonymous, gcs_bucket, local_dir, open_source,
+    s3_anonymous, s3_bucket,
+};
 pub use error::TransportError;
 pub use guard::{AddressPolicy, AddressRefused, Cidr, ForbiddenReason};
 pub use handle::{StoreHandle, StoreKind};

@@ -360,27 +360,7 @@ impl ZarrArray {
         Vec<T>: FromArrayBytes,
     {
         let shape = self.shape().to_vec();
-        let ndim = shape.len();
-        if selection.len() != ndim {
-            return Err(self.err(format!(
-                "selection has {} entries for {} dimensions",
-                selection.len(),
-                ndim
-            )));
-        }
-        for (d, sel) in selection.iter().enumerate() {
-            let bad = match sel {
-                Selection::Index(i) => (*i >= shape[d]).then_some(*i),
-                Selection::Indices(v) => v.iter().copied().find(|i| *i >= shape[d]),
-                Selection::All => None,
-            };
-            if let Some(i) = bad {
-                return Err(self.err(format!(
-                    "index {i} is outside dimension `{}` of length {}",
-                    self.dims[d], shape[d]
-                )));
-            }
-        }
+        self.check_selection(selection)?;
         let chunk_bytes = self.chunk_decoded_bytes();
         if chunk_bytes > self.options.max_chunk_bytes {
             return Err(ZarrError::TooLarge {
@@ -415,23 +395,7 @@ impl ZarrArray {
             });
         }
         let chunk_shape = self.chunk_shape();
-        // chunk indices needed along each dimension
-        let per_dim: Vec<Vec<u64>> = selection
-            .iter()
-            .enumerate()
-            .map(|(d, sel)| {
-                let c = chunk_shape[d];
-                let mut idx: Vec<u64> = match sel {
-                    Selection::Index(i) => vec![i / c],
-                    Selection::Indices(v) => v.iter().map(|i| i / c).collect(),
-                    Selection::All => (0..shape[d].div_ceil(c)).collect(),
-                };
-                idx.sort_unstable();
-                idx.dedup();
-                idx
-            })
-            .collect();
-        let chunks = cartesian(&per_dim);
+        let chunks = chunks_of(&chunk_shape, &shape, selection);
         let out_len: usize = out_shape.iter().product();
         if let [only] = chunks.as_slice()
             && chunk_is_selection(&chunk_shape, &shape, selection)
@@ -462,6 +426,61 @@ impl ZarrArray {
         }
         ArrayD::from_shape_vec(IxDyn(&out_shape), out)
             .map_err(|e| self.err(format!("internal shape error: {e}")))
+    }
+
+    /// Checks that a selection has one entry per dimension and only indices inside the array.
+    fn check_selection(&self, selection: &[Selection]) -> Result<(), ZarrError> {
+        let shape = self.shape();
+        let ndim = shape.len();
+        if selection.len() != ndim {
+            return Err(self.err(format!(
+                "selection has {} entries for {} dimensions",
+                selection.len(),
+                ndim
+            )));
+        }
+        for (d, sel) in selection.iter().enumerate() {
+            let bad = match sel {
+                Selection::Index(i) => (*i >= shape[d]).then_some(*i),
+                Selection::Indices(v) => v.iter().copied().find(|i| *i >= shape[d]),
+                Selection::All => None,
+            };
+            if let Some(i) = bad {
+                return Err(self.err(format!(
+                    "index {i} is outside dimension `{}` of length {}",
+                    self.dims[d], shape[d]
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key of the first chunk a read of `selection` would need that is absent from the
+    /// store, or `None` when every one of them exists. Only asks the storage for each key's
+    /// size (a HEAD request on object stores); nothing is downloaded or decoded.
+    pub async fn missing_chunk(
+        &self,
+        selection: &[Selection],
+    ) -> Result<Option<String>, ZarrError> {
+        self.check_selection(selection)?;
+        let chunks = chunks_of(&self.chunk_shape(), self.shape(), selection);
+        let mut sizes = futures::stream::iter(chunks.into_iter().map(|ci| async move {
+            let key = self.array.chunk_key(&ci);
+            let size = self
+                .storage
+                .size_key(&key)
+                .await
+                .map_err(|e| ZarrError::storage(&self.store, key.as_str(), &e))?;
+            Ok::<_, ZarrError>((key, size))
+        }))
+        .buffered(self.options.max_concurrent_chunks.max(1));
+        while let Some(result) = sizes.next().await {
+            let (key, size) = result?;
+            if size.is_none() {
+                return Ok(Some(key.as_str().to_owned()));
+            }
+        }
+        Ok(None)
     }
 
     /// Fetches and decodes one chunk (bounded), or applies the missing-chunk policy.
@@ -536,6 +555,26 @@ fn dimension_names_v2(attributes: &Map<String, Value>) -> Option<Vec<String>> {
         .iter()
         .map(|v| v.as_str().map(str::to_owned))
         .collect()
+}
+
+/// The indices of every chunk a selection touches, last dimension fastest.
+fn chunks_of(chunk_shape: &[u64], shape: &[u64], selection: &[Selection]) -> Vec<Vec<u64>> {
+    let per_dim: Vec<Vec<u64>> = selection
+        .iter()
+        .enumerate()
+        .map(|(d, sel)| {
+            let c = chunk_shape[d].max(1);
+            let mut idx: Vec<u64> = match sel {
+                Selection::Index(i) => vec![i / c],
+                Selection::Indices(v) => v.iter().map(|i| i / c).collect(),
+                Selection::All => (0..shape[d].div_ceil(c)).collect(),
+            };
+            idx.sort_unstable();
+            idx.dedup();
+            idx
+        })
+        .collect();
+    cartesian(&per_dim)
 }
 
 /// All combinations of one entry per dimension, last dimension fastest.

@@ -31,6 +31,7 @@ pub struct ZarrDataset {
     format: ZarrFormat,
     consolidated: Option<BTreeMap<String, ArrayEntry>>,
     opened: Mutex<HashMap<String, Option<ArrayEntry>>>,
+    root_attributes: Map<String, Value>,
 }
 
 impl std::fmt::Debug for ZarrDataset {
@@ -54,19 +55,25 @@ impl ZarrDataset {
             format: ZarrFormat::V2,
             consolidated: None,
             opened: Mutex::new(HashMap::new()),
+            root_attributes: Map::new(),
         };
         let try_v2 = matches!(ds.options.format, FormatHint::Auto | FormatHint::V2);
         let try_v3 = matches!(ds.options.format, FormatHint::Auto | FormatHint::V3);
         if try_v2 && let Some(zmeta) = ds.get_json(".zmetadata").await? {
+            ds.root_attributes = object_at(&zmeta, &["metadata", ".zattrs"]);
             ds.consolidated = Some(ds.parse_zmetadata(zmeta)?);
             return Ok(ds);
         }
         if try_v3 && let Some(root) = ds.get_json("zarr.json").await? {
             ds.format = ZarrFormat::V3;
+            ds.root_attributes = object_at(&root, &["attributes"]);
             ds.consolidated = ds.parse_v3_root(root)?;
             return Ok(ds);
         }
         if try_v2 && ds.get_json(".zgroup").await?.is_some() {
+            if let Some(attrs) = ds.get_json(".zattrs").await? {
+                ds.root_attributes = object_at(&attrs, &[]);
+            }
             return Ok(ds);
         }
         Err(ZarrError::MissingKey {
@@ -98,6 +105,40 @@ impl ZarrDataset {
     /// The options the dataset was opened with.
     pub fn options(&self) -> &ReadOptions {
         &self.options
+    }
+
+    /// The group's attributes as read when the store was opened (v2 root `.zattrs` through the
+    /// consolidated metadata, v3 root `zarr.json` `attributes`).
+    pub fn root_attributes(&self) -> &Map<String, Value> {
+        &self.root_attributes
+    }
+
+    /// Reads the group's attributes again from the store (a growing store updates them while
+    /// the array metadata stays): v2 root `.zattrs`, else the `.zattrs` entry of a fresh
+    /// `.zmetadata`; v3 root `zarr.json`. A store without them has none (an empty map).
+    pub async fn read_root_attributes(&self) -> Result<Map<String, Value>, ZarrError> {
+        match self.format {
+            ZarrFormat::V2 => {
+                if let Some(attrs) = self.get_json(".zattrs").await? {
+                    if !attrs.is_object() {
+                        return Err(ZarrError::format(
+                            self.store_name(),
+                            ".zattrs",
+                            "attributes are not a JSON object",
+                        ));
+                    }
+                    return Ok(object_at(&attrs, &[]));
+                }
+                Ok(match self.get_json(".zmetadata").await? {
+                    Some(zmeta) => object_at(&zmeta, &["metadata", ".zattrs"]),
+                    None => Map::new(),
+                })
+            }
+            ZarrFormat::V3 => Ok(match self.get_json("zarr.json").await? {
+                Some(root) => object_at(&root, &["attributes"]),
+                None => Map::new(),
+            }),
+        }
     }
 
     /// Names of all arrays, when the metadata is consolidated (`None` otherwise: plain HTTP
@@ -299,6 +340,18 @@ impl ZarrDataset {
         }
         Ok(Some(arrays))
     }
+}
+
+/// The JSON object at `path` inside `value` (an empty map when absent or not an object).
+fn object_at(value: &Value, path: &[&str]) -> Map<String, Value> {
+    let mut v = value;
+    for key in path {
+        match v.get(key) {
+            Some(inner) => v = inner,
+            None => return Map::new(),
+        }
+    }
+    v.as_object().cloned().unwrap_or_default()
 }
 
 /// Array names are relative paths of plain segments (no `..`, no empty or dot segments).

@@ -71,7 +71,7 @@ pub struct ReadOptions {
     /// Largest metadata JSON accepted, bytes (default 1 MiB).
     pub max_metadata_bytes: u64,
     /// Largest decoded chunk (chunk shape × element size) accepted, bytes (default 64 MiB: a
-    /// 0.25° 13-level float32 miner chunk is 54 MB).
+    /// 0.25° 13-level float32 miner chunk is 54 MB; [`ReadOptions::trusted`]: 256 MiB).
     pub max_chunk_bytes: u64,
     /// Largest result of one read, bytes (default 256 MiB).
     pub max_read_bytes: u64,
@@ -84,6 +84,15 @@ pub struct ReadOptions {
 /// Default metadata limit (docs/data.md §1.4): 1 MiB.
 pub const DEFAULT_MAX_METADATA_BYTES: u64 = 1 << 20;
 
+/// Default decoded-chunk limit of a trusted source (ERA5, WB2 climatology): 256 MiB, 1.75 × the
+/// 153,659,520 bytes of one public ARCO-ERA5 chunk (1 hour × 37 levels × 721 × 1440 float32).
+pub const TRUSTED_MAX_CHUNK_BYTES: u64 = 256 << 20;
+/// Default largest read of a trusted source: 512 MiB (a whole 37-level chunk fits three times).
+pub const TRUSTED_MAX_READ_BYTES: u64 = 512 << 20;
+/// Default metadata limit of a trusted source: 64 MiB (the consolidated metadata of a store
+/// with hundreds of variables).
+pub const TRUSTED_MAX_METADATA_BYTES: u64 = 64 << 20;
+
 impl ReadOptions {
     /// Defaults for a store called `store_name`.
     pub fn new(store_name: impl Into<String>) -> ReadOptions {
@@ -95,6 +104,18 @@ impl ReadOptions {
             max_read_bytes: 256 << 20,
             missing_chunks: MissingChunkPolicy::Error,
             max_concurrent_chunks: 4,
+        }
+    }
+
+    /// Defaults of a trusted source (ERA5, WB2 climatology) called `store_name`, sized to the
+    /// public stores with a margin: [`TRUSTED_MAX_CHUNK_BYTES`], [`TRUSTED_MAX_READ_BYTES`],
+    /// [`TRUSTED_MAX_METADATA_BYTES`]. Miner stores keep the strict [`ReadOptions::new`].
+    pub fn trusted(store_name: impl Into<String>) -> ReadOptions {
+        ReadOptions {
+            max_metadata_bytes: TRUSTED_MAX_METADATA_BYTES,
+            max_chunk_bytes: TRUSTED_MAX_CHUNK_BYTES,
+            max_read_bytes: TRUSTED_MAX_READ_BYTES,
+            ..ReadOptions::new(store_name)
         }
     }
 }

@@ -1,0 +1,1 @@
+DROP TABLE weather_unavailable_leads;
