@@ -23,8 +23,10 @@ pub const OTHER_WX_VARIABLES: [&str; 12] = [
     "WX_CACHE_ARG",
 ];
 
-/// Prefixes reserved for the test and benchmark harness.
-pub const HARNESS_PREFIXES: [&str; 2] = ["WX_TEST_", "WX_BENCH_"];
+/// Prefixes reserved for the test and benchmark harness, and for the build's provenance
+/// (`WX_BUILD_GIT_COMMIT`, `WX_BUILD_RUSTC`: set by wx-validator's build script, which Cargo
+/// also exports to the processes that `cargo test` and `cargo run` start).
+pub const HARNESS_PREFIXES: [&str; 3] = ["WX_TEST_", "WX_BENCH_", "WX_BUILD_"];
 
 /// A `WX_*` variable that configures nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,8 @@ mod tests {
                 "WX_LOG_JSON",
                 "WX_TEST_PG_URL",
                 "WX_TEST_SOMETHING_NEW",
+                "WX_BUILD_GIT_COMMIT",
+                "WX_BUILD_RUSTC",
                 "HOME",
                 "wx_database_url",
             ])
