@@ -60,6 +60,8 @@ pub enum Format {
     Json,
     /// Aligned text tables.
     Table,
+    /// One CSV row per field, in WeatherBench2's long layout (docs/outputs.md).
+    Csv,
 }
 
 /// `wx-step score`.
@@ -224,6 +226,7 @@ async fn score(args: ScoreArgs, config: &ValidatorConfig) -> Result<ExitStatus> 
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Table => write!(out, "{}", crate::score::format_table(&report))?,
+        Format::Csv => crate::csv_out::write_csv(&report, &mut out)?,
     }
     if nothing_scored(&report) {
         return Err(Failure::new(

@@ -9,5 +9,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod csv_out;
 pub mod run;
 pub mod score;

@@ -806,3 +806,103 @@ async fn a_private_s3_mirror_is_read_with_credentials_from_the_environment() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_format_is_one_row_per_field_with_the_json_numbers() {
+    // t is missing from this forecast (a failed variable); msl from the reference
+    let forecast = s(&store("miner_2p5deg"));
+    let reference = s(&store("miner_721_5deg"));
+    let extra = [
+        "--leads",
+        "24,48",
+        "--variables",
+        "2t,msl,t500",
+        "--reference",
+        &reference,
+    ];
+    let json = json_of(&wx_step(&score_args(&forecast, &extra)).await);
+    let mut with_csv = extra.to_vec();
+    with_csv.extend(["--format", "csv"]);
+    let out = wx_step(&score_args(&forecast, &with_csv)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "init_time",
+            "lead_time",
+            "lead_hours",
+            "valid_time",
+            "variable",
+            "short_name",
+            "level",
+            "region",
+            "rmse",
+            "mse",
+            "mae",
+            "bias",
+            "acc",
+            "skill_clim",
+            "rmse_clim",
+            "skill_ref",
+            "clone_distance",
+            "coverage",
+            "error"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let fields = json["fields"].as_array().unwrap();
+    assert_eq!(rows.len(), fields.len(), "one row per field of the JSON");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // every number is the JSON's, bit for bit (both print the shortest round-trip form)
+    for (row, field) in rows.iter().zip(fields) {
+        assert_eq!(&row[col("short_name")], field["variable"].as_str().unwrap());
+        assert_eq!(
+            row[col("lead_hours")].parse::<u64>().unwrap(),
+            field["lead_hours"].as_u64().unwrap()
+        );
+        for metric in [
+            "rmse",
+            "mse",
+            "mae",
+            "bias",
+            "acc",
+            "skill_clim",
+            "coverage",
+        ] {
+            let cell = &row[col(metric)];
+            match field[metric].as_f64() {
+                Some(x) => assert_eq!(cell.parse::<f64>().unwrap(), x, "{metric}: {row:?}"),
+                None => assert!(cell.is_empty(), "{metric} is empty when null: {row:?}"),
+            }
+        }
+        assert_eq!(&row[col("region")], "global");
+    }
+    let find = |short: &str, lead: &str| {
+        rows.iter()
+            .find(|r| &r[col("short_name")] == short && &r[col("lead_hours")] == lead)
+            .unwrap_or_else(|| panic!("a row for {short} at {lead} h"))
+    };
+    let t2m = find("2t", "48");
+    assert_eq!(&t2m[col("variable")], "2m_temperature");
+    assert_eq!(&t2m[col("level")], "", "a surface variable has no level");
+    assert_eq!(&t2m[col("lead_time")], "P2D");
+    assert_eq!(&t2m[col("valid_time")], "2025-01-01T00:00:00Z");
+    assert!(t2m[col("error")].is_empty());
+    assert!(t2m[col("clone_distance")].parse::<f64>().unwrap() > 0.0);
+    let msl = find("msl", "24");
+    assert!(msl[col("skill_ref")].is_empty(), "the reference lacks msl");
+    let t500 = find("t", "24");
+    assert_eq!(&t500[col("variable")], "temperature");
+    assert_eq!(&t500[col("level")], "500");
+    assert!(t500[col("rmse")].is_empty());
+    assert!(
+        t500[col("error")].contains("not found"),
+        "the failed variable says why: {t500:?}"
+    );
+}
