@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 
 import pytest
@@ -64,6 +65,17 @@ CASES = {
 }
 
 
+def published_args(*extra: str) -> list[str]:
+    """Scoring against the ARCO-layout truth whose root attributes publish through
+    2024-12-31 (ERA5T) and 2024-12-30 (final)."""
+    argv = args("miner_v2_blosc_zstd", "--variables", "2t,t", *extra)
+    argv[argv.index("--truth") + 1] = str(STORES / "era5_arco_published")
+    return argv
+
+
+CASES["leads the truth has not published are pending"] = published_args("--leads", "24,42,48")
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_json_matches_wx_step(name, wx_step):
     rust, py = both(wx_step, CASES[name])
@@ -83,18 +95,83 @@ def test_table_matches_wx_step(wx_step):
     assert "clone_dist" in py.stdout
 
 
+def test_csv_matches_wx_step(wx_step):
+    import csv
+    import io
+
+    argv = args("miner_2p5deg", "--leads", "24,48", "--variables", "2t,msl,t500", "--reference",
+                str(STORES / "miner_721_5deg"), "--format", "csv")
+    rust, py = both(wx_step, argv)
+    assert rust.returncode == 0 and py.returncode == 0, (rust.stderr, py.stderr)
+    rust_rows = list(csv.reader(io.StringIO(rust.stdout)))
+    py_rows = list(csv.reader(io.StringIO(py.stdout)))
+    assert len(rust_rows) == len(py_rows) > 2
+    header = rust_rows[0]
+    assert py_rows[0] == header
+    numeric = set(header[header.index("rmse"):header.index("coverage") + 1])
+    for r, p in zip(rust_rows[1:], py_rows[1:]):
+        for column, a, b in zip(header, r, p):
+            if column in numeric and a:
+                assert float(a).hex() == float(b).hex(), (column, a, b)
+            else:
+                assert a == b, (column, a, b)
+    assert any("not found" in row[-1] for row in py_rows[1:]), "t500 failed, with its reason"
+
+
+def test_pending_leads_in_the_table_match_wx_step(wx_step):
+    rust, py = both(wx_step, [*published_args("--leads", "24,48"), "--format", "table"])
+    assert rust.returncode == 0 and py.returncode == 0, (rust.stderr, py.stderr)
+    assert py.stdout == rust.stdout
+    assert "pending" in py.stdout
+
+
 def test_unusable_inputs_are_one_error_line(wx_step, tmp_path):
+    before_first_day = published_args("--leads", "6")
+    before_first_day[before_first_day.index("--init") + 1] = "2024-12-29T00:00:00Z"
     for argv in (
         ["score", "--forecast", str(STORES / "miner_v2_blosc_zstd"), "--truth",
          str(tmp_path / "missing"), "--climatology", str(STORES / "clim_wb2"), "--init", INIT,
          "--leads", "24"],
-        args("miner_v2_blosc_zstd", "--leads", "240", "--variables", "2t"),  # no truth at 240 h
+        before_first_day,  # the truth store will never have it
     ):
         rust, py = both(wx_step, argv)
         for out in (rust, py):
             assert out.returncode == 1 and out.stdout == ""
             lines = out.stderr.splitlines()
             assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    # a lead after the end of a truth without publication attributes is pending, not an error
+    rust, py = both(wx_step, args("miner_v2_blosc_zstd", "--leads", "240", "--variables", "2t"))
+    assert rust.returncode == 0 and py.returncode == 0, (rust.stderr, py.stderr)
+    assert_same_document(json.loads(rust.stdout), json.loads(py.stdout))
+    assert json.loads(py.stdout)["pending_leads"][0]["lead_hours"] == 240
     bad = subprocess.run([*python_command(), *args("miner_v2_blosc_zstd", "--leads", "0")],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "positive lead hours" in bad.stderr
+
+
+def test_pending_leads_match_wx_step(wx_step, tmp_path):
+    # final ERA5 only, from the validator's configuration file
+    config = tmp_path / "wx.toml"
+    config.write_text("[data]\nera5_final_only = true\n")
+    rust, py = both(wx_step, ["--config", str(config), *published_args("--leads", "18,24,48")])
+    assert rust.returncode == 0 and py.returncode == 0, (rust.stderr, py.stderr)
+    rust_doc, py_doc = json.loads(rust.stdout), json.loads(py.stdout)
+    assert [p["lead_hours"] for p in py_doc["pending_leads"]] == [24, 48]
+    assert_same_document(rust_doc, py_doc)
+    # a chunk the attributes promise but the store lacks: pending in both
+    copy = tmp_path / "era5_missing_chunk"
+    shutil.copytree(STORES / "era5_arco_published", copy)
+    (copy / "temperature" / "66.0.0.0").unlink()  # 2024-12-31T18Z
+    argv = published_args("--leads", "24,42")
+    argv[argv.index("--truth") + 1] = str(copy)
+    rust, py = both(wx_step, argv)
+    assert rust.returncode == 0 and py.returncode == 0, (rust.stderr, py.stderr)
+    rust_doc, py_doc = json.loads(rust.stdout), json.loads(py.stdout)
+    assert [p["lead_hours"] for p in py_doc["pending_leads"]] == [42]
+    assert_same_document(rust_doc, py_doc)
+    # a day before the store's valid_time_start is an error in both
+    argv = published_args("--leads", "6")
+    argv[argv.index("--init") + 1] = "2024-12-29T00:00:00Z"
+    rust, py = both(wx_step, argv)
+    for out in (rust, py):
+        assert out.returncode == 1 and "valid_time_start" in out.stderr, out.stderr

@@ -1,7 +1,7 @@
 """``python -m wx_scoring score``: ``wx-step score`` for local stores, in Python.
 
 The same arguments (``--forecast --truth --climatology [--reference] --init --leads
-[--variables] [--format json|table] [--config wx.toml]``) and the same JSON document: the
+[--variables] [--format json|table|csv] [--config wx.toml]``) and the same JSON document: the
 fields (one per lead, variable and level), the variables (aggregates and lead components) and
 the lead scores. Errors are one ``error: …`` line on stderr and exit code 1.
 """
@@ -71,17 +71,20 @@ def _parser() -> argparse.ArgumentParser:
         help="2t,10u,10v,msl,t,u,v,q,z or one level such as z500 (default: the configuration's "
         "ERA5 variables, i.e. those nine)",
     )
-    score.add_argument("--format", choices=("json", "table"), default="json")
+    score.add_argument("--format", choices=("json", "table", "csv"), default="json")
     for p in (parser, score):
         p.add_argument(
             "--config",
             "-c",
-            help="the validator's configuration file (TOML); its [scoring] section applies",
+            # given before `score`, it must survive the subcommand's own default
+            default=None if p is parser else argparse.SUPPRESS,
+            help="the validator's configuration file (TOML); its [scoring] section and "
+            "[data] era5_final_only apply",
         )
     return parser
 
 
-def _scoring_section(path: str | None) -> dict[str, Any]:
+def _config_file(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
@@ -89,7 +92,16 @@ def _scoring_section(path: str | None) -> dict[str, Any]:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
     with open(path, "rb") as f:
-        return dict(tomllib.load(f).get("scoring", {}))
+        return dict(tomllib.load(f))
+
+
+def _scoring_section(path: str | None) -> dict[str, Any]:
+    return dict(_config_file(path).get("scoring", {}))
+
+
+def _final_only(path: str | None) -> bool:
+    """The validator's ``[data] era5_final_only`` (final ERA5 only, not ERA5T)."""
+    return bool(_config_file(path).get("data", {}).get("era5_final_only", False))
 
 
 def _num(x: float | None) -> str:
@@ -141,7 +153,65 @@ def format_table(doc: dict[str, Any]) -> str:
     out.append(f"{'lead':>5} {'score':>10}\n")
     for lead, s in doc["lead_scores"].items():
         out.append(f"{lead:>5} {s:>10.6f}\n")
+    if doc["pending_leads"]:
+        out.append("\n")
+        out.append(f"{'lead':>5} {'pending (valid time)':<21} truth published until\n")
+        for p in doc["pending_leads"]:
+            until = p["published_until"] or "nothing"
+            out.append(f"{p['lead_hours']:>5} {p['valid_time']:<21} {until}\n")
     return "".join(out)
+
+
+#: The CSV columns of ``wx-step score --format csv`` (docs/outputs.md), in order.
+CSV_COLUMNS = (
+    "init_time", "lead_time", "lead_hours", "valid_time", "variable", "short_name", "level",
+    "region", "rmse", "mse", "mae", "bias", "acc", "skill_clim", "rmse_clim", "skill_ref",
+    "clone_distance", "coverage", "error",
+)
+
+
+def _iso_duration(hours: int) -> str:
+    days, hours = divmod(hours, 24)
+    if days == 0:
+        return f"PT{hours}H"
+    return f"P{days}D" if hours == 0 else f"P{days}DT{hours}H"
+
+
+def format_csv(doc: dict[str, Any]) -> str:
+    """One row per field in WeatherBench2's long layout, as ``wx-step score --format csv``
+    prints it (the same cells; numbers in Python's shortest round-trip form)."""
+    import csv
+    import datetime as dt
+    import io
+
+    from . import catalogue as cat
+
+    init = dt.datetime.fromisoformat(doc["init"].replace("Z", "+00:00"))
+    failures = {}
+    for v in doc["variables"]:
+        if v["error"] is not None:
+            sel = cat.parse_selection(v["variable"])
+            failures[(sel.variable, sel.level, v["lead_hours"])] = v["error"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for f in doc["fields"]:
+        lead = f["lead_hours"]
+        valid = (init + dt.timedelta(hours=lead)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        level = f["level"] or None
+        error = failures.get((f["variable"], level, lead)) or failures.get(
+            (f["variable"], None, lead)
+        )
+        cells = [
+            doc["init"], _iso_duration(lead), lead, valid,
+            cat.VARIABLES[f["variable"]]["long_name"], f["variable"], level, "global",
+            *(f.get(m) for m in ("rmse", "mse", "mae", "bias", "acc", "skill_clim", "rmse_clim",
+                                 "skill_ref", "clone_distance", "coverage")),
+            error,
+        ]
+        writer.writerow("" if c is None else (repr(c) if isinstance(c, float) else c)
+                        for c in cells)
+    return buffer.getvalue()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             variables=args.variables,
             reference=args.reference,
             config=_scoring_section(args.config),
+            final_only=_final_only(args.config),
         )
         doc = report.to_json()
     except Exception as e:  # one line, as wx-step prints its errors
@@ -167,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.format == "json":
         print(json.dumps(doc, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(format_csv(doc))
     else:
         sys.stdout.write(format_table(doc))
     return 0

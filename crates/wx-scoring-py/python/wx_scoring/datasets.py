@@ -364,6 +364,116 @@ class _Climatology(_Store):
         return self.read(layout, {"hour": h, "dayofyear": d}, sel)
 
 
+#: Root attributes of an ARCO-ERA5-layout truth store that give its published extent (dates,
+#: ``YYYY-MM-DD``; the whole named day is published). docs/data.md §3.3.
+VALID_TIME_START = "valid_time_start"
+VALID_TIME_STOP = "valid_time_stop"
+VALID_TIME_STOP_ERA5T = "valid_time_stop_era5t"
+
+
+def _attribute_day(truth: "_TimeStore", name: str) -> np.datetime64 | None:
+    value = truth.ds.attrs.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ScoreError(
+            f"store {truth.label}: `{name}`: root attribute `{name}` = {value!r} is not a date "
+            "string (YYYY-MM-DD)"
+        )
+    text = value.strip()
+    try:
+        return np.datetime64(_dt.date.fromisoformat(text[:10]), "D")
+    except ValueError:
+        raise ScoreError(
+            f"store {truth.label}: `{name}`: root attribute `{name}` = {value!r} is not a date "
+            "(YYYY-MM-DD); fix the store's metadata or point the validator at another copy"
+        ) from None
+
+
+class _Extent:
+    """What the truth store declares published (``Era5Reader::extent`` of the validator)."""
+
+    def __init__(self, truth: "_TimeStore", final_only: bool):
+        def end_of_day(day: np.datetime64) -> np.datetime64:
+            return (day + np.timedelta64(1, "D")).astype("datetime64[ns]") - np.timedelta64(1, "s")
+
+        start = _attribute_day(truth, VALID_TIME_START)
+        stop = _attribute_day(truth, VALID_TIME_STOP)
+        stop_era5t = _attribute_day(truth, VALID_TIME_STOP_ERA5T)
+        self.start = None if start is None else start.astype("datetime64[ns]")
+        if not final_only and stop_era5t is not None:
+            self.until = end_of_day(stop_era5t)
+        elif stop is not None:
+            self.until = end_of_day(stop)
+        elif final_only and stop_era5t is not None:
+            self.until = None  # only ERA5T declared: nothing final is published
+        else:
+            self.until = truth.times.max() if len(truth.times) else None
+
+    def covers(self, valid: np.datetime64) -> bool:
+        return self.until is not None and valid <= self.until
+
+
+def _chunk_absent(truth: "_TimeStore", path: str | None, array: str, t: int) -> bool:
+    """Whether a chunk of ``array`` at time index ``t`` is missing from the store at ``path``
+    (a local directory; a Dataset passed in memory has nothing to check)."""
+    if path is None or not os.path.isdir(path):
+        return False
+    import itertools
+
+    import zarr
+
+    arr = zarr.open_array(os.path.join(path, array), mode="r")
+    dims = list(truth.ds[array].dims)
+    time_axis = dims.index(truth.time_name)
+    per_dim = []
+    for axis, (size, chunk) in enumerate(zip(arr.shape, arr.chunks)):
+        if axis == time_axis:
+            per_dim.append([t // chunk])
+        else:
+            per_dim.append(range(-(-size // chunk)))
+    encode = getattr(arr.metadata, "encode_chunk_key", None)
+    for coords in itertools.product(*per_dim):
+        key = encode(coords) if encode is not None else arr._chunk_key(coords)
+        if not os.path.exists(os.path.join(path, array, key)):
+            return True
+    return False
+
+
+def _publication(
+    truth: "_TimeStore", path: str | None, extent: _Extent, valid: np.datetime64,
+    variables: Sequence[str],
+) -> bool:
+    """Whether the truth at ``valid`` is published (``Era5Reader::publication_within``):
+    within the extent, on the time axis, its chunks present. A time the store will never have
+    raises :class:`ScoreError`."""
+    if extent.start is not None and valid < extent.start:
+        first = np.datetime_as_string(extent.start, unit="D")
+        raise ScoreError(
+            f"store {truth.label}: `{VALID_TIME_START}`: valid time {_rfc3339(valid)} is before "
+            f"the store's first day {first} (`{VALID_TIME_START}`): this store will never have "
+            "it; use a store that covers it"
+        )
+    if not extent.covers(valid):
+        return False
+    hits = np.flatnonzero(truth.times == valid)
+    if hits.size == 0:
+        if len(truth.times) == 0 or valid > truth.times.max():
+            return False
+        raise ScoreError(
+            f"store {truth.label}: valid time {_rfc3339(valid)} is not in `{truth.time_name}` "
+            f"(times in the store: {_summarize_times(truth.times)})"
+        )
+    for variable in variables:
+        try:
+            layout = truth.resolve(variable, {"time": (truth.time_name,)})
+        except (_SelectionMissing, _VariableFailed):
+            continue  # the read reports it, with its own message
+        if _chunk_absent(truth, path, layout.name, int(hits[0])):
+            return False
+    return True
+
+
 @dataclasses.dataclass
 class ScoreReport:
     """What ``wx-step score`` reports: per-level field metrics, per-variable aggregates with
@@ -379,6 +489,9 @@ class ScoreReport:
     variables: list[dict[str, Any]]
     #: Lead hours → lead score.
     lead_scores: dict[int, float]
+    #: Leads whose truth is not published yet (not scored): one dict per lead with
+    #: lead_hours, valid_time and published_until (the truth's extent, None if nothing).
+    pending_leads: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document of ``wx-step score`` (lead score keys as strings)."""
@@ -387,6 +500,7 @@ class ScoreReport:
             "fields": self.fields,
             "variables": self.variables,
             "lead_scores": {str(k): v for k, v in sorted(self.lead_scores.items())},
+            "pending_leads": self.pending_leads,
         }
 
     def fields_frame(self) -> Any:
@@ -462,6 +576,7 @@ def score(
     variables: Sequence[str] | None = None,
     reference: Any = None,
     config: Mapping[str, Any] | None = None,
+    final_only: bool = False,
 ) -> ScoreReport:
     """Scores a forecast against a truth and a climatology for the given leads, exactly as
     ``wx-step score`` (and the validator's ERA5 step) does.
@@ -485,6 +600,13 @@ def score(
         A reference forecast: adds ``skill_ref`` and ``clone_distance`` per field.
     config : dict, optional
         The validator's ``[scoring]`` section (see :func:`wx_scoring.default_config`).
+    final_only : bool, optional
+        The validator's ``[data] era5_final_only``: the truth is published up to its
+        ``valid_time_stop`` instead of ``valid_time_stop_era5t``.
+
+    A lead whose truth is not published yet (after the extent of the truth's root attributes
+    ``valid_time_stop_era5t``/``valid_time_stop``, beyond its time axis, or with a chunk absent
+    from a store given as a path) is listed in ``pending_leads`` and not scored.
 
     Returns
     -------
@@ -512,6 +634,9 @@ def score(
     t0 = _parse_init(init)
     forecast_store = _Forecast(*_as_dataset("forecast", forecast), t0)
     truth_store = _TimeStore("truth", *_as_dataset("truth", truth))
+    truth_path = os.fspath(truth) if isinstance(truth, (str, os.PathLike)) else None
+    extent = _Extent(truth_store, final_only)
+    truth_variables = sorted({sel.variable for sel in selections})
     climatology_store = _Climatology(*_as_dataset("climatology", climatology))
     reference_store = (
         _TimeStore("reference", *_as_dataset("reference", reference))
@@ -521,6 +646,15 @@ def score(
     report = ScoreReport(_rfc3339(t0), [], [], {})
     for lead in leads:
         valid = t0 + np.timedelta64(lead, "h")
+        if not _publication(truth_store, truth_path, extent, valid, truth_variables):
+            report.pending_leads.append(
+                {
+                    "lead_hours": lead,
+                    "valid_time": _rfc3339(valid),
+                    "published_until": None if extent.until is None else _rfc3339(extent.until),
+                }
+            )
+            continue
         outcomes: dict[str, Any] = {}
         pairs = []
         for sel in selections:
