@@ -27,15 +27,17 @@
 //! - [`cftime`] decodes CF time axes; times are matched exactly.
 
 pub mod array;
+pub mod cf;
 pub mod cftime;
 pub mod dataset;
 pub mod decode;
 pub mod error;
 
 pub use array::{DynStorage, ElementType, Selection, ZarrArray};
+pub use cf::CfDecoding;
 pub use cftime::{CfTimeError, CfTimeUnits};
 pub use dataset::{ZarrDataset, ZarrFormat};
-pub use decode::Compression;
+pub use decode::{ChunkEncoding, Codecs, Compression, Sharding};
 pub use error::{StorageFailure, ZarrError};
 
 /// What to do when a chunk key is absent from the store.
