@@ -882,6 +882,82 @@ mod tests {
         enc.finish().unwrap()
     }
 
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// numcodecs' LZ4: the decoded size (u32, little-endian), then one block.
+    fn lz4(data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_le_bytes().to_vec();
+        out.extend(lz4_flex::block::compress(data));
+        out
+    }
+
+    #[test]
+    fn checksums_are_checked_and_stripped() {
+        let values = values();
+        let raw: &[u8] = bytemuck::cast_slice(&values);
+        let mut encoded = zstd::bulk::compress(raw, 3).unwrap();
+        encoded.extend(crc32c::crc32c(&encoded).to_le_bytes());
+        let encoding = ChunkEncoding {
+            compression: Compression::Zstd,
+            checksum: true,
+            big_endian: false,
+        };
+        let got = decode_encoded::<f32>(&encoding, &encoded, values.len()).unwrap();
+        assert_eq!(bits(&got), bits(&values));
+        let last = encoded.len() - 1;
+        encoded[last] ^= 1;
+        let err = decode_encoded::<f32>(&encoding, &encoded, values.len()).unwrap_err();
+        assert!(err.contains("crc32c"), "{err}");
+        assert!(decode_encoded::<f32>(&encoding, &[1, 2], values.len()).is_err());
+    }
+
+    #[test]
+    fn shards_place_inner_chunks_and_fill_empty_ones() {
+        // a 4 × 6 shard of 2 × 3 inner chunks: inner chunk k holds k*10 + 0..6; chunk 2 is empty
+        let sharding = Sharding {
+            inner_shape: vec![2, 3],
+            inner: ChunkEncoding {
+                compression: Compression::None,
+                checksum: false,
+                big_endian: false,
+            },
+            index_checksum: true,
+            index_at_start: true,
+        };
+        let mut data = Vec::new();
+        let mut index = Vec::new();
+        for k in 0..4u64 {
+            if k == 2 {
+                index.extend([u64::MAX, u64::MAX]);
+                continue;
+            }
+            let chunk: Vec<u8> = (0..6)
+                .flat_map(|i| (k as i32 * 10 + i).to_le_bytes())
+                .collect();
+            index.extend([(4 * 16 + 4 + data.len()) as u64, chunk.len() as u64]);
+            data.extend(chunk);
+        }
+        let mut shard: Vec<u8> = index.iter().flat_map(|v| v.to_le_bytes()).collect();
+        shard.extend(crc32c::crc32c(&shard).to_le_bytes());
+        shard.extend(&data);
+        let got = decode_shard::<i32>(&sharding, &[4, 6], &shard, -1).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                0, 1, 2, 10, 11, 12, //
+                3, 4, 5, 13, 14, 15, //
+                -1, -1, -1, 30, 31, 32, //
+                -1, -1, -1, 33, 34, 35,
+            ]
+        );
+        let err = decode_shard::<i32>(&sharding, &[4, 7], &shard, -1).unwrap_err();
+        assert!(err.contains("does not divide"), "{err}");
+    }
+
     /// Blosc with zstd and bitshuffle, as numcodecs writes miner stores.
     fn blosc(data: &[u8], typesize: usize) -> Vec<u8> {
         let mut out = vec![0u8; data.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize];
@@ -918,6 +994,8 @@ mod tests {
             (Compression::Blosc, blosc(raw, 4)),
             (Compression::Zstd, zstd::bulk::compress(raw, 3).unwrap()),
             (Compression::Gzip, gzip(raw)),
+            (Compression::Zlib, zlib(raw)),
+            (Compression::Lz4, lz4(raw)),
         ];
         for (compression, encoded) in &encodings {
             let name = compression.name();
@@ -943,6 +1021,8 @@ mod tests {
             (Compression::Blosc, blosc(&big, 8)),
             (Compression::Zstd, zstd::bulk::compress(&big, 1).unwrap()),
             (Compression::Gzip, gzip(&big)),
+            (Compression::Zlib, zlib(&big)),
+            (Compression::Lz4, lz4(&big)),
         ] {
             let got = decode_chunk::<f64>(compression, &encoded, values.len(), true).unwrap();
             assert_eq!(got, values, "{}", compression.name());
