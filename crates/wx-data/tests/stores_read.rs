@@ -666,4 +666,34 @@ async fn cf_packed_integers_and_float_fill_values_read_as_xarray_decodes() {
         msl.cf_decoding().unwrap().is_mask_only(),
         "-9999.0 masked, nothing scaled"
     );
+
+    // a truth source with packed variables reads them as fields with the same values
+    let want = expected(store);
+    let era5 = Era5Reader::open(fixture(store), ReadOptions::trusted(store))
+        .await
+        .unwrap();
+    for (name, variable) in [
+        ("2t", Variable::T2m),
+        ("10u", Variable::U10),
+        ("msl", Variable::Msl),
+    ] {
+        let whole = ds.array(name).await.unwrap().unwrap();
+        for (ti, vt) in era5.times().to_vec().into_iter().enumerate() {
+            let f = era5.read(VarLevel::all(variable), vt).await.unwrap();
+            let slice = whole
+                .read_f32(&[Selection::Index(ti as u64), Selection::All, Selection::All])
+                .await
+                .unwrap();
+            let got: Vec<u32> = f.data.iter().map(|x| x.to_bits()).collect();
+            let want: Vec<u32> = slice.iter().map(|x| x.to_bits()).collect();
+            assert_eq!(got, want, "{name} {vt}");
+        }
+        assert!(
+            want[name].nan_count > 0,
+            "{name}: the fixture has missing values"
+        );
+    }
+    // and the miner reader refuses packed integers (miners write float32, docs/data.md §1.1)
+    let miner = open_miner(store).await;
+    assert_eq!(miner.usable_variables(), vec![Variable::Msl]);
 }
