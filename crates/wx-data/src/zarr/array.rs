@@ -400,7 +400,7 @@ impl ZarrArray {
 
     /// The chunk compression (of the inner chunks of a sharded array).
     pub fn compression(&self) -> Compression {
-        self.codecs.encoding_of_chunks().compression
+        self.codecs.encoding.compression
     }
 
     /// The codec chain as wx decodes it.

@@ -130,21 +130,14 @@ pub struct Sharding {
 /// A codec chain wx can decode with a bounded output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Codecs {
-    /// Encoding of a chunk, or of each inner chunk of a shard.
+    /// Encoding of a chunk, or of each inner chunk of a shard (then the same as
+    /// `sharding.inner`).
     pub encoding: ChunkEncoding,
     /// The chunk grid's chunks are shards of inner chunks.
     pub sharding: Option<Sharding>,
 }
 
 impl Codecs {
-    /// The encoding of what is compressed on its own: a chunk, or an inner chunk of a shard.
-    pub fn encoding_of_chunks(&self) -> ChunkEncoding {
-        match &self.sharding {
-            Some(sharding) => sharding.inner,
-            None => self.encoding,
-        }
-    }
-
     /// The largest stored size accepted for a chunk (a shard: its inner chunks and its index)
     /// of `chunk_elements` elements of `element_size` bytes.
     pub fn max_encoded_len(&self, chunk_elements: u64, element_size: u64) -> u64 {
@@ -181,13 +174,10 @@ pub(crate) fn codecs_of(chain: &CodecChain, lz4: bool, inner_lz4: bool) -> Resul
                     .to_owned(),
             );
         }
+        let sharding = sharding_of(sharding, inner_lz4)?;
         return Ok(Codecs {
-            encoding: ChunkEncoding {
-                compression: Compression::None,
-                checksum: false,
-                big_endian: false,
-            },
-            sharding: Some(sharding_of(sharding, inner_lz4)?),
+            encoding: sharding.inner,
+            sharding: Some(sharding),
         });
     }
     Ok(Codecs {
