@@ -539,3 +539,161 @@ async fn big_endian_elements_read_the_same_values() {
         assert!(want.data.iter().any(|v| *v != 0.0 && !v.is_nan()));
     }
 }
+
+/// Reads every variable of an interop store whole and compares with what xarray decoded.
+async fn check_expected(store: &str, options: ReadOptions) -> ZarrDataset {
+    let ds = ZarrDataset::open(fixture(store), options)
+        .await
+        .unwrap_or_else(|e| panic!("{store}: {e}"));
+    let want = expected(store);
+    assert!(!want.is_empty());
+    for (name, want) in &want {
+        let array = ds
+            .array(name)
+            .await
+            .unwrap_or_else(|e| panic!("{store}/{name}: {e}"))
+            .unwrap();
+        let selection = vec![Selection::All; array.dims().len()];
+        let got = array
+            .read_f32(&selection)
+            .await
+            .unwrap_or_else(|e| panic!("{store}/{name}: {e}"));
+        assert_expected(&got, want, &format!("{store}/{name}"));
+    }
+    ds
+}
+
+#[tokio::test]
+async fn zlib_and_lz4_stores_from_zarr_python_2_read_as_xarray_decodes() {
+    for (store, compression) in [
+        ("interop_v2_zlib", Compression::Zlib),
+        ("interop_v2_lz4", Compression::Lz4),
+    ] {
+        let ds = check_expected(store, ReadOptions::new(store)).await;
+        let a = ds.array("2t").await.unwrap().unwrap();
+        assert_eq!(a.compression(), compression, "{store}");
+        assert!(a.codecs().sharding.is_none() && !a.codecs().encoding.checksum);
+        // and through the miner reader, as a miner store with these codecs would be scored
+        let reader = open_miner(store).await;
+        assert_eq!(reader.usable_variables(), vec![Variable::T2m], "{store}");
+        let f = reader
+            .read_lead(VarLevel::all(Variable::T2m), 6)
+            .await
+            .unwrap();
+        assert!(f.data[[0, 4, 5]].is_nan(), "{store}: NaN written at (4, 5)");
+        assert_eq!(f.data.iter().filter(|v| v.is_nan()).count(), 1, "{store}");
+    }
+}
+
+#[tokio::test]
+async fn zarr_python_3_sharding_crc32c_lz4_zlib_and_cf_read_as_xarray_decodes() {
+    let store = "interop_v3";
+    let ds = check_expected(store, ReadOptions::new(store)).await;
+    assert_eq!(ds.format(), ZarrFormat::V3);
+    let two_t = ds.array("2t").await.unwrap().unwrap();
+    let sharding = two_t.codecs().sharding.clone().expect("2t is sharded");
+    assert_eq!(sharding.inner_shape, vec![1, 18, 36]);
+    assert_eq!(sharding.inner.compression, Compression::Zstd);
+    assert!(sharding.inner.checksum && sharding.index_checksum && !sharding.index_at_start);
+    assert_eq!(
+        two_t.chunk_shape(),
+        vec![2, 36, 72],
+        "the shard is the unit read"
+    );
+    let msl = ds.array("msl").await.unwrap().unwrap();
+    assert_eq!(msl.compression(), Compression::Lz4);
+    let u = ds.array("10u").await.unwrap().unwrap();
+    assert_eq!(u.compression(), Compression::Zlib);
+    let v = ds.array("10v").await.unwrap().unwrap();
+    assert_eq!(v.element_type(), wx_data::zarr::ElementType::I16);
+    let cf = v.cf_decoding().expect("10v is CF-packed");
+    assert_eq!(
+        (cf.scale_factor, cf.add_offset, cf.fill_values.as_slice()),
+        (Some(0.005), Some(0.0), &[-32767.0][..])
+    );
+
+    // the miner reader reads the float32 variables, and keeps refusing integer data
+    let reader = open_miner(store).await;
+    let usable = reader.usable_variables();
+    assert_eq!(usable, vec![Variable::T2m, Variable::U10, Variable::Msl]);
+    let problems = reader.problems();
+    let (_, e) = problems.iter().find(|(v, _)| *v == Variable::V10).unwrap();
+    assert!(
+        e.to_string().contains("float32") && e.to_string().contains("int16"),
+        "{e}"
+    );
+    // the second valid time's first inner chunk was all NaN: absent from the shard, read as
+    // the fill value
+    let f = reader
+        .read_lead(VarLevel::all(Variable::T2m), 12)
+        .await
+        .unwrap();
+    assert!(
+        f.data
+            .slice(ndarray::s![0, ..18, ..36])
+            .iter()
+            .all(|v| v.is_nan())
+    );
+    let below = f.data.slice(ndarray::s![0, 18.., ..]);
+    assert_eq!(
+        below.iter().filter(|v| v.is_nan()).count(),
+        1,
+        "only (20, 60)"
+    );
+}
+
+#[tokio::test]
+async fn cf_packed_integers_and_float_fill_values_read_as_xarray_decodes() {
+    let store = "interop_v2_cf";
+    let ds = check_expected(store, ReadOptions::trusted(store)).await;
+    let t = ds.array("2t").await.unwrap().unwrap();
+    assert_eq!(t.element_type(), wx_data::zarr::ElementType::I16);
+    let cf = t.cf_decoding().unwrap();
+    assert_eq!(
+        cf.fill_values,
+        vec![-32767.0],
+        "v2 fill_value is the _FillValue"
+    );
+    let u = ds.array("10u").await.unwrap().unwrap();
+    assert_eq!(u.element_type(), wx_data::zarr::ElementType::I8);
+    assert_eq!(
+        u.cf_decoding().unwrap().fill_values,
+        vec![-128.0],
+        "missing_value"
+    );
+    let msl = ds.array("msl").await.unwrap().unwrap();
+    assert!(
+        msl.cf_decoding().unwrap().is_mask_only(),
+        "-9999.0 masked, nothing scaled"
+    );
+
+    // a truth source with packed variables reads them as fields with the same values
+    let want = expected(store);
+    let era5 = Era5Reader::open(fixture(store), ReadOptions::trusted(store))
+        .await
+        .unwrap();
+    for (name, variable) in [
+        ("2t", Variable::T2m),
+        ("10u", Variable::U10),
+        ("msl", Variable::Msl),
+    ] {
+        let whole = ds.array(name).await.unwrap().unwrap();
+        for (ti, vt) in era5.times().to_vec().into_iter().enumerate() {
+            let f = era5.read(VarLevel::all(variable), vt).await.unwrap();
+            let slice = whole
+                .read_f32(&[Selection::Index(ti as u64), Selection::All, Selection::All])
+                .await
+                .unwrap();
+            let got: Vec<u32> = f.data.iter().map(|x| x.to_bits()).collect();
+            let want: Vec<u32> = slice.iter().map(|x| x.to_bits()).collect();
+            assert_eq!(got, want, "{name} {vt}");
+        }
+        assert!(
+            want[name].nan_count > 0,
+            "{name}: the fixture has missing values"
+        );
+    }
+    // and the miner reader refuses packed integers (miners write float32, docs/data.md §1.1)
+    let miner = open_miner(store).await;
+    assert_eq!(miner.usable_variables(), vec![Variable::Msl]);
+}

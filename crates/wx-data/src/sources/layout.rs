@@ -3,7 +3,7 @@
 
 use crate::field::Field;
 use crate::zarr::cftime::summarize_times;
-use crate::zarr::{CfTimeUnits, ElementType, Selection, ZarrArray, ZarrDataset, ZarrError};
+use crate::zarr::{CfTimeUnits, Selection, ZarrArray, ZarrDataset, ZarrError};
 use chrono::{DateTime, Utc};
 use ndarray::{Array3, Axis, Ix3};
 use std::collections::HashMap;
@@ -86,9 +86,8 @@ impl GriddedStore {
             });
         };
         let bad = |message: String| ZarrError::format(store, &name, message);
-        if !matches!(array.element_type(), ElementType::F32 | ElementType::F64) {
-            return Err(bad("data must be float32 or float64".to_owned()));
-        }
+        // any element type: floats, or integers CF-decoded by `read_f32` (docs/data.md §1.5);
+        // the miner reader narrows this to float32
         wx_model::catalogue::check_units(variable, array.attribute_str("units"))
             .map_err(|e| bad(e.to_string()))?;
         let mut fixed_dims = vec![None; fixed_roles.len()];

@@ -84,9 +84,10 @@ impl MinerForecastReader {
         let array = &layout.array;
         let bad = |m: String| ZarrError::format(store.dataset.store_name(), array.name(), m);
         if array.element_type() != ElementType::F32 {
-            return Err(bad(
-                "miner data must be float32 (<f4); this is float64".to_owned()
-            ));
+            return Err(bad(format!(
+                "miner data must be float32 (<f4); this is {}",
+                array.element_type().name()
+            )));
         }
         let time_dim = layout.fixed_dims[0];
         if array.shape()[time_dim] != n_times as u64 {

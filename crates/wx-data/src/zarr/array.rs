@@ -1,6 +1,7 @@
 //! One Zarr array: its metadata, and bounded reads of a selection chunk by chunk.
 
-use super::decode::{Compression, compression_of, decode_chunk, stores_big_endian};
+use super::cf::CfDecoding;
+use super::decode::{Codecs, Compression, codecs_of, decode_encoded, decode_shard};
 use super::{MissingChunkPolicy, ReadOptions, ZarrError};
 use futures::StreamExt;
 use ndarray::{ArrayD, IxDyn};
@@ -23,9 +24,19 @@ pub enum ElementType {
     F32,
     /// 64-bit float (`<f8`, `float64`).
     F64,
-    /// 32-bit signed integer (`<i4`, `int32`), coordinates only.
+    /// 8-bit signed integer (`|i1`, `int8`): CF-packed data.
+    I8,
+    /// 8-bit unsigned integer (`|u1`, `uint8`): CF-packed data.
+    U8,
+    /// 16-bit signed integer (`<i2`, `int16`): CF-packed data.
+    I16,
+    /// 16-bit unsigned integer (`<u2`, `uint16`): CF-packed data.
+    U16,
+    /// 32-bit signed integer (`<i4`, `int32`): coordinates, CF-packed data.
     I32,
-    /// 64-bit signed integer (`<i8`, `int64`), coordinates only.
+    /// 32-bit unsigned integer (`<u4`, `uint32`): CF-packed data.
+    U32,
+    /// 64-bit signed integer (`<i8`, `int64`): coordinates, CF-packed data.
     I64,
 }
 
@@ -33,8 +44,30 @@ impl ElementType {
     /// Size of one element in bytes.
     pub fn size(self) -> u64 {
         match self {
-            ElementType::F32 | ElementType::I32 => 4,
+            ElementType::I8 | ElementType::U8 => 1,
+            ElementType::I16 | ElementType::U16 => 2,
+            ElementType::F32 | ElementType::I32 | ElementType::U32 => 4,
             ElementType::F64 | ElementType::I64 => 8,
+        }
+    }
+
+    /// Whether this is a floating-point type.
+    pub fn is_float(self) -> bool {
+        matches!(self, ElementType::F32 | ElementType::F64)
+    }
+
+    /// The name in Zarr v3 (`float32`, `int16`, ...), for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ElementType::F32 => "float32",
+            ElementType::F64 => "float64",
+            ElementType::I8 => "int8",
+            ElementType::U8 => "uint8",
+            ElementType::I16 => "int16",
+            ElementType::U16 => "uint16",
+            ElementType::I32 => "int32",
+            ElementType::U32 => "uint32",
+            ElementType::I64 => "int64",
         }
     }
 
@@ -42,7 +75,12 @@ impl ElementType {
         match dtype.strip_prefix(['<', '>', '|', '='])? {
             "f4" => Some(ElementType::F32),
             "f8" => Some(ElementType::F64),
+            "i1" => Some(ElementType::I8),
+            "u1" => Some(ElementType::U8),
+            "i2" => Some(ElementType::I16),
+            "u2" => Some(ElementType::U16),
             "i4" => Some(ElementType::I32),
+            "u4" => Some(ElementType::U32),
             "i8" => Some(ElementType::I64),
             _ => None,
         }
@@ -52,7 +90,12 @@ impl ElementType {
         match dtype {
             "float32" => Some(ElementType::F32),
             "float64" => Some(ElementType::F64),
+            "int8" => Some(ElementType::I8),
+            "uint8" => Some(ElementType::U8),
+            "int16" => Some(ElementType::I16),
+            "uint16" => Some(ElementType::U16),
             "int32" => Some(ElementType::I32),
+            "uint32" => Some(ElementType::U32),
             "int64" => Some(ElementType::I64),
             _ => None,
         }
@@ -81,9 +124,9 @@ pub struct ZarrArray {
     dims: Vec<String>,
     attributes: Map<String, Value>,
     element: ElementType,
-    compression: Compression,
-    /// The stored byte order is not this machine's: decoded elements are byte-swapped.
-    swap_bytes: bool,
+    codecs: Codecs,
+    /// CF decoding of data values (fill values, scale and offset), when there is any.
+    cf: Option<CfDecoding>,
     array: Array<dyn AsyncReadableStorageTraits>,
     storage: DynStorage,
     options: ReadOptions,
@@ -97,7 +140,8 @@ impl std::fmt::Debug for ZarrArray {
             .field("dims", &self.dims)
             .field("shape", &self.shape())
             .field("element", &self.element)
-            .field("compression", &self.compression)
+            .field("codecs", &self.codecs)
+            .field("cf", &self.cf)
             .finish()
     }
 }
@@ -108,11 +152,17 @@ impl ZarrArray {
         storage: &DynStorage,
         options: &ReadOptions,
         name: &str,
-        zarray: Value,
+        mut zarray: Value,
         attributes: Map<String, Value>,
     ) -> Result<ZarrArray, ZarrError> {
         let store = &options.store_name;
         let key = format!("{name}/.zarray");
+        // numcodecs' LZ4 is unknown to zarrs: wx decodes it, zarrs sees no compressor
+        let lz4 = zarray.pointer("/compressor/id").and_then(Value::as_str) == Some("lz4");
+        if lz4 {
+            zarray["compressor"] = Value::Null;
+        }
+        let fill_value = zarray.get("fill_value").cloned();
         let dtype = zarray
             .get("dtype")
             .and_then(Value::as_str)
@@ -142,8 +192,17 @@ impl ZarrArray {
             ArrayMetadata::V2(meta),
         )
         .map_err(|e| ZarrError::format(store, &key, format!("unsupported array: {e}")))?;
+        let cf =
+            CfDecoding::from_attributes(store, name, element, &attributes, fill_value.as_ref())?;
         ZarrArray::finish(
-            storage, options, name, &key, dims, attributes, element, array,
+            storage,
+            options,
+            name,
+            &key,
+            (dims, attributes, cf),
+            element,
+            array,
+            (lz4, false),
         )
     }
 
@@ -199,6 +258,11 @@ impl ZarrArray {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let mut zarr_json = zarr_json;
+        let lz4 =
+            take_lz4(zarr_json.get_mut("codecs")).map_err(|m| ZarrError::format(store, &key, m))?;
+        let inner_lz4 = take_lz4(zarr_json.pointer_mut("/codecs/0/configuration/codecs"))
+            .map_err(|m| ZarrError::format(store, &key, m))?;
         let meta: ArrayMetadataV3 = serde_json::from_value(zarr_json)
             .map_err(|e| ZarrError::format(store, &key, format!("invalid array metadata: {e}")))?;
         let array = Array::new_with_metadata(
@@ -207,8 +271,16 @@ impl ZarrArray {
             ArrayMetadata::V3(meta),
         )
         .map_err(|e| ZarrError::format(store, &key, format!("unsupported array: {e}")))?;
+        let cf = CfDecoding::from_attributes(store, name, element, &attributes, None)?;
         ZarrArray::finish(
-            storage, options, name, &key, dims, attributes, element, array,
+            storage,
+            options,
+            name,
+            &key,
+            (dims, attributes, cf),
+            element,
+            array,
+            (lz4, inner_lz4),
         )
     }
 
@@ -218,10 +290,10 @@ impl ZarrArray {
         options: &ReadOptions,
         name: &str,
         key: &str,
-        dims: Vec<String>,
-        attributes: Map<String, Value>,
+        (dims, attributes, cf): (Vec<String>, Map<String, Value>, Option<CfDecoding>),
         element: ElementType,
         array: Array<dyn AsyncReadableStorageTraits>,
+        (lz4, inner_lz4): (bool, bool),
     ) -> Result<ZarrArray, ZarrError> {
         let store = &options.store_name;
         if dims.len() != array.dimensionality() {
@@ -236,18 +308,49 @@ impl ZarrArray {
                 ),
             ));
         }
-        let codecs = array.codecs();
-        let compression =
-            compression_of(&codecs).map_err(|message| ZarrError::format(store, key, message))?;
-        let swap_bytes = stores_big_endian(&codecs) != cfg!(target_endian = "big");
+        let codecs = codecs_of(&array.codecs(), lz4, inner_lz4)
+            .map_err(|message| ZarrError::format(store, key, message))?;
+        if let Some(sharding) = &codecs.sharding {
+            let shard: Vec<u64> = array
+                .chunk_shape(&vec![0; array.dimensionality()])
+                .map(|s| s.iter().map(|n| n.get()).collect())
+                .unwrap_or_default();
+            let inner = &sharding.inner_shape;
+            let count = shard.iter().zip(inner).try_fold(1u64, |acc, (s, i)| {
+                (inner.len() == shard.len() && *i > 0 && s % i == 0)
+                    .then(|| acc.checked_mul(s / i))
+                    .flatten()
+            });
+            match count {
+                Some(n) if n <= super::decode::MAX_INNER_CHUNKS => {}
+                Some(n) => {
+                    return Err(ZarrError::format(
+                        store,
+                        key,
+                        format!(
+                            "a shard {shard:?} of inner chunks {inner:?} has {n} inner chunks, \
+                             over the {} accepted; write larger inner chunks",
+                            super::decode::MAX_INNER_CHUNKS
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(ZarrError::format(
+                        store,
+                        key,
+                        format!("inner chunk shape {inner:?} does not divide the shard {shard:?}"),
+                    ));
+                }
+            }
+        }
         Ok(ZarrArray {
             store: store.clone(),
             name: name.to_owned(),
             dims,
             attributes,
             element,
-            compression,
-            swap_bytes,
+            codecs,
+            cf,
             array,
             storage: storage.clone(),
             options: options.clone(),
@@ -295,9 +398,19 @@ impl ZarrArray {
         self.element
     }
 
-    /// The chunk compression.
+    /// The chunk compression (of the inner chunks of a sharded array).
     pub fn compression(&self) -> Compression {
-        self.compression
+        self.codecs.encoding.compression
+    }
+
+    /// The codec chain as wx decodes it.
+    pub fn codecs(&self) -> &Codecs {
+        &self.codecs
+    }
+
+    /// The CF decoding applied by [`ZarrArray::read_f32`], if any.
+    pub fn cf_decoding(&self) -> Option<&CfDecoding> {
+        self.cf.as_ref()
     }
 
     /// User attributes (`.zattrs` without `_ARRAY_DIMENSIONS` handling, or v3 `attributes`).
@@ -335,23 +448,69 @@ impl ZarrArray {
         Ok(match self.element {
             ElementType::F64 => self.read_typed::<f64>(selection).await?,
             ElementType::F32 => self.read_typed::<f32>(selection).await?.mapv(f64::from),
+            ElementType::I8 => self.read_typed::<i8>(selection).await?.mapv(f64::from),
+            ElementType::U8 => self.read_typed::<u8>(selection).await?.mapv(f64::from),
+            ElementType::I16 => self.read_typed::<i16>(selection).await?.mapv(f64::from),
+            ElementType::U16 => self.read_typed::<u16>(selection).await?.mapv(f64::from),
             ElementType::I32 => self.read_typed::<i32>(selection).await?.mapv(f64::from),
+            ElementType::U32 => self.read_typed::<u32>(selection).await?.mapv(f64::from),
             ElementType::I64 => self.read_typed::<i64>(selection).await?.mapv(|v| v as f64),
         })
     }
 
-    /// Reads a selection of a float array as f32 (f64 data is narrowed). The result keeps the
-    /// dimensions that are not selected by [`Selection::Index`], in storage order.
+    /// Reads a selection of a data variable as f32, CF-decoded ([`CfDecoding`]: fill values
+    /// to NaN, `scale_factor`, `add_offset`); f64 data is narrowed, integer data widened. The
+    /// result keeps the dimensions that are not selected by [`Selection::Index`], in storage
+    /// order.
     pub async fn read_f32(&self, selection: &[Selection]) -> Result<ArrayD<f32>, ZarrError> {
-        match self.element {
-            ElementType::F32 => self.read_typed::<f32>(selection).await,
-            ElementType::F64 => Ok(self.read_typed::<f64>(selection).await?.mapv(|v| v as f32)),
-            ElementType::I32 | ElementType::I64 => Err(ZarrError::format(
-                &self.store,
-                &self.name,
-                "data variables must be float32 or float64, this is an integer array",
-            )),
+        // integers widen: bound the f32 result too, before anything is read
+        self.check_selection(selection)?;
+        self.check_read_bytes(selection, 4)?;
+        let cf = self.cf.as_ref();
+        Ok(match self.element {
+            ElementType::F32 => {
+                let mut data = self.read_typed::<f32>(selection).await?;
+                if let Some(cf) = cf {
+                    data.mapv_inplace(|v| cf.decode(f64::from(v)));
+                }
+                data
+            }
+            ElementType::F64 => widen(self.read_typed::<f64>(selection).await?, cf, |v| v),
+            ElementType::I8 => widen(self.read_typed::<i8>(selection).await?, cf, f64::from),
+            ElementType::U8 => widen(self.read_typed::<u8>(selection).await?, cf, f64::from),
+            ElementType::I16 => widen(self.read_typed::<i16>(selection).await?, cf, f64::from),
+            ElementType::U16 => widen(self.read_typed::<u16>(selection).await?, cf, f64::from),
+            ElementType::I32 => widen(self.read_typed::<i32>(selection).await?, cf, f64::from),
+            ElementType::U32 => widen(self.read_typed::<u32>(selection).await?, cf, f64::from),
+            ElementType::I64 => widen(self.read_typed::<i64>(selection).await?, cf, |v| v as f64),
+        })
+    }
+
+    /// Refuses a read whose result (selection × `element_size`) exceeds the read limit.
+    fn check_read_bytes(
+        &self,
+        selection: &[Selection],
+        element_size: u64,
+    ) -> Result<(), ZarrError> {
+        let out_bytes = selection
+            .iter()
+            .zip(self.shape())
+            .filter_map(|(sel, n)| match sel {
+                Selection::Index(_) => None,
+                Selection::Indices(v) => Some(v.len() as u64),
+                Selection::All => Some(*n),
+            })
+            .fold(element_size, u64::saturating_mul);
+        if out_bytes > self.options.max_read_bytes {
+            return Err(ZarrError::TooLarge {
+                store: self.store.clone(),
+                key: self.name.clone(),
+                size: out_bytes,
+                limit: self.options.max_read_bytes,
+                what: "one read (selection size × element size)",
+            });
         }
+        Ok(())
     }
 
     async fn read_typed<T>(&self, selection: &[Selection]) -> Result<ArrayD<T>, ZarrError>
@@ -528,7 +687,9 @@ impl ZarrArray {
                 }
             };
         };
-        let max = self.compression.max_encoded_len(expected);
+        let max = self
+            .codecs
+            .max_encoded_len(num_elements, self.element.size());
         if encoded.len() as u64 > max {
             return Err(ZarrError::TooLarge {
                 store: self.store.clone(),
@@ -538,12 +699,72 @@ impl ZarrArray {
                 what: "one encoded chunk",
             });
         }
-        decode_chunk(self.compression, &encoded, len, self.swap_bytes)
-            .map_err(|m| ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}")))
+        debug_assert_eq!(expected, num_elements * std::mem::size_of::<T>() as u64);
+        let decoded = match &self.codecs.sharding {
+            None => decode_encoded(&self.codecs.encoding, &encoded, len),
+            Some(sharding) => {
+                let fill =
+                    ArrayBytes::new_fill_value(self.array.data_type(), 1, self.array.fill_value())
+                        .map_err(|e| self.err(format!("fill value: {e}")))?;
+                let fill = Vec::<T>::from_array_bytes(fill, &[1], self.array.data_type())
+                    .map_err(|e| self.err(format!("fill value: {e}")))?;
+                let fill = *fill
+                    .first()
+                    .ok_or_else(|| self.err("fill value: none".to_owned()))?;
+                decode_shard(sharding, &shape_u64, &encoded, fill)
+            }
+        };
+        decoded.map_err(|m| ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}")))
     }
 
     fn err(&self, message: String) -> ZarrError {
         ZarrError::format(&self.store, &self.name, message)
+    }
+}
+
+/// Widens (or narrows) data values to f32 through the CF decoding, if any.
+fn widen<T: Copy>(
+    data: ArrayD<T>,
+    cf: Option<&CfDecoding>,
+    to_f64: impl Fn(T) -> f64,
+) -> ArrayD<f32> {
+    match cf {
+        Some(cf) => data.mapv(|v| cf.decode(to_f64(v))),
+        None => data.mapv(|v| to_f64(v) as f32),
+    }
+}
+
+/// Takes a numcodecs LZ4 codec (`numcodecs.lz4`, which zarrs does not know) out of a v3 codec
+/// list, so that zarrs sees the rest; `true` when there was one. It must come right after the
+/// serialisation codec (only a crc32c may follow it).
+fn take_lz4(codecs: Option<&mut Value>) -> Result<bool, String> {
+    let Some(Value::Array(list)) = codecs else {
+        return Ok(false);
+    };
+    let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_owned);
+    let positions: Vec<usize> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| name(c).as_deref() == Some("numcodecs.lz4"))
+        .map(|(i, _)| i)
+        .collect();
+    match positions.as_slice() {
+        [] => Ok(false),
+        [at] => {
+            let serialisation = list
+                .iter()
+                .position(|c| matches!(name(c).as_deref(), Some("bytes" | "sharding_indexed")));
+            if serialisation.map(|s| s + 1) != Some(*at) {
+                return Err(
+                    "numcodecs.lz4 must come right after the `bytes` codec (only crc32c may \
+                     follow it)"
+                        .to_owned(),
+                );
+            }
+            list.remove(*at);
+            Ok(true)
+        }
+        _ => Err("more than one numcodecs.lz4 codec".to_owned()),
     }
 }
 

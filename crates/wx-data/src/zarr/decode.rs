@@ -1,11 +1,18 @@
 //! Bounded chunk decoding, straight into the field's buffer.
 //!
 //! zarrs' own decoders trust the encoded stream for the output size (Blosc allocates the size in
-//! its header, zstd the size in its frame header or an estimate, gzip reads to the end), so a
-//! small malicious chunk could make them allocate gigabytes; and its codec chain returns a fresh
-//! byte buffer that must then be copied into a typed one. wx therefore decodes chunks itself, with
-//! the same C and Rust libraries zarrs links (c-blosc, libzstd, flate2), for the only codec chains
-//! it accepts (bytes serialisation plus at most one compressor; see [`compression_of`]).
+//! its header, zstd the size in its frame header or an estimate, gzip and zlib read to the end),
+//! its sharding decoder trusts the shard index (`offset + nbytes` is added unchecked and sliced,
+//! so a hostile index panics), and zarrs has no LZ4 codec at all. A small malicious chunk could
+//! make them allocate gigabytes or crash; and its codec chain returns a fresh byte buffer that
+//! must then be copied into a typed one. wx therefore takes the codec chain *metadata* from zarrs
+//! (which parses and validates every configuration) and decodes chunks itself, with the same C and
+//! Rust libraries zarrs links (c-blosc, libzstd, flate2) plus lz4_flex and crc32c, for the codec
+//! chains it can bound (see [`codecs_of`], docs/data.md §1.2 and §1.5):
+//!
+//! - serialisation `bytes` (either byte order), optionally inside `sharding_indexed`;
+//! - at most one compressor: Blosc, zstd, gzip, zlib, or numcodecs' LZ4;
+//! - optionally a `crc32c` checksum after it.
 //!
 //! [`precheck`] first checks, without allocating the output, that the chunk declares exactly the
 //! chunk shape × element size:
@@ -14,19 +21,29 @@
 //! - Blosc: the header's `nbytes` must be that size and its `cbytes` the length received;
 //! - zstd: one frame whose header declares that content size and whose frame length is the
 //!   length received (numcodecs and zarr-python always write the content size);
-//! - gzip: nothing to read in a header; [`decode_chunk`] stops one byte past that size.
+//! - LZ4 (numcodecs): the 4-byte little-endian size header must be that size;
+//! - gzip and zlib: nothing to read in a header; [`decode_chunk`] stops one byte past that size.
 //!
-//! [`decode_chunk`] runs that check, then has the decompressor write into the typed buffer the
-//! field will keep: no intermediate byte buffer, no zero-filling (except for gzip), no copy. It
-//! checks that exactly the expected number of bytes came out, and swaps the byte order of
-//! big-endian data.
-//! Any other codec chain (filters, transpose, sharding, checksums, other compressors) is refused
-//! when the array is opened.
+//! [`decode_chunk`] checks the crc32c checksum when there is one, runs that check, then has the
+//! decompressor write into the typed buffer the field will keep: no intermediate byte buffer, no
+//! zero-filling (except for gzip, zlib and LZ4), no copy. It checks that exactly the expected
+//! number of bytes came out, and swaps the byte order of big-endian data.
+//!
+//! [`decode_shard`] reads a shard (docs/data.md §1.5): the index's size follows from the metadata
+//! (16 bytes per inner chunk, at most [`MAX_INNER_CHUNKS`]), its checksum is checked, every
+//! entry must be "empty" or a byte range inside the shard's data part no longer than an inner
+//! chunk may be encoded, and each inner chunk is decoded by [`decode_chunk`] to exactly its
+//! size. The output (the whole shard, whose decoded size the caller bounded before fetching) is
+//! allocated only after the index passed.
+//! Any other codec chain (filters, transpose, other compressors, two compressors, nested
+//! sharding) is refused when the array is opened.
 
 use bytemuck::Pod;
 use std::io::Read;
 use std::mem::{MaybeUninit, size_of};
-use zarrs::array::codec::{BloscCodec, BytesCodec, GzipCodec, ZstdCodec};
+use zarrs::array::codec::{
+    BloscCodec, BytesCodec, Crc32cCodec, GzipCodec, ShardingCodec, ZlibCodec, ZstdCodec,
+};
 use zarrs::array::{CodecChain, CodecMetadataOptions, CodecTraits};
 
 /// The compression of a supported codec chain: bytes serialisation plus at most one of these.
@@ -40,6 +57,11 @@ pub enum Compression {
     Zstd,
     /// gzip.
     Gzip,
+    /// zlib (numcodecs `zlib`, v3 `numcodecs.zlib`).
+    Zlib,
+    /// numcodecs' LZ4: a 4-byte little-endian decoded size, then one LZ4 block (v2 `lz4`, v3
+    /// `numcodecs.lz4`).
+    Lz4,
 }
 
 impl Compression {
@@ -50,6 +72,8 @@ impl Compression {
             Compression::Blosc => "blosc",
             Compression::Zstd => "zstd",
             Compression::Gzip => "gzip",
+            Compression::Zlib => "zlib",
+            Compression::Lz4 => "lz4",
         }
     }
 
@@ -63,42 +87,229 @@ impl Compression {
     }
 }
 
-/// Identifies the compression of a codec chain, refusing chains this reader cannot bound.
-pub(crate) fn compression_of(chain: &CodecChain) -> Result<Compression, String> {
-    if let Some(first) = chain.array_to_array_codecs().first() {
-        return Err(format!(
+/// Size of a crc32c checksum.
+const CHECKSUM_BYTES: u64 = 4;
+
+/// Most inner chunks one shard may have (its index is then 1 MiB).
+pub const MAX_INNER_CHUNKS: u64 = 1 << 16;
+
+/// How the bytes of one (inner) chunk are encoded: a compression and an optional trailing crc32c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkEncoding {
+    /// The compressor (or none).
+    pub compression: Compression,
+    /// A crc32c checksum follows the compressed bytes.
+    pub checksum: bool,
+    /// The `bytes` codec stores multi-byte elements big-endian.
+    pub big_endian: bool,
+}
+
+impl ChunkEncoding {
+    /// The largest encoded size accepted for a chunk of `decoded` bytes.
+    pub fn max_encoded_len(&self, decoded: u64) -> u64 {
+        let checksum = if self.checksum { CHECKSUM_BYTES } else { 0 };
+        self.compression
+            .max_encoded_len(decoded)
+            .saturating_add(checksum)
+    }
+}
+
+/// The layout of a sharded array's chunks (a `sharding_indexed` codec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharding {
+    /// Shape of one inner chunk.
+    pub inner_shape: Vec<u64>,
+    /// Encoding of each inner chunk.
+    pub inner: ChunkEncoding,
+    /// The index is followed by a crc32c checksum.
+    pub index_checksum: bool,
+    /// The index is at the start of the shard (else at its end).
+    pub index_at_start: bool,
+}
+
+/// A codec chain wx can decode with a bounded output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codecs {
+    /// Encoding of a chunk, or of each inner chunk of a shard (then the same as
+    /// `sharding.inner`).
+    pub encoding: ChunkEncoding,
+    /// The chunk grid's chunks are shards of inner chunks.
+    pub sharding: Option<Sharding>,
+}
+
+impl Codecs {
+    /// The largest stored size accepted for a chunk (a shard: its inner chunks and its index)
+    /// of `chunk_elements` elements of `element_size` bytes.
+    pub fn max_encoded_len(&self, chunk_elements: u64, element_size: u64) -> u64 {
+        let decoded = chunk_elements.saturating_mul(element_size);
+        match &self.sharding {
+            None => self.encoding.max_encoded_len(decoded),
+            Some(sharding) => {
+                let inner_elements = sharding.inner_shape.iter().product::<u64>().max(1);
+                let count = chunk_elements / inner_elements;
+                let inner = sharding
+                    .inner
+                    .max_encoded_len(inner_elements.saturating_mul(element_size));
+                let index = count * 16 + CHECKSUM_BYTES;
+                count.saturating_mul(inner).saturating_add(index)
+            }
+        }
+    }
+}
+
+/// Identifies a codec chain, refusing chains this reader cannot bound. `lz4` says that a
+/// numcodecs LZ4 compressor (which zarrs does not know, so it was taken out of the metadata
+/// before zarrs saw it) belongs right after serialisation; `inner_lz4` the same for a
+/// shard's inner chunks.
+pub(crate) fn codecs_of(chain: &CodecChain, lz4: bool, inner_lz4: bool) -> Result<Codecs, String> {
+    no_filters(chain)?;
+    let a2b = chain.array_to_bytes_codec();
+    if let Some(sharding) = a2b.as_any().downcast_ref::<ShardingCodec>() {
+        if lz4 {
+            return Err("an lz4 compressor around shards is not supported".to_owned());
+        }
+        if !chain.bytes_to_bytes_codecs().is_empty() {
+            return Err(
+                "codecs after `sharding_indexed` are not supported (compress the inner chunks)"
+                    .to_owned(),
+            );
+        }
+        let sharding = sharding_of(sharding, inner_lz4)?;
+        return Ok(Codecs {
+            encoding: sharding.inner,
+            sharding: Some(sharding),
+        });
+    }
+    Ok(Codecs {
+        encoding: plain_encoding(chain, lz4, "chunks")?,
+        sharding: None,
+    })
+}
+
+fn no_filters(chain: &CodecChain) -> Result<(), String> {
+    match chain.array_to_array_codecs().first() {
+        Some(first) => Err(format!(
             "codec `{}` before serialisation (filter, transpose or Fortran order) is not \
              supported; write C-order arrays without filters",
             codec_name(first.as_ref())
-        ));
+        )),
+        None => Ok(()),
     }
+}
+
+/// The encoding of a chain without sharding: `bytes`, at most one compressor, an optional
+/// crc32c last.
+fn plain_encoding(chain: &CodecChain, lz4: bool, what: &str) -> Result<ChunkEncoding, String> {
+    no_filters(chain)?;
     let a2b = chain.array_to_bytes_codec();
-    if a2b.as_any().downcast_ref::<BytesCodec>().is_none() {
+    let big_endian = if a2b.as_any().downcast_ref::<BytesCodec>().is_some() {
+        big_endian_of(a2b.as_ref())
+    } else if a2b.as_any().downcast_ref::<ShardingCodec>().is_some() {
         return Err(format!(
-            "serialisation codec `{}` is not supported (only `bytes`; no sharding)",
+            "sharding inside {what} is not supported (one level only)"
+        ));
+    } else {
+        return Err(format!(
+            "serialisation codec `{}` is not supported (only `bytes`, or `sharding_indexed` \
+             around it)",
             codec_name(a2b.as_ref())
         ));
-    }
-    match chain.bytes_to_bytes_codecs() {
-        [] => Ok(Compression::None),
-        [one] => {
+    };
+    let mut codecs = chain.bytes_to_bytes_codecs();
+    let checksum = match codecs.last() {
+        Some(last) if last.as_any().downcast_ref::<Crc32cCodec>().is_some() => {
+            crc32c_at_end(last.as_ref())?;
+            codecs = &codecs[..codecs.len() - 1];
+            true
+        }
+        _ => false,
+    };
+    let compression = match (codecs, lz4) {
+        ([], true) => Compression::Lz4,
+        ([], false) => Compression::None,
+        ([one], false) => {
             let any = one.as_any();
             if any.downcast_ref::<BloscCodec>().is_some() {
-                Ok(Compression::Blosc)
+                Compression::Blosc
             } else if any.downcast_ref::<ZstdCodec>().is_some() {
-                Ok(Compression::Zstd)
+                Compression::Zstd
             } else if any.downcast_ref::<GzipCodec>().is_some() {
-                Ok(Compression::Gzip)
+                Compression::Gzip
+            } else if any.downcast_ref::<ZlibCodec>().is_some() {
+                Compression::Zlib
+            } else if any.downcast_ref::<Crc32cCodec>().is_some() {
+                return Err(format!(
+                    "a crc32c checksum before the compressor of {what} is not supported (put it \
+                     last)"
+                ));
             } else {
-                Err(format!(
-                    "compressor `{}` is not supported (blosc, zstd, gzip or none)",
+                return Err(format!(
+                    "compressor `{}` is not supported (blosc, zstd, gzip, zlib, lz4 or none, \
+                     optionally followed by crc32c)",
                     codec_name(one.as_ref())
-                ))
+                ));
             }
         }
-        more => Err(format!(
-            "{} chained compressors/checksums are not supported (at most one of blosc, zstd, gzip)",
-            more.len()
+        (more, _) => {
+            return Err(format!(
+                "{} chained compressors/checksums are not supported (at most one of blosc, zstd, \
+                 gzip, zlib, lz4, optionally followed by crc32c)",
+                more.len() + usize::from(lz4) + usize::from(checksum)
+            ));
+        }
+    };
+    Ok(ChunkEncoding {
+        compression,
+        checksum,
+        big_endian,
+    })
+}
+
+fn sharding_of(codec: &ShardingCodec, inner_lz4: bool) -> Result<Sharding, String> {
+    use zarrs::array::codec::{ShardingCodecConfiguration, ShardingIndexLocation};
+    let configuration = codec
+        .configuration_v3(&CodecMetadataOptions::default())
+        .ok_or("sharding_indexed has no v3 configuration")?;
+    let configuration: ShardingCodecConfiguration =
+        serde_json::from_value(serde_json::Value::Object(configuration.into()))
+            .map_err(|e| format!("sharding_indexed configuration: {e}"))?;
+    let ShardingCodecConfiguration::V1(v1) = configuration else {
+        return Err("this sharding_indexed configuration is not supported".to_owned());
+    };
+    let inner = CodecChain::from_metadata(&v1.codecs)
+        .map_err(|e| format!("sharding_indexed inner codecs: {e}"))?;
+    let inner = plain_encoding(&inner, inner_lz4, "a shard")?;
+    let index = CodecChain::from_metadata(&v1.index_codecs)
+        .map_err(|e| format!("sharding_indexed index codecs: {e}"))?;
+    let index = plain_encoding(&index, false, "a shard index")?;
+    if index.compression != Compression::None || index.big_endian {
+        return Err(
+            "a shard index must be little-endian `bytes`, optionally with crc32c (compressed \
+             indexes are not supported)"
+                .to_owned(),
+        );
+    }
+    Ok(Sharding {
+        inner_shape: v1.chunk_shape.iter().map(|n| n.get()).collect(),
+        inner,
+        index_checksum: index.checksum,
+        index_at_start: matches!(v1.index_location, ShardingIndexLocation::Start),
+    })
+}
+
+/// A crc32c codec must keep its checksum at the end (the spec's only layout).
+fn crc32c_at_end<C: CodecTraits + ?Sized>(codec: &C) -> Result<(), String> {
+    let location = codec
+        .configuration_v3(&CodecMetadataOptions::default())
+        .and_then(|c| {
+            c.get("location")
+                .and_then(|l| l.as_str())
+                .map(str::to_owned)
+        });
+    match location.as_deref() {
+        None | Some("end") => Ok(()),
+        Some(other) => Err(format!(
+            "crc32c with location `{other}` is not supported (only at the end)"
         )),
     }
 }
@@ -184,17 +395,215 @@ pub(crate) fn precheck(
                 Err(_) => return Err("zstd frame header is invalid".to_owned()),
             }
         }
-        // gzip declares no size up front; `decode_chunk` stops one byte past it
-        Compression::Gzip => {}
+        Compression::Lz4 => {
+            let declared = lz4_declared_size(encoded)?;
+            if declared != expected {
+                return Err(format!(
+                    "lz4 chunk decodes to {declared} bytes but the chunk shape needs {expected}"
+                ));
+            }
+        }
+        // gzip and zlib declare no size up front; `decode_chunk` stops one byte past it
+        Compression::Gzip | Compression::Zlib => {}
     }
     Ok(())
 }
 
-/// Whether the codec chain stores multi-byte elements big-endian (`>f4` in v2, the `bytes`
-/// codec's `"endian": "big"` in v3).
-pub(crate) fn stores_big_endian(chain: &CodecChain) -> bool {
-    chain
-        .array_to_bytes_codec()
+/// The decoded size numcodecs' LZ4 writes before the block (4 bytes, little-endian).
+fn lz4_declared_size(encoded: &[u8]) -> Result<u64, String> {
+    match encoded {
+        [a, b, c, d, ..] => Ok(u64::from(u32::from_le_bytes([*a, *b, *c, *d]))),
+        _ => Err(format!(
+            "lz4 chunk is {} bytes, shorter than its 4-byte size header (truncated)",
+            encoded.len()
+        )),
+    }
+}
+
+/// Checks and strips a trailing crc32c checksum.
+fn strip_checksum(encoded: &[u8]) -> Result<&[u8], String> {
+    let Some(split) = encoded.len().checked_sub(CHECKSUM_BYTES as usize) else {
+        return Err(format!(
+            "chunk is {} bytes, shorter than its crc32c checksum (truncated)",
+            encoded.len()
+        ));
+    };
+    let (data, stored) = encoded.split_at(split);
+    let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
+    let actual = crc32c::crc32c(data);
+    if actual != stored {
+        return Err(format!(
+            "crc32c checksum {actual:08x} does not match the stored {stored:08x} (damaged chunk)"
+        ));
+    }
+    Ok(data)
+}
+
+/// Decodes one chunk encoded as `encoding` says (checksum, compression, byte order) into a new
+/// buffer of exactly `len` elements; see [`decode_chunk`].
+pub(crate) fn decode_encoded<T: Pod>(
+    encoding: &ChunkEncoding,
+    encoded: &[u8],
+    len: usize,
+) -> Result<Vec<T>, String> {
+    let data = if encoding.checksum {
+        strip_checksum(encoded)?
+    } else {
+        encoded
+    };
+    let swap = encoding.big_endian != cfg!(target_endian = "big");
+    decode_chunk(encoding.compression, data, len, swap)
+}
+
+/// Decodes a whole shard of `shard_shape` into a new buffer (C order), inner chunks marked
+/// empty in the index read as `fill`. Every bound of the module docs is checked before the
+/// output is allocated; the caller bounded the shard's decoded size.
+pub(crate) fn decode_shard<T: Pod>(
+    sharding: &Sharding,
+    shard_shape: &[u64],
+    encoded: &[u8],
+    fill: T,
+) -> Result<Vec<T>, String> {
+    let inner_shape = &sharding.inner_shape;
+    if inner_shape.len() != shard_shape.len()
+        || inner_shape
+            .iter()
+            .zip(shard_shape)
+            .any(|(i, s)| *i == 0 || s % i != 0)
+    {
+        return Err(format!(
+            "inner chunk shape {inner_shape:?} does not divide the shard shape {shard_shape:?}"
+        ));
+    }
+    let grid: Vec<u64> = shard_shape
+        .iter()
+        .zip(inner_shape)
+        .map(|(s, i)| s / i)
+        .collect();
+    let count = grid.iter().try_fold(1u64, |a, n| a.checked_mul(*n));
+    let count = count.filter(|n| *n <= MAX_INNER_CHUNKS).ok_or_else(|| {
+        format!("a shard of {grid:?} inner chunks has more than {MAX_INNER_CHUNKS}")
+    })?;
+    let index_len = count * 16
+        + if sharding.index_checksum {
+            CHECKSUM_BYTES
+        } else {
+            0
+        };
+    let total = encoded.len() as u64;
+    if total < index_len {
+        return Err(format!(
+            "shard is {total} bytes, shorter than its {index_len}-byte index (truncated)"
+        ));
+    }
+    let (index, data_start, data_end) = if sharding.index_at_start {
+        (&encoded[..index_len as usize], index_len, total)
+    } else {
+        (
+            &encoded[(total - index_len) as usize..],
+            0,
+            total - index_len,
+        )
+    };
+    let index = if sharding.index_checksum {
+        strip_checksum(index).map_err(|e| format!("shard index: {e}"))?
+    } else {
+        index
+    };
+    let word = |i: usize| {
+        let b = &index[i * 8..i * 8 + 8];
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    };
+    let inner_elements: u64 = inner_shape.iter().product();
+    let inner_bytes = inner_elements * size_of::<T>() as u64;
+    let max_inner = sharding.inner.max_encoded_len(inner_bytes);
+    let mut ranges = Vec::with_capacity(count as usize);
+    for i in 0..count as usize {
+        let (offset, nbytes) = (word(2 * i), word(2 * i + 1));
+        if offset == u64::MAX && nbytes == u64::MAX {
+            ranges.push(None);
+            continue;
+        }
+        let end = offset
+            .checked_add(nbytes)
+            .filter(|end| offset >= data_start && *end <= data_end);
+        let Some(end) = end else {
+            return Err(format!(
+                "shard index entry {i} points at bytes {offset}+{nbytes}, outside the shard's \
+                 data ({data_start}..{data_end})"
+            ));
+        };
+        if nbytes > max_inner {
+            return Err(format!(
+                "shard index entry {i} is {nbytes} bytes, over the {max_inner} an inner chunk of \
+                 {inner_bytes} bytes may take"
+            ));
+        }
+        ranges.push(Some(offset as usize..end as usize));
+    }
+    // the caller checked shape × element size against its limit: this fits
+    let shard_len = shard_shape.iter().product::<u64>() as usize;
+    let mut out = vec![fill; shard_len];
+    let inner_len = inner_elements as usize;
+    let mut position = vec![0u64; grid.len()];
+    for range in ranges {
+        if let Some(range) = range {
+            let inner: Vec<T> = decode_encoded(&sharding.inner, &encoded[range], inner_len)
+                .map_err(|e| format!("inner chunk {position:?}: {e}"))?;
+            place_inner(&mut out, shard_shape, &inner, inner_shape, &position);
+        }
+        // next inner chunk, last dimension fastest (the index's C order)
+        for d in (0..grid.len()).rev() {
+            position[d] += 1;
+            if position[d] < grid[d] {
+                break;
+            }
+            position[d] = 0;
+        }
+    }
+    Ok(out)
+}
+
+/// Copies a decoded inner chunk into its place in the shard (both C order).
+fn place_inner<T: Copy>(
+    out: &mut [T],
+    shard_shape: &[u64],
+    inner: &[T],
+    inner_shape: &[u64],
+    position: &[u64],
+) {
+    let ndim = shard_shape.len();
+    if ndim == 0 {
+        out.copy_from_slice(&inner[..out.len()]);
+        return;
+    }
+    let mut strides = vec![1usize; ndim];
+    for d in (0..ndim - 1).rev() {
+        strides[d] = strides[d + 1] * shard_shape[d + 1] as usize;
+    }
+    let row = inner_shape[ndim - 1] as usize;
+    let rows = inner.len() / row.max(1);
+    let mut counter = vec![0usize; ndim - 1];
+    for r in 0..rows {
+        let mut offset = position[ndim - 1] as usize * row;
+        for d in 0..ndim - 1 {
+            offset += (position[d] as usize * inner_shape[d] as usize + counter[d]) * strides[d];
+        }
+        out[offset..offset + row].copy_from_slice(&inner[r * row..(r + 1) * row]);
+        for d in (0..ndim - 1).rev() {
+            counter[d] += 1;
+            if counter[d] < inner_shape[d] as usize {
+                break;
+            }
+            counter[d] = 0;
+        }
+    }
+}
+
+/// Whether a `bytes` codec stores multi-byte elements big-endian (`>f4` in v2, `"endian":
+/// "big"` in v3).
+fn big_endian_of<C: CodecTraits + ?Sized>(codec: &C) -> bool {
+    codec
         .configuration_v3(&CodecMetadataOptions::default())
         .and_then(|configuration| {
             configuration
@@ -239,7 +648,9 @@ pub(crate) fn decode_chunk<T: Pod>(
         })?,
         Compression::Blosc => decode_uninit(len, |dst| blosc_decompress(encoded, dst))?,
         Compression::Zstd => decode_uninit(len, |dst| zstd_decompress(encoded, dst))?,
-        Compression::Gzip => gzip_decompress(encoded, len)?,
+        Compression::Gzip => inflate_bounded(flate2::read::GzDecoder::new(encoded), "gzip", len)?,
+        Compression::Zlib => inflate_bounded(flate2::read::ZlibDecoder::new(encoded), "zlib", len)?,
+        Compression::Lz4 => lz4_decompress(encoded, len)?,
     };
     if swap_bytes {
         for element in bytemuck::cast_slice_mut::<T, u8>(&mut out).chunks_exact_mut(size_of::<T>())
@@ -339,35 +750,58 @@ fn zstd_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize,
     Ok(code)
 }
 
-/// gzip into a zeroed buffer (flate2 reads only into initialised memory), stopping one byte
-/// past the expected size so a gzip bomb costs no more than the chunk.
-fn gzip_decompress<T: Pod>(encoded: &[u8], len: usize) -> Result<Vec<T>, String> {
+/// gzip or zlib into a zeroed buffer (flate2 reads only into initialised memory), stopping one
+/// byte past the expected size so a bomb costs no more than the chunk.
+fn inflate_bounded<T: Pod>(
+    mut decoder: impl Read,
+    name: &str,
+    len: usize,
+) -> Result<Vec<T>, String> {
     let mut out = vec![T::zeroed(); len];
     let bytes = bytemuck::cast_slice_mut::<T, u8>(&mut out);
-    let mut decoder = flate2::read::GzDecoder::new(encoded);
     let mut filled = 0;
     while filled < bytes.len() {
         match decoder.read(&mut bytes[filled..]) {
             Ok(0) => {
                 return Err(format!(
-                    "gzip chunk decodes to {filled} bytes but the chunk shape needs {}",
+                    "{name} chunk decodes to {filled} bytes but the chunk shape needs {}",
                     bytes.len()
                 ));
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("gzip chunk does not decode: {e}")),
+            Err(e) => return Err(format!("{name} chunk does not decode: {e}")),
         }
     }
     let mut past_the_end = [0u8; 1];
     match decoder.read(&mut past_the_end) {
         Ok(0) => Ok(out),
         Ok(_) => Err(format!(
-            "gzip chunk decodes to more than the {} bytes the chunk shape needs",
+            "{name} chunk decodes to more than the {} bytes the chunk shape needs",
             filled
         )),
-        Err(e) => Err(format!("gzip chunk does not decode: {e}")),
+        Err(e) => Err(format!("{name} chunk does not decode: {e}")),
     }
+}
+
+/// numcodecs' LZ4 (size header checked by [`precheck`]) into a zeroed buffer of exactly `len`
+/// elements; lz4_flex never writes past the buffer it is given.
+fn lz4_decompress<T: Pod>(encoded: &[u8], len: usize) -> Result<Vec<T>, String> {
+    let mut out = vec![T::zeroed(); len];
+    let bytes = bytemuck::cast_slice_mut::<T, u8>(&mut out);
+    let written = lz4_flex::block::decompress_into(&encoded[4..], bytes).map_err(|e| {
+        format!(
+            "lz4 chunk does not decode into the {} bytes the chunk shape needs: {e}",
+            bytes.len()
+        )
+    })?;
+    if written != bytes.len() {
+        return Err(format!(
+            "lz4 chunk decodes to {written} bytes but the chunk shape needs {}",
+            bytes.len()
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -438,6 +872,82 @@ mod tests {
         enc.finish().unwrap()
     }
 
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// numcodecs' LZ4: the decoded size (u32, little-endian), then one block.
+    fn lz4(data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_le_bytes().to_vec();
+        out.extend(lz4_flex::block::compress(data));
+        out
+    }
+
+    #[test]
+    fn checksums_are_checked_and_stripped() {
+        let values = values();
+        let raw: &[u8] = bytemuck::cast_slice(&values);
+        let mut encoded = zstd::bulk::compress(raw, 3).unwrap();
+        encoded.extend(crc32c::crc32c(&encoded).to_le_bytes());
+        let encoding = ChunkEncoding {
+            compression: Compression::Zstd,
+            checksum: true,
+            big_endian: false,
+        };
+        let got = decode_encoded::<f32>(&encoding, &encoded, values.len()).unwrap();
+        assert_eq!(bits(&got), bits(&values));
+        let last = encoded.len() - 1;
+        encoded[last] ^= 1;
+        let err = decode_encoded::<f32>(&encoding, &encoded, values.len()).unwrap_err();
+        assert!(err.contains("crc32c"), "{err}");
+        assert!(decode_encoded::<f32>(&encoding, &[1, 2], values.len()).is_err());
+    }
+
+    #[test]
+    fn shards_place_inner_chunks_and_fill_empty_ones() {
+        // a 4 × 6 shard of 2 × 3 inner chunks: inner chunk k holds k*10 + 0..6; chunk 2 is empty
+        let sharding = Sharding {
+            inner_shape: vec![2, 3],
+            inner: ChunkEncoding {
+                compression: Compression::None,
+                checksum: false,
+                big_endian: false,
+            },
+            index_checksum: true,
+            index_at_start: true,
+        };
+        let mut data = Vec::new();
+        let mut index = Vec::new();
+        for k in 0..4u64 {
+            if k == 2 {
+                index.extend([u64::MAX, u64::MAX]);
+                continue;
+            }
+            let chunk: Vec<u8> = (0..6)
+                .flat_map(|i| (k as i32 * 10 + i).to_le_bytes())
+                .collect();
+            index.extend([(4 * 16 + 4 + data.len()) as u64, chunk.len() as u64]);
+            data.extend(chunk);
+        }
+        let mut shard: Vec<u8> = index.iter().flat_map(|v| v.to_le_bytes()).collect();
+        shard.extend(crc32c::crc32c(&shard).to_le_bytes());
+        shard.extend(&data);
+        let got = decode_shard::<i32>(&sharding, &[4, 6], &shard, -1).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                0, 1, 2, 10, 11, 12, //
+                3, 4, 5, 13, 14, 15, //
+                -1, -1, -1, 30, 31, 32, //
+                -1, -1, -1, 33, 34, 35,
+            ]
+        );
+        let err = decode_shard::<i32>(&sharding, &[4, 7], &shard, -1).unwrap_err();
+        assert!(err.contains("does not divide"), "{err}");
+    }
+
     /// Blosc with zstd and bitshuffle, as numcodecs writes miner stores.
     fn blosc(data: &[u8], typesize: usize) -> Vec<u8> {
         let mut out = vec![0u8; data.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize];
@@ -474,6 +984,8 @@ mod tests {
             (Compression::Blosc, blosc(raw, 4)),
             (Compression::Zstd, zstd::bulk::compress(raw, 3).unwrap()),
             (Compression::Gzip, gzip(raw)),
+            (Compression::Zlib, zlib(raw)),
+            (Compression::Lz4, lz4(raw)),
         ];
         for (compression, encoded) in &encodings {
             let name = compression.name();
@@ -499,6 +1011,8 @@ mod tests {
             (Compression::Blosc, blosc(&big, 8)),
             (Compression::Zstd, zstd::bulk::compress(&big, 1).unwrap()),
             (Compression::Gzip, gzip(&big)),
+            (Compression::Zlib, zlib(&big)),
+            (Compression::Lz4, lz4(&big)),
         ] {
             let got = decode_chunk::<f64>(compression, &encoded, values.len(), true).unwrap();
             assert_eq!(got, values, "{}", compression.name());

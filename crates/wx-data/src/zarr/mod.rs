@@ -14,28 +14,32 @@
 //!   name on demand. Every metadata JSON is refused above [`ReadOptions::max_metadata_bytes`]
 //!   (1 MiB by default) before parsing.
 //! - [`ZarrArray`] knows its dimension names (`_ARRAY_DIMENSIONS` or `dimension_names`),
-//!   attributes, element type (f32, f64; i32, i64 for coordinates) and compression (Blosc,
-//!   zstd, gzip, none). [`ZarrArray::read_f32`] reads a [`Selection`] fetching only the chunks
-//!   it intersects, so reading one valid time costs that time's chunk(s) and memory for one lead.
+//!   attributes, element type (f32, f64; integers for coordinates and CF-packed data) and codecs
+//!   (Blosc, zstd, gzip, zlib, numcodecs LZ4, none; crc32c; v3 sharding). [`ZarrArray::read_f32`]
+//!   reads a [`Selection`] fetching only the chunks it intersects, so reading one valid time
+//!   costs that time's chunk(s) and memory for one lead, and applies the CF decoding of [`cf`]
+//!   (fill values to NaN, `scale_factor`, `add_offset`; docs/data.md §1.5).
 //! - Bounded decode ([`decode`]): a chunk whose declared shape × element size exceeds
 //!   [`ReadOptions::max_chunk_bytes`] is refused before it is fetched; a fetched chunk must
 //!   decode to exactly that size, checked before any output is allocated, and is decoded straight
-//!   into the buffer the field keeps (c-blosc, libzstd, flate2; big-endian data byte-swapped in
-//!   place). zarrs supplies the metadata model, chunk grid and keys. A missing chunk is an
+//!   into the buffer the field keeps (c-blosc, libzstd, flate2, lz4_flex; big-endian data
+//!   byte-swapped in place); a shard's index is checked before its output is allocated. zarrs supplies the metadata model, chunk grid and keys. A missing chunk is an
 //!   error ([`MissingChunkPolicy::Error`], the default) unless the source is explicitly allowed
 //!   to have fill-value chunks.
 //! - [`cftime`] decodes CF time axes; times are matched exactly.
 
 pub mod array;
+pub mod cf;
 pub mod cftime;
 pub mod dataset;
 pub mod decode;
 pub mod error;
 
 pub use array::{DynStorage, ElementType, Selection, ZarrArray};
+pub use cf::CfDecoding;
 pub use cftime::{CfTimeError, CfTimeUnits};
 pub use dataset::{ZarrDataset, ZarrFormat};
-pub use decode::Compression;
+pub use decode::{ChunkEncoding, Codecs, Compression, Sharding};
 pub use error::{StorageFailure, ZarrError};
 
 /// What to do when a chunk key is absent from the store.
