@@ -73,6 +73,16 @@ def published_args(*extra: str) -> list[str]:
     return argv
 
 
+def truth_args(truth: str, *extra: str) -> list[str]:
+    argv = args("miner_v2_blosc_zstd", *extra)
+    argv[argv.index("--truth") + 1] = str(STORES / truth)
+    return argv
+
+
+CASES["CF-packed truth (zarr-python 2: int16/int8, fill values)"] = truth_args(
+    "interop_v2_cf", "--leads", "6,12", "--variables", "2t,10u,msl")
+CASES["zarr v3 truth: sharding, crc32c, LZ4, zlib, packed int16"] = truth_args(
+    "interop_v3", "--leads", "6,12", "--variables", "2t,10u,10v,msl")
 CASES["leads the truth has not published are pending"] = published_args("--leads", "24,42,48")
 
 

@@ -48,9 +48,12 @@ def test_in_memory_datasets_follow_the_validator(stores):
     ok = forecast.assign({"msl": forecast["msl"].assign_attrs(units="pascal")})
     assert wx.score(ok, truth, clim, init=INIT, leads=[24], variables=["msl"]).variables[0][
         "error"] is None
-    # the truth lacks the valid time: the whole scoring is an error, as in wx-step
-    with pytest.raises(wx.ScoreError, match="reading the truth of 2t at 2025-01-09T00:00:00Z"):
-        wx.score(forecast, truth, clim, init=INIT, leads=[240], variables=["2t"])
+    # the truth has not published the valid time yet (after its time axis): pending, not
+    # scored, as in wx-step
+    report = wx.score(forecast, truth, clim, init=INIT, leads=[240], variables=["2t"])
+    assert report.lead_scores == {} and report.fields == []
+    assert report.pending_leads == [{"lead_hours": 240, "valid_time": "2025-01-09T00:00:00Z",
+                                     "published_until": "2025-01-01T00:00:00Z"}]
     with pytest.raises(wx.ScoreError, match="no valid time after the run's init"):
         wx.score(forecast, truth, clim, init="2025-02-01T00:00:00Z", leads=[24])
     with pytest.raises(wx.ScoreError, match="invalid variable selection `sp`"):

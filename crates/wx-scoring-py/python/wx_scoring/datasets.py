@@ -18,8 +18,10 @@ The rules are the validator's (its catalogue, alignment and store readers):
   failed variable (scored 0, metrics None), never dropped; a truth or climatology without the
   requested data is a :class:`ScoreError`, as in ``wx-step score``.
 
-Stores are read raw, without xarray's fill-value masking or scaling, as the validator reads
-them (``open_store``); the scores are then computed by :mod:`wx_scoring._core`.
+Stores are opened raw (``open_store``) and decoded as the validator decodes them: fill values
+(``_FillValue``, ``missing_value``) to NaN, and integer truth or climatology variables unpacked
+with ``scale_factor``/``add_offset`` (docs/data.md §1.5); the scores are then computed by
+:mod:`wx_scoring._core`.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _xarray():
 
 def open_store(path: str | os.PathLike) -> Any:
     """Opens a Zarr store (v2 or v3, consolidated or not) lazily, as the validator reads it:
-    times CF-decoded, values raw (no fill-value masking, no scale/offset)."""
+    times CF-decoded, values raw (the readers apply the validator's CF decoding)."""
     xr = _xarray()
     try:
         with warnings.catch_warnings():
@@ -179,7 +181,8 @@ class _Store:
         def bad(message: str) -> _VariableFailed:
             return _VariableFailed(f"store {self.label}: `{name}`: {message}")
 
-        if array.dtype not in (np.float32, np.float64):
+        packed = np.issubdtype(array.dtype, np.integer) and self.role in ("truth", "climatology")
+        if array.dtype not in (np.float32, np.float64) and not packed:
             raise bad("data must be float32 or float64")
         problem = cat.units_problem(variable, array.attrs.get("units"))
         if problem is not None:
@@ -260,8 +263,52 @@ class _Store:
             values = np.asarray(array.values)
         else:
             values = np.asarray(array.transpose(layout.lat_dim, layout.lon_dim).values)[None]
-        # float64 sources are rounded to float32, as the validator reads them
-        return np.ascontiguousarray(values, dtype=np.float32)
+        # CF decoding as the validator's (docs/data.md §1.5), then float64 sources are
+        # rounded to float32, as the validator reads them
+        attrs = self.ds.variables[layout.name].attrs
+        decoded = _cf_decode(values, attrs, self.label, layout.name)
+        return np.ascontiguousarray(decoded, dtype=np.float32)
+
+
+def _cf_decode(raw: np.ndarray, attrs: Mapping[str, Any], label: str, name: str) -> np.ndarray:
+    """Fill values (``_FillValue``, ``missing_value``, compared with the raw values) to NaN,
+    then ``raw × scale_factor + add_offset`` in float64, rounded to float32 — xarray's CF
+    decoding, which the validator's readers apply (wx-data ``zarr/cf.rs``)."""
+
+    def number(attribute: str) -> float | None:
+        value = attrs.get(attribute)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not np.isfinite(number) or isinstance(value, (bool, str)):
+            raise ScoreError(
+                f"store {label}: `{name}`: attribute `{attribute}` of `{name}` is {value!r}, "
+                "not a finite number; fix or remove it (CF: a finite number)"
+            )
+        return number
+
+    scale, offset = number("scale_factor"), number("add_offset")
+    fills = []
+    for attribute in ("_FillValue", "missing_value"):
+        value = attrs.get(attribute)
+        if value is not None:
+            fills.extend(np.atleast_1d(np.asarray(value, dtype=np.float64)).tolist())
+    fills = [f for f in fills if not np.isnan(f)]
+    if not fills and scale is None and offset is None:
+        return raw
+    missing = np.isin(raw, np.asarray(fills).astype(raw.dtype)) if fills else None
+    values = raw.astype(np.float64) if (scale is not None or offset is not None) else raw
+    if scale is not None:
+        values = values * scale
+    if offset is not None:
+        values = values + offset
+    values = values.astype(np.float32)
+    if missing is not None:
+        values[missing] = np.nan
+    return values
 
 
 class _TimeStore(_Store):
@@ -426,8 +473,10 @@ def _chunk_absent(truth: "_TimeStore", path: str | None, array: str, t: int) -> 
     arr = zarr.open_array(os.path.join(path, array), mode="r")
     dims = list(truth.ds[array].dims)
     time_axis = dims.index(truth.time_name)
+    # a sharded array's objects are its shards (zarr-python 3); the inner chunks are inside
+    stored = getattr(arr, "shards", None) or arr.chunks
     per_dim = []
-    for axis, (size, chunk) in enumerate(zip(arr.shape, arr.chunks)):
+    for axis, (size, chunk) in enumerate(zip(arr.shape, stored)):
         if axis == time_axis:
             per_dim.append([t // chunk])
         else:
