@@ -8,6 +8,8 @@
 //! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
 //! - `cargo xtask deploy-config` regenerates `deploy/wx.example.toml`.
 
+#![deny(unsafe_code)]
+
 mod bench;
 mod deploy_config;
 mod postgres;

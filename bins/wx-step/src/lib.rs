@@ -6,6 +6,8 @@
 //! - [`run`]: re-run one miner's steps in the foreground through the daemon's pipeline and the
 //!   queue's fencing (`wx-step run`);
 //! - [`cli`]: the command line.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;

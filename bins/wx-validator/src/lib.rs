@@ -3,6 +3,8 @@
 //! the demo, so that the binary stays thin and the end-to-end tests and the demo run the very
 //! same code. (Logging, exit codes and configuration loading are `wx-cli`'s, shared with
 //! `wx-step`.)
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config_show;

@@ -1,5 +1,7 @@
 //! `wx-validator`: the daemon and the operator commands.
 
+#![deny(unsafe_code)]
+
 /// mimalloc: multi-MB chunk buffers are reused instead of mmapped and faulted in afresh
 /// (1.6× the read throughput of glibc malloc's defaults in `cargo xtask bench data`).
 #[global_allocator]

@@ -10,6 +10,8 @@
 //! Output on stdout is written with `writeln!` (never `println!`): a reader that goes away
 //! (`wx-validator miners list | head -1`) turns into a `BrokenPipe` error, which [`exit`]
 //! treats as a normal end.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

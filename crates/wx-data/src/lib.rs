@@ -6,6 +6,8 @@
 //! GCS go through one code path. Readers return [`Field`]s in the dimension order
 //! (level, lat, lon) with their coordinates as stored; orientation normalisation and regridding
 //! are done by `wx-scoring`.
+
+#![deny(unsafe_code)] // allowed only where a module states why (see its `#[allow(unsafe_code)]`)
 #![warn(missing_docs)]
 
 pub mod cache;

@@ -8,6 +8,8 @@
 //!
 //! This crate does no IO. It depends on Diesel only for the `table!` definitions and the row
 //! structs, so that the schema is written once for PostgreSQL and SQLite.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod catalogue;

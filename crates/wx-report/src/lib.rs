@@ -10,6 +10,8 @@
 //! A chart that cannot be drawn never fails the whole report: the page shows a note in its
 //! place, and [`ReportFiles::chart_errors`] says what went wrong. Only failing to create the
 //! directory or to write `index.html` is an error.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod charts;

@@ -16,6 +16,8 @@
 //! Modules: `dispatcher.rs` (the loop), `slots.rs` (per-class limits), `lifecycle.rs`,
 //! `leases.rs` (heartbeats), `completer.rs`, `backoff.rs` (after failed claim rounds),
 //! `runner.rs` (the traits), `metrics.rs`.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backoff;

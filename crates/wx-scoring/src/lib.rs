@@ -40,6 +40,7 @@
 //! assert!(m.skill.unwrap().unwrap() > 0.0);
 //! ```
 
+#![deny(unsafe_code)] // allowed only where a module states why (see its `#[allow(unsafe_code)]`)
 #![warn(missing_docs)]
 
 pub mod config;
@@ -48,7 +49,11 @@ pub mod era5;
 pub mod error;
 pub mod float;
 pub mod grid;
+// SIMD intrinsics and unchecked row access in the hot kernel; each block states its invariant
+#[allow(unsafe_code)]
 pub mod kernel;
+// AVX2 intrinsics behind a runtime feature check; each block states its invariant
+#[allow(unsafe_code)]
 mod lanes;
 pub mod levels;
 pub mod metrics;

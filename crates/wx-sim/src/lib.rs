@@ -88,6 +88,8 @@
 //!
 //! Everything is a pure function of the spec: the same spec gives byte-identical files
 //! (signatures included).
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod json;

@@ -6,6 +6,8 @@
 //! `aggregate/miner_stats` refresh, run completion). It writes nothing itself: the scheduler
 //! hands the completion to the store, which applies it fenced, in one transaction. Successors
 //! (verify → Day1 → ERA5) are enqueued as effects, so the database alone says what is next.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod aggregate;

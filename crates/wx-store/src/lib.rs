@@ -5,6 +5,8 @@
 //! pending migrations, [`Db::open_existing`] only opens a database with the current schema.
 //! Repositories are methods grouped by table ([`Db::miners`], [`Db::runs`], …); the queue is
 //! [`Db::queue`]. Every state change of the pipeline goes through this crate.
+
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;

@@ -29,6 +29,8 @@
 //! * The binary `wx-test-server --root DIR [--port N] [--token T]` serves a directory the same way
 //!   (benchmarks, manual checks).
 
+#![deny(unsafe_code)]
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
