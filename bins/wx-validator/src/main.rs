@@ -5,9 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use wx_validator::{
-    config_show, daemon, demo, miners, report, runs, simulate, status, weights,
-};
+use wx_validator::{config_show, daemon, demo, miners, report, runs, simulate, status, weights};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -229,7 +227,9 @@ fn run(cli: Cli) -> Result<ExitStatus> {
             Command::Status { run_id, json } => status::run(&config, run_id, json).await?,
             Command::Report { run_id, out } => report::run(&config, run_id, &out).await?,
             Command::Weights(args) => weights::run(&config, &args).await?,
-            Command::Demo(_) | Command::Simulate(_) | Command::Config { .. } => unreachable!("handled above"),
+            Command::Demo(_) | Command::Simulate(_) | Command::Config { .. } => {
+                unreachable!("handled above")
+            }
         }
         Ok(ExitStatus::Success)
     })

@@ -104,8 +104,7 @@ impl Simulation {
                 std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
                     .with_context(|| format!("restricting {}", tmp.display()))?;
             }
-            std::fs::rename(&tmp, &path)
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
             Ok(path)
         };
         Ok((

@@ -5,7 +5,7 @@
 //!
 //! 1. a fault-free reference run: one daemon, to completion and the final snapshot;
 //! 2. three daemons on a fresh database, one of them SIGKILLed at random (seeded; the seed is
-//!    printed, `PROCESSES_TEST_SEED` replays it) every 2–5 s and restarted, until the run is
+//!    printed, `PROCESSES_TEST_SEED` replays it) every 1–3 s and restarted, until the run is
 //!    complete and its final snapshot taken;
 //! 3. one daemon on a private PostgreSQL cluster that is stopped mid-run for longer than a lease,
 //!    then started again.
@@ -117,10 +117,7 @@ impl Daemon {
     /// SIGTERM, then waits for a clean exit.
     async fn stop(mut self) {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success(), "kill -TERM {pid}");
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
@@ -205,10 +202,7 @@ async fn result_sets(db: &Db, run: RunId, snapshot: &SnapshotRow) -> ResultSets 
         .map(|s| {
             (
                 s.miner_uid,
-                normalised(
-                    &s,
-                    &["id", "run_id", "updated_at", "hosting_latency_ms"],
-                ),
+                normalised(&s, &["id", "run_id", "updated_at", "hosting_latency_ms"]),
             )
         })
         .collect();
@@ -374,11 +368,46 @@ async fn deadlocks(t: &TestDb) -> i64 {
         .unwrap()
 }
 
+/// A step in flight when its process was killed, as it was then.
+struct InFlight {
+    id: i64,
+    attempt: i32,
+    lease_losses: i32,
+}
+
 /// A kill: when, whose claims, and what it had in flight.
 struct Kill {
     at: DateTime<Utc>,
     worker: String,
-    in_flight: Vec<i64>,
+    in_flight: Vec<InFlight>,
+}
+
+/// What became of a step in flight at a kill.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fate {
+    /// Its lost lease was recorded (the rescuer took it over); seconds from the kill to the
+    /// takeover (the rescue, or the next claim when that is what the poll saw first).
+    Reclaimed(f64),
+    /// The killed process's last transaction had reached the server and committed: the step
+    /// finished, or its failure consumed an attempt.
+    Landed,
+}
+
+/// The fate of `f` (killed with `kill`) as its row `row` shows it, if settled.
+fn fate(kill: &Kill, f: &InFlight, row: &StepRow) -> Option<Fate> {
+    if row.lease_losses > f.lease_losses {
+        let at = if row.claimed_by.as_deref() == Some(kill.worker.as_str()) {
+            row.updated_at
+        } else {
+            row.started_at.unwrap_or(row.updated_at)
+        };
+        return Some(Fate::Reclaimed(
+            (at.and_utc() - kill.at).as_seconds_f64().max(0.0),
+        ));
+    }
+    let moved = row.attempt > f.attempt || row.status != "in_progress";
+    let by_killed = row.claimed_by.as_deref() == Some(kill.worker.as_str());
+    (moved && (by_killed || row.attempt > f.attempt)).then_some(Fate::Landed)
 }
 
 async fn run_steps(db: &Db) -> Vec<StepRow> {
@@ -391,7 +420,11 @@ async fn run_steps(db: &Db) -> Vec<StepRow> {
 /// Phase 1: one daemon, no fault; the reference result sets.
 async fn reference_run(dir: &Path, config: &Path, miners: &Path) -> ResultSets {
     let t = TestDb::postgres().await;
-    cli(config, t.url(), &["miners", "import", miners.to_str().unwrap()]);
+    cli(
+        config,
+        t.url(),
+        &["miners", "import", miners.to_str().unwrap()],
+    );
     let started = Instant::now();
     let mut daemons = vec![Daemon::spawn(config, t.url(), &dir.join("reference.log"))];
     let (run, snap) = wait_final(&t.db, &mut daemons, Duration::from_secs(300)).await;
@@ -422,7 +455,11 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
     eprintln!("processes: kill schedule seed {seed} (replay with PROCESSES_TEST_SEED={seed})");
     let mut rng = Rng(seed);
     let t = TestDb::postgres().await;
-    cli(config, t.url(), &["miners", "import", miners.to_str().unwrap()]);
+    cli(
+        config,
+        t.url(),
+        &["miners", "import", miners.to_str().unwrap()],
+    );
     let deadlocks_before = deadlocks(&t).await;
     let started = Instant::now();
     let log = |i: usize| dir.join(format!("daemon-{i}.log"));
@@ -430,9 +467,9 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
         .map(|i| Daemon::spawn(config, t.url(), &log(i)))
         .collect();
     let mut kills: Vec<Kill> = Vec::new();
-    // (kill index, step id) → seconds from the kill to the step's next claim (or rescue)
-    let mut reclaimed: BTreeMap<(usize, i64), f64> = BTreeMap::new();
-    let mut next_kill = Instant::now() + Duration::from_millis(rng.range(2000, 5000));
+    // (kill index, step id) → what became of it
+    let mut fates: BTreeMap<(usize, i64), Fate> = BTreeMap::new();
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.range(1000, 3000));
     let deadline = Instant::now() + Duration::from_secs(400);
     let (run, snap) = loop {
         for d in daemons.iter_mut() {
@@ -440,27 +477,14 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
         }
         let steps = run_steps(&t.db).await;
         for (k, kill) in kills.iter().enumerate() {
-            for id in &kill.in_flight {
-                if reclaimed.contains_key(&(k, *id)) {
+            for f in &kill.in_flight {
+                if fates.contains_key(&(k, f.id)) {
                     continue;
                 }
-                let Some(row) = steps.iter().find(|s| s.id == *id) else {
-                    continue;
-                };
-                let by_other = row
-                    .claimed_by
-                    .as_deref()
-                    .is_some_and(|w| w != kill.worker);
-                let at = if by_other {
-                    row.started_at
-                } else if row.status != "in_progress" {
-                    Some(row.updated_at)
-                } else {
-                    None
-                };
-                if let Some(at) = at {
-                    let secs = (at.and_utc() - kill.at).as_seconds_f64();
-                    reclaimed.insert((k, *id), secs.max(0.0));
+                if let Some(row) = steps.iter().find(|s| s.id == f.id)
+                    && let Some(fate) = fate(kill, f, row)
+                {
+                    fates.insert((k, f.id), fate);
                 }
             }
         }
@@ -477,7 +501,9 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
                 .into_iter()
                 .filter(|s| {
                     s.status == "in_progress"
-                        && s.claimed_by.as_deref().is_some_and(|w| w.ends_with(&suffix))
+                        && s.claimed_by
+                            .as_deref()
+                            .is_some_and(|w| w.ends_with(&suffix))
                 })
                 .collect();
             let worker = in_flight
@@ -487,20 +513,34 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
             eprintln!(
                 "processes: {:>5.1} s: SIGKILL daemon {i} ({worker}{}) with {} steps in flight: {:?}",
                 started.elapsed().as_secs_f64(),
-                if worker.is_empty() { suffix.as_str() } else { "" },
+                if worker.is_empty() {
+                    suffix.as_str()
+                } else {
+                    ""
+                },
                 in_flight.len(),
                 in_flight
                     .iter()
-                    .map(|s| format!("{}/{}/{}/{}", s.miner_uid, s.step_name, s.substep, s.lead_hours))
+                    .map(|s| format!(
+                        "{}/{}/{}/{}",
+                        s.miner_uid, s.step_name, s.substep, s.lead_hours
+                    ))
                     .collect::<Vec<_>>()
             );
             kills.push(Kill {
                 at,
                 worker,
-                in_flight: in_flight.iter().map(|s| s.id).collect(),
+                in_flight: in_flight
+                    .iter()
+                    .map(|s| InFlight {
+                        id: s.id,
+                        attempt: s.attempt,
+                        lease_losses: s.lease_losses,
+                    })
+                    .collect(),
             });
             daemons[i] = Daemon::spawn(config, t.url(), &log(i));
-            next_kill = Instant::now() + Duration::from_millis(rng.range(2000, 5000));
+            next_kill = Instant::now() + Duration::from_millis(rng.range(1000, 3000));
         }
         assert!(
             Instant::now() < deadline,
@@ -519,7 +559,7 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
     );
 
     // the survivors take over what the last kills left (the periodic snapshot), then stop
-    let killed: BTreeSet<i64> = kills.iter().flat_map(|k| k.in_flight.clone()).collect();
+    let killed: usize = kills.iter().map(|k| k.in_flight.len()).sum();
     let settle = Instant::now() + Duration::from_secs(60);
     loop {
         let steps = t.db.steps().list_run(run).await.unwrap();
@@ -543,18 +583,33 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
     }
     let steps = t.db.steps().list_run(run).await.unwrap();
     check_steps(&steps, "killed run");
-    for id in &killed {
-        let row = steps.iter().find(|s| s.id == *id).unwrap();
-        assert!(
-            row.lease_losses >= 1,
-            "a step in flight at a kill has its lost lease recorded: {row:?}"
-        );
+    for (k, kill) in kills.iter().enumerate() {
+        for f in &kill.in_flight {
+            let row = steps.iter().find(|s| s.id == f.id).unwrap();
+            if !fates.contains_key(&(k, f.id))
+                && let Some(fate) = fate(kill, f, row)
+            {
+                fates.insert((k, f.id), fate);
+            }
+            assert!(
+                fates.contains_key(&(k, f.id)),
+                "a step in flight at a kill has neither a lost lease recorded nor the killed \
+                 process's last write: {row:?}"
+            );
+        }
     }
     let losses: i64 = steps.iter().map(|s| i64::from(s.lease_losses)).sum();
     // PostgreSQL reports a backend's counters when it ends; the daemons have stopped
     tokio::time::sleep(Duration::from_secs(2)).await;
     let deadlocks_after = deadlocks(&t).await;
-    let mut times: Vec<f64> = reclaimed.values().copied().collect();
+    let mut times: Vec<f64> = fates
+        .values()
+        .filter_map(|f| match f {
+            Fate::Reclaimed(secs) => Some(*secs),
+            Fate::Landed => None,
+        })
+        .collect();
+    let landed = fates.len() - times.len();
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         times
@@ -564,26 +619,22 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
     };
     eprintln!(
         "processes: kill phase {run_secs:.1} s: {} kills of {DAEMONS} daemons (seed {seed}), {} \
-         steps in flight at a kill, {} reclaims timed: min {:.1} s, median {:.1} s, max {:.1} s \
-         (lease {LEASE_SECONDS} s); lease losses recorded {losses}; deadlocks {deadlocks_before} \
-         → {deadlocks_after}",
+         steps in flight at a kill: {} reclaimed after a lost lease (min {:.1} s, median {:.1} s, \
+         max {:.1} s from the kill; lease {LEASE_SECONDS} s), {landed} finished by the killed \
+         process's last transaction; lease losses recorded {losses}; deadlocks \
+         {deadlocks_before} → {deadlocks_after}",
         kills.len(),
-        killed.len(),
+        killed,
         times.len(),
         pct(0.0),
         pct(0.5),
         pct(1.0),
     );
     assert!(!kills.is_empty(), "the run ended before the first kill");
-    assert_eq!(
-        times.len(),
-        killed.len(),
-        "every step in flight at a kill was taken over"
-    );
     assert!(
-        losses >= killed.len() as i64,
-        "lost leases ({losses}) account for the killed in-flight steps ({})",
-        killed.len()
+        losses >= times.len() as i64,
+        "lost leases ({losses}) account for the reclaimed steps ({})",
+        times.len()
     );
     assert_eq!(
         deadlocks_after, deadlocks_before,
@@ -596,7 +647,11 @@ async fn database_outage(dir: &Path, config: &Path, miners: &Path, reference: &R
     let cluster = PrivateCluster::start(&ClusterSetup::default()).unwrap();
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port());
     cli(config, &url, &["migrate"]);
-    cli(config, &url, &["miners", "import", miners.to_str().unwrap()]);
+    cli(
+        config,
+        &url,
+        &["miners", "import", miners.to_str().unwrap()],
+    );
     let started = Instant::now();
     let mut daemon = Daemon::spawn(config, &url, &dir.join("outage.log"));
     {
@@ -635,10 +690,14 @@ async fn database_outage(dir: &Path, config: &Path, miners: &Path, reference: &R
     let down = stopped_at.elapsed();
     let log = daemon.log_text();
     let during = log.get(before..).unwrap_or_default();
-    let warnings = during
+    let warning_lines: Vec<&str> = during
         .lines()
         .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-        .count();
+        .collect();
+    let warnings = warning_lines.len();
+    for l in &warning_lines {
+        eprintln!("processes: during the outage: {}", &l[..l.len().min(240)]);
+    }
     let db = Db::open_existing(&url).await.unwrap();
     let mut daemons = vec![daemon];
     let (run, snap) = wait_final(&db, &mut daemons, Duration::from_secs(300)).await;
@@ -655,18 +714,30 @@ async fn database_outage(dir: &Path, config: &Path, miners: &Path, reference: &R
         &db.steps().list_run(run).await.unwrap(),
         "run with an outage",
     );
-    // the poll interval is 0.5 s: one warning per claim round would be ~2 per second
+    // the claim loop polls every 0.5 s: a warning per failed round would be ~2 a second; its
+    // backoff warns at most every 10 s. The other warnings are per in-flight step (the
+    // completer's retries) or per heartbeat/rescue round, so they are few as well.
     let claim_rounds = down.as_secs_f64() / 0.5;
+    let claim_warnings = warning_lines
+        .iter()
+        .filter(|l| l.contains("claiming steps failed"))
+        .count();
     eprintln!(
         "processes: outage phase {:.1} s: PostgreSQL down {:.1} s (lease {LEASE_SECONDS} s), \
-         {warnings} warning/error lines meanwhile (~{claim_rounds:.0} claim intervals)",
+         {warnings} warning/error lines meanwhile, {claim_warnings} of them from the claim loop \
+         (~{claim_rounds:.0} claim intervals)",
         started.elapsed().as_secs_f64(),
         down.as_secs_f64()
     );
     assert!(
-        (warnings as f64) < claim_rounds / 2.0,
-        "the daemon's log during the outage is not bounded by its claim backoff: {warnings} \
-         warning lines in {down:?}:\n{during}"
+        (claim_warnings as f64) <= down.as_secs_f64() / 10.0 + 2.0,
+        "the claim loop's warnings during the outage are not rate-limited: {claim_warnings} in \
+         {down:?}:\n{during}"
+    );
+    assert!(
+        (warnings as f64) < claim_rounds,
+        "the daemon's log during the outage is not bounded: {warnings} warning lines in \
+         {down:?}:\n{during}"
     );
 }
 
@@ -674,9 +745,14 @@ async fn database_outage(dir: &Path, config: &Path, miners: &Path, reference: &R
 async fn killed_daemons_and_a_database_outage_change_no_result() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = Simulation::start(WorldSpec::small(10), dir.path(), "")
-        .await
-        .unwrap();
+    // 5°, 12 miners (every behaviour), ERA5 leads 24, 48 and 72 h
+    let spec = WorldSpec {
+        resolution_deg: 5.0,
+        steps: 12,
+        era5_leads: vec![24, 48, 72],
+        ..WorldSpec::small(12)
+    };
+    let mut sim = Simulation::start(spec, dir.path(), "").await.unwrap();
     let p = &mut sim.config.pipeline;
     p.lease_seconds = LEASE_SECONDS;
     p.heartbeat_seconds = 2;
@@ -687,7 +763,7 @@ async fn killed_daemons_and_a_database_outage_change_no_result() {
 
     let reference = reference_run(dir.path(), &config, &miners).await;
     assert!(
-        reference.scores.len() > 10 * 4 && reference.stats.len() == 10,
+        reference.scores.len() > 12 * 4 && reference.stats.len() == 12,
         "a real run: {} scores",
         reference.scores.len()
     );

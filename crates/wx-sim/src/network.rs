@@ -127,9 +127,11 @@ impl MinerNetwork {
                             status: 503,
                             times: failures.saturating_mul(options.requests_per_attempt),
                         };
-                        network
-                            .counted
-                            .push((miner.uid, "manifest.json".to_owned(), fault.clone()));
+                        network.counted.push((
+                            miner.uid,
+                            "manifest.json".to_owned(),
+                            fault.clone(),
+                        ));
                         faults = faults.with(&format!("{name}/manifest.json"), fault);
                     }
                     Behaviour::Tampered => {

@@ -219,7 +219,14 @@ impl PrivateCluster {
         let data = self.dir.path().join("data");
         run_tool(
             &self.pg_ctl,
-            &["-D", data.to_str().unwrap_or(""), "-m", "fast", "-w", "stop"],
+            &[
+                "-D",
+                data.to_str().unwrap_or(""),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
             self.as_user.as_deref(),
         )
     }
