@@ -442,7 +442,18 @@ async fn reference_run(dir: &Path, config: &Path, miners: &Path) -> ResultSets {
 }
 
 /// Phase 2: three daemons, SIGKILLed at random and restarted.
-async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &ResultSets) {
+///
+/// The flaky miner's fault counts requests (its first `requests_per_attempt` are answered 503):
+/// a kill during its first verify attempt would use some of them up, and the next attempt
+/// would pass at once — the network answering differently, not the validator deciding
+/// differently. So the first kill waits until that first attempt's failure is recorded.
+async fn killed_daemons(
+    dir: &Path,
+    config: &Path,
+    miners: &Path,
+    flaky: &[i32],
+    reference: &ResultSets,
+) {
     let seed = std::env::var("PROCESSES_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -491,7 +502,15 @@ async fn killed_daemons(dir: &Path, config: &Path, miners: &Path, reference: &Re
         if let Some(done) = final_snapshot(&t.db).await {
             break done;
         }
-        if Instant::now() >= next_kill {
+        let flaky_failed_once = flaky.iter().all(|uid| {
+            steps.iter().any(|s| {
+                s.miner_uid == *uid
+                    && s.step_name == "verify"
+                    && s.substep == "open_store"
+                    && (s.attempt >= 1 || s.status == "succeeded" || s.status == "failed")
+            })
+        });
+        if flaky_failed_once && Instant::now() >= next_kill {
             let i = rng.range(0, DAEMONS as u64) as usize;
             let suffix = daemons[i].worker_suffix();
             daemons[i].sigkill();
@@ -768,7 +787,15 @@ async fn killed_daemons_and_a_database_outage_change_no_result() {
         reference.scores.len()
     );
     sim.network.rearm_faults();
-    killed_daemons(dir.path(), &config, &miners, &reference).await;
+    let flaky: Vec<i32> = sim
+        .network
+        .endpoints()
+        .iter()
+        .filter(|m| matches!(m.behaviour, wx_sim::Behaviour::FlakyThenOk { .. }))
+        .map(|m| i32::from(m.uid))
+        .collect();
+    assert_eq!(flaky.len(), 1, "the world has a flaky miner");
+    killed_daemons(dir.path(), &config, &miners, &flaky, &reference).await;
     sim.network.rearm_faults();
     database_outage(dir.path(), &config, &miners, &reference).await;
     sim.shutdown().await;

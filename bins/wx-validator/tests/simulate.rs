@@ -31,6 +31,8 @@ fn simulate(out: &Path, seed: &str) -> Command {
 }
 
 /// Starts `simulate` and reads its stdout until it says it serves; returns what it printed.
+// the child is handed to the caller, who stops and waits for it (`sigterm`)
+#[allow(clippy::zombie_processes)]
 fn start(out: &Path, seed: &str) -> (Child, String) {
     let mut child = simulate(out, seed)
         .stdout(Stdio::piped())
@@ -42,7 +44,10 @@ fn start(out: &Path, seed: &str) -> (Child, String) {
     loop {
         let mut line = String::new();
         let n = reader.read_line(&mut line).unwrap();
-        assert!(n > 0, "simulate ended before serving:\n{printed}");
+        if n == 0 {
+            let status = child.wait().unwrap();
+            panic!("simulate ended before serving ({status}):\n{printed}");
+        }
         printed.push_str(&line);
         if line.starts_with("serving until") {
             return (child, printed);
