@@ -5,7 +5,7 @@
 //!
 //! 1. a fault-free reference run: one daemon, to completion and the final snapshot;
 //! 2. three daemons on a fresh database, one of them SIGKILLed at random (seeded; the seed is
-//!    printed, `PROCESSES_TEST_SEED` replays it) every 1–3 s and restarted, until the run is
+//!    printed, `PROCESSES_TEST_SEED` replays it) every 0.7–2.5 s and restarted, until the run is
 //!    complete and its final snapshot taken;
 //! 3. one daemon on a private PostgreSQL cluster that is stopped mid-run for longer than a lease,
 //!    then started again.
@@ -480,7 +480,7 @@ async fn killed_daemons(
     let mut kills: Vec<Kill> = Vec::new();
     // (kill index, step id) → what became of it
     let mut fates: BTreeMap<(usize, i64), Fate> = BTreeMap::new();
-    let mut next_kill = Instant::now() + Duration::from_millis(rng.range(1000, 3000));
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.range(700, 2500));
     let deadline = Instant::now() + Duration::from_secs(400);
     let (run, snap) = loop {
         for d in daemons.iter_mut() {
@@ -559,7 +559,7 @@ async fn killed_daemons(
                     .collect(),
             });
             daemons[i] = Daemon::spawn(config, t.url(), &log(i));
-            next_kill = Instant::now() + Duration::from_millis(rng.range(1000, 3000));
+            next_kill = Instant::now() + Duration::from_millis(rng.range(700, 2500));
         }
         assert!(
             Instant::now() < deadline,
@@ -764,11 +764,11 @@ async fn database_outage(dir: &Path, config: &Path, miners: &Path, reference: &R
 async fn killed_daemons_and_a_database_outage_change_no_result() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    // 5°, 12 miners (every behaviour), ERA5 leads 24, 48 and 72 h
+    // 5°, 12 miners (every behaviour), ERA5 leads 24 to 96 h
     let spec = WorldSpec {
         resolution_deg: 5.0,
-        steps: 12,
-        era5_leads: vec![24, 48, 72],
+        steps: 16,
+        era5_leads: vec![24, 48, 72, 96],
         ..WorldSpec::small(12)
     };
     let mut sim = Simulation::start(spec, dir.path(), "").await.unwrap();
@@ -799,6 +799,7 @@ async fn killed_daemons_and_a_database_outage_change_no_result() {
     sim.network.rearm_faults();
     database_outage(dir.path(), &config, &miners, &reference).await;
     sim.shutdown().await;
+    drop(dir);
     eprintln!(
         "processes: all phases {:.1} s",
         started.elapsed().as_secs_f64()
