@@ -5,8 +5,9 @@
 //!
 //! 1. a fault-free reference run: one daemon, to completion and the final snapshot;
 //! 2. three daemons on a fresh database, one of them SIGKILLed at random (seeded; the seed is
-//!    printed, `PROCESSES_TEST_SEED` replays it) every 0.7–2.5 s and restarted, until the run is
-//!    complete and its final snapshot taken;
+//!    printed, `PROCESSES_TEST_SEED` replays it) every 1–3 s and restarted, until the run is
+//!    complete and its final snapshot taken (at most [`MAX_KILLS`] kills, the first once the
+//!    flaky miner's first verify attempt has failed, see `killed_daemons`);
 //! 3. one daemon on a private PostgreSQL cluster that is stopped mid-run for longer than a lease,
 //!    then started again.
 //!
@@ -38,6 +39,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_wx-validator");
 const LEASE_SECONDS: u32 = 6;
 /// Daemons in the kill phase.
 const DAEMONS: usize = 3;
+/// Most kills of one kill phase: each kill of a step holder costs about a lease before the
+/// step runs again, so unbounded kills on a loaded machine (a slow run, many kills) could take
+/// the phase to minutes; after this many the run finishes undisturbed.
+const MAX_KILLS: usize = 20;
 /// Lost leases a step may suffer before it fails for good: high enough that the random kills,
 /// not the budget, are what the test exercises (the budget has tests of its own in wx-store).
 const MAX_LEASE_LOSSES: u32 = 25;
@@ -480,7 +485,7 @@ async fn killed_daemons(
     let mut kills: Vec<Kill> = Vec::new();
     // (kill index, step id) → what became of it
     let mut fates: BTreeMap<(usize, i64), Fate> = BTreeMap::new();
-    let mut next_kill = Instant::now() + Duration::from_millis(rng.range(700, 2500));
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.range(1000, 3000));
     let deadline = Instant::now() + Duration::from_secs(400);
     let (run, snap) = loop {
         for d in daemons.iter_mut() {
@@ -510,7 +515,7 @@ async fn killed_daemons(
                     && (s.attempt >= 1 || s.status == "succeeded" || s.status == "failed")
             })
         });
-        if flaky_failed_once && Instant::now() >= next_kill {
+        if flaky_failed_once && kills.len() < MAX_KILLS && Instant::now() >= next_kill {
             let i = rng.range(0, DAEMONS as u64) as usize;
             let suffix = daemons[i].worker_suffix();
             daemons[i].sigkill();
@@ -559,7 +564,7 @@ async fn killed_daemons(
                     .collect(),
             });
             daemons[i] = Daemon::spawn(config, t.url(), &log(i));
-            next_kill = Instant::now() + Duration::from_millis(rng.range(700, 2500));
+            next_kill = Instant::now() + Duration::from_millis(rng.range(1000, 3000));
         }
         assert!(
             Instant::now() < deadline,
@@ -637,7 +642,7 @@ async fn killed_daemons(
             .unwrap_or(f64::NAN)
     };
     eprintln!(
-        "processes: kill phase {run_secs:.1} s: {} kills of {DAEMONS} daemons (seed {seed}), {} \
+        "processes: kill phase {run_secs:.1} s: {} kills (at most {MAX_KILLS}) of {DAEMONS} daemons (seed {seed}), {} \
          steps in flight at a kill: {} reclaimed after a lost lease (min {:.1} s, median {:.1} s, \
          max {:.1} s from the kill; lease {LEASE_SECONDS} s), {landed} finished by the killed \
          process's last transaction; lease losses recorded {losses}; deadlocks \
