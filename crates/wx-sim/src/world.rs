@@ -312,7 +312,8 @@ impl World {
     /// Reloads a world that [`World::generate`] wrote under `dir` (it writes `world.json`
     /// last, so its presence means the generation finished). Tokens are derived again from
     /// the seed; probes are not stored, so they are empty. `dir` must be where the world was
-    /// generated (the stored paths are used as they are).
+    /// generated (the stored paths are used as they are). A progressively published ERA5
+    /// store is reloaded as far as it was published.
     pub fn load(dir: impl AsRef<Path>) -> Result<World, SimError> {
         let path = dir.as_ref().join("world.json");
         let text = std::fs::read_to_string(&path).map_err(|e| SimError::io(&path, e))?;
