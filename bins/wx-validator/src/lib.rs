@@ -1,6 +1,6 @@
 //! The wx validator as a library: the daemon and its operator endpoints, the registry import,
-//! the runs, the status and the report of a run, the chain weights, simulated deployments and
-//! the demo, so that the binary stays thin and the end-to-end tests and the demo run the very
+//! the runs, the status and the report of a run, the chain weights, simulated deployments
+//! (`simulate`) and the demo, so that the binary stays thin and the end-to-end tests and the demo run the very
 //! same code. (Logging, exit codes and configuration loading are `wx-cli`'s, shared with
 //! `wx-step`.)
 
@@ -14,6 +14,7 @@ pub mod miners;
 pub mod operator;
 pub mod report;
 pub mod runs;
+pub mod simulate;
 pub mod simulation;
 pub mod status;
 pub mod weights;

@@ -7,7 +7,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use wx_validator::{config_show, daemon, demo, miners, report, runs, status, weights};
+use wx_validator::{config_show, daemon, demo, miners, report, runs, simulate, status, weights};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -96,6 +96,30 @@ enum Command {
     /// See wx at work with nothing installed: a simulated world and miner network on
     /// 127.0.0.1, the real pipeline on an SQLite file, then a leaderboard and a report.
     Demo(DemoArgs),
+    /// Serve a simulated network for other processes: a generated world, every miner on
+    /// 127.0.0.1 with its behaviour, DIR/miners.json and DIR/wx.toml; runs until SIGINT/SIGTERM.
+    Simulate(SimulateArgs),
+}
+
+/// Options of `wx-validator simulate`.
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Number of simulated miners (every special behaviour from 10 on).
+    #[arg(long, default_value_t = 24)]
+    miners: usize,
+    /// Grid spacing in degrees (180 must be a multiple: 2, 2.5, 3, 5, 6, 10, …).
+    #[arg(long, default_value_t = 5.0)]
+    resolution: f64,
+    /// Forecast length in days (ERA5 leads 24 h … 24·days h), 1 to 10.
+    #[arg(long, default_value_t = 10)]
+    days: u32,
+    /// Seed of the simulated world.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Directory of the world, miners.json and wx.toml; a directory holding the same world
+    /// (same options) is reused, one holding another world is refused.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 /// Options of `wx-validator demo`.
@@ -162,6 +186,23 @@ fn run(cli: Cli) -> Result<ExitStatus> {
         runtime.block_on(demo::run(options))?;
         return Ok(ExitStatus::Success);
     }
+    if let Command::Simulate(args) = cli.command {
+        // no configuration file is read: it writes one
+        wx_cli::logging::init(&log(vec!["info", "debug", "trace"]));
+        let options = simulate::SimulateOptions {
+            miners: args.miners,
+            resolution_deg: args.resolution,
+            days: args.days,
+            seed: args.seed,
+            out: args.out,
+            database_url: cli.database_url,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(simulate::run(options))?;
+        return Ok(ExitStatus::Success);
+    }
     if let Command::Config { command } = &cli.command {
         // prints to stdout only: no logging, no database
         config_show::run(command, cli.config.as_deref(), cli.database_url.as_deref())?;
@@ -188,7 +229,9 @@ fn run(cli: Cli) -> Result<ExitStatus> {
             Command::Status { run_id, json } => status::run(&config, run_id, json).await?,
             Command::Report { run_id, out } => report::run(&config, run_id, &out).await?,
             Command::Weights(args) => weights::run(&config, &args).await?,
-            Command::Demo(_) | Command::Config { .. } => unreachable!("handled above"),
+            Command::Demo(_) | Command::Simulate(_) | Command::Config { .. } => {
+                unreachable!("handled above")
+            }
         }
         Ok(ExitStatus::Success)
     })

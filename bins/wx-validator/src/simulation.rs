@@ -1,6 +1,8 @@
 //! A simulated deployment: a generated world (ERA5, climatology, GFS) and a network of
-//! simulated miners on 127.0.0.1, wired to a validator configuration in test mode. The demo
-//! and the end-to-end tests run the real daemon against it.
+//! simulated miners on 127.0.0.1, wired to a validator configuration in test mode. The demo,
+//! `wx-validator simulate` ([`crate::simulate`]), the end-to-end tests and the multi-process
+//! tests run the real daemon against it; [`Simulation::write_files`] writes the `miners.json`
+//! and `wx.toml` that `wx-validator` processes take.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -21,10 +23,11 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Generates the world under `dir`, starts the miners and builds the configuration
-    /// (database `database_url`, cache under `dir/cache`).
+    /// Generates the world under `dir/world` (or reloads it when `dir/world` already holds the
+    /// world of `spec`), starts the miners and builds the configuration (database
+    /// `database_url`, possibly empty; cache under `dir/cache`).
     pub async fn start(spec: WorldSpec, dir: &Path, database_url: &str) -> Result<Simulation> {
-        let world = World::generate(spec, dir.join("world"))
+        let world = World::load_or_generate(spec, dir.join("world"))
             .await
             .context("generating the simulated world")?;
         let network = MinerNetwork::start(&world, NetworkOptions::default())
@@ -58,6 +61,56 @@ impl Simulation {
             .import(&self.miner_records(), chrono::Utc::now())
             .await?;
         Ok(())
+    }
+
+    /// The registry import file: a JSON list of `{uid, hotkey, store_url, access_token}`, as
+    /// `wx-validator miners import` reads it.
+    pub fn miners_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&self.miner_records())?)
+    }
+
+    /// The configuration as a `wx.toml` (test mode, the world's init, its truth sources as
+    /// local paths, loopback miners allowed). An empty `database_url` is left out, for the
+    /// operator (`--database-url` or `WX_DATABASE_URL`).
+    pub fn config_toml(&self) -> Result<String> {
+        let body = toml::to_string(&self.config).context("serialising the configuration")?;
+        let body: String = body
+            .lines()
+            .filter(|l| *l != "database_url = \"\"")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        Ok(format!(
+            "# Written by wx-validator simulate for the simulated world of seed {} ({} miners, {}°).\n\
+             # Test mode: the run scores the world's GFS init; ERA5, climatology and GFS are the\n\
+             # world's local files. The miners' ports change with every start of the simulation:\n\
+             # import miners.json again after a restart.\n{body}",
+            self.world.spec.seed,
+            self.world.spec.miners.len(),
+            self.world.spec.resolution_deg,
+        ))
+    }
+
+    /// Writes [`Self::miners_json`] to `dir/miners.json` and [`Self::config_toml`] to
+    /// `dir/wx.toml` (each written to a temporary name and renamed); returns both paths.
+    pub fn write_files(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+        let write = |name: &str, text: String| -> Result<PathBuf> {
+            let path = dir.join(name);
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+            // miners.json holds the miners' tokens
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("restricting {}", tmp.display()))?;
+            }
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            Ok(path)
+        };
+        Ok((
+            write("miners.json", self.miners_json()?)?,
+            write("wx.toml", self.config_toml()?)?,
+        ))
     }
 
     /// Stops the miners' servers.

@@ -26,7 +26,8 @@
 //! * [`World::generate`]`(spec, dir)` writes everything under `dir` and returns a [`World`]:
 //!   [`WorldPaths`], the [`SimMiner`]s (uid, hotkey, token, behaviour, store, manifest hash,
 //!   probes), [`WorldProbes`] of the reference products and a [`WorldSummary`] (sizes,
-//!   per-phase timings). `dir/world.json` describes the world (no tokens).
+//!   per-phase timings). `dir/world.json` describes the world (no tokens);
+//!   [`World::load`] / [`World::load_or_generate`] read a generated world back.
 //! * [`MinerNetwork::start`]`(&world, options)` serves every miner and returns
 //!   [`MinerEndpoint`]s (uid, hotkey, store URL, access token, behaviour, manifest hash);
 //!   [`MinerNetwork::shutdown`].

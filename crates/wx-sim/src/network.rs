@@ -85,6 +85,8 @@ pub struct MinerNetwork {
     endpoints: Vec<MinerEndpoint>,
     servers: HashMap<u16, (String, TestServer)>,
     refusers: Vec<tokio::task::JoinHandle<()>>,
+    /// The behaviours' faults that count requests (uid, key, fault), for [`Self::rearm_faults`].
+    counted: Vec<(u16, String, Fault)>,
 }
 
 impl MinerNetwork {
@@ -94,6 +96,7 @@ impl MinerNetwork {
             endpoints: Vec::new(),
             servers: HashMap::new(),
             refusers: Vec::new(),
+            counted: Vec::new(),
         };
         for miner in &world.miners {
             let name = &miner.store_name;
@@ -120,13 +123,16 @@ impl MinerNetwork {
                 let mut faults = Faults::new();
                 match &miner.behaviour {
                     Behaviour::FlakyThenOk { failures } => {
-                        faults = faults.with(
-                            &format!("{name}/manifest.json"),
-                            Fault::FailThenOk {
-                                status: 503,
-                                times: failures.saturating_mul(options.requests_per_attempt),
-                            },
-                        );
+                        let fault = Fault::FailThenOk {
+                            status: 503,
+                            times: failures.saturating_mul(options.requests_per_attempt),
+                        };
+                        network.counted.push((
+                            miner.uid,
+                            "manifest.json".to_owned(),
+                            fault.clone(),
+                        ));
+                        faults = faults.with(&format!("{name}/manifest.json"), fault);
                     }
                     Behaviour::Tampered => {
                         for step in 0..world.spec.steps {
@@ -191,6 +197,15 @@ impl MinerNetwork {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Sets the behaviours' request-counting faults back to their start (a flaky miner fails
+    /// its first verify attempts again), so that the same network can serve a second run
+    /// exactly as it served the first.
+    pub fn rearm_faults(&self) {
+        for (uid, key, fault) in &self.counted {
+            self.set_fault(*uid, key, fault.clone());
         }
     }
 

@@ -194,6 +194,15 @@ struct WorldFile<'a> {
     summary: &'a WorldSummary,
 }
 
+/// `world.json` as read back by [`World::load`].
+#[derive(Deserialize)]
+struct LoadedWorldFile {
+    spec: WorldSpec,
+    paths: WorldPaths,
+    miners: Vec<SimMiner>,
+    summary: WorldSummary,
+}
+
 fn timed<T>(phases: &mut Vec<PhaseTiming>, phase: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = f();
@@ -298,6 +307,59 @@ impl World {
             "wx-sim world generated"
         );
         Ok(world)
+    }
+
+    /// Reloads a world that [`World::generate`] wrote under `dir` (it writes `world.json`
+    /// last, so its presence means the generation finished). Tokens are derived again from
+    /// the seed; probes are not stored, so they are empty. `dir` must be where the world was
+    /// generated (the stored paths are used as they are). A progressively published ERA5
+    /// store is reloaded as far as it was published.
+    pub fn load(dir: impl AsRef<Path>) -> Result<World, SimError> {
+        let path = dir.as_ref().join("world.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| SimError::io(&path, e))?;
+        let file: LoadedWorldFile = serde_json::from_str(&text).map_err(|e| {
+            SimError::InvalidSpec(format!(
+                "{} is not a world description ({e}); generate the world into a new directory",
+                path.display()
+            ))
+        })?;
+        file.spec.validate()?;
+        let mut miners = file.miners;
+        for miner in &mut miners {
+            miner.token = miner_token(file.spec.seed, miner.uid);
+        }
+        Ok(World {
+            model: Arc::new(TruthModel::new(file.spec.seed)),
+            spec: file.spec,
+            paths: file.paths,
+            miners,
+            probes: WorldProbes::default(),
+            summary: file.summary,
+        })
+    }
+
+    /// [`World::load`] when `dir` holds a generated world of exactly `spec`, else
+    /// [`World::generate`] (an error when `dir` holds anything else, e.g. another world).
+    pub async fn load_or_generate(
+        spec: WorldSpec,
+        dir: impl AsRef<Path>,
+    ) -> Result<World, SimError> {
+        let dir = dir.as_ref();
+        if dir.join("world.json").is_file() {
+            let world = World::load(dir)?;
+            if world.spec != spec {
+                return Err(SimError::InvalidSpec(format!(
+                    "{} holds another world (seed {}, {} miners, {}°); use another directory or \
+                     the same options",
+                    dir.display(),
+                    world.spec.seed,
+                    world.spec.miners.len(),
+                    world.spec.resolution_deg
+                )));
+            }
+            return Ok(world);
+        }
+        World::generate(spec, dir).await
     }
 
     /// The publisher of a world generated with [`crate::spec::Era5Publication::Progressive`]

@@ -28,6 +28,8 @@ pub struct PrivateCluster {
     pg_ctl: PathBuf,
     as_user: Option<String>,
     port: u16,
+    /// The server options of `pg_ctl start` (port, socket directory, settings).
+    opts: String,
 }
 
 /// Why a cluster could not be started, with what to install or check.
@@ -174,31 +176,59 @@ impl PrivateCluster {
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             dir.path().display()
         );
-        let log = dir.path().join("postgres.log");
+        let cluster = PrivateCluster {
+            dir,
+            pg_ctl,
+            as_user,
+            port,
+            opts,
+        };
+        cluster.start_again()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server (again, after [`Self::stop`]) on the same port and data directory,
+    /// waiting until it accepts connections.
+    pub fn start_again(&self) -> Result<(), ClusterError> {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("postgres.log");
         let started = run_tool(
-            &pg_ctl,
+            &self.pg_ctl,
             &[
                 "-D",
-                d,
+                data.to_str().unwrap_or(""),
                 "-o",
-                &opts,
+                &self.opts,
                 "-l",
                 log.to_str().unwrap_or("postgres.log"),
                 "-w",
                 "start",
             ],
-            as_user.as_deref(),
+            self.as_user.as_deref(),
         );
         if let Err(e) = started {
             let server_log = std::fs::read_to_string(&log).unwrap_or_default();
             return Err(ClusterError(format!("{e}\nserver log:\n{server_log}")));
         }
-        Ok(PrivateCluster {
-            dir,
-            pg_ctl,
-            as_user,
-            port,
-        })
+        Ok(())
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: open connections are closed, a clean
+    /// shutdown), e.g. to test an outage; [`Self::start_again`] brings it back.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        let data = self.dir.path().join("data");
+        run_tool(
+            &self.pg_ctl,
+            &[
+                "-D",
+                data.to_str().unwrap_or(""),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+            self.as_user.as_deref(),
+        )
     }
 
     /// The TCP port on 127.0.0.1.
