@@ -194,6 +194,18 @@ impl MinerNetwork {
         }
     }
 
+    /// Makes miner `uid`'s server answer every request only after `delay` (a slow but valid
+    /// miner; tests); false if it has no server.
+    pub fn set_response_delay(&self, uid: u16, delay: std::time::Duration) -> bool {
+        match self.servers.get(&uid) {
+            Some((_, server)) => {
+                server.set_response_delay(delay);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops every server and listener and waits for the servers to close their connections.
     pub async fn shutdown(self) {
         for task in &self.refusers {

@@ -55,6 +55,10 @@ impl Pipeline {
     ) -> Result<Pipeline, config::ConfigError> {
         config.validate()?;
         let targets = config.targets()?;
+        let permits = config
+            .pipeline
+            .concurrency
+            .scoring_permits(wx_model::config::SCORING_PERMIT_BYTES);
         Ok(Pipeline {
             ctx: Arc::new(StepContext {
                 db,
@@ -63,6 +67,7 @@ impl Pipeline {
                 clock,
                 data,
                 metrics: Arc::default(),
+                scoring_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             }),
         })
     }
