@@ -23,9 +23,13 @@ fn store_dir(len: usize) -> tempfile::TempDir {
 }
 
 async fn server(root: &Path, fault: Fault) -> TestServer {
-    TestServer::start(root, Some(TOKEN), Faults::new().with("store/big.bin", fault))
-        .await
-        .expect("test server starts")
+    TestServer::start(
+        root,
+        Some(TOKEN),
+        Faults::new().with("store/big.bin", fault),
+    )
+    .await
+    .expect("test server starts")
 }
 
 /// Loopback allowed; the read timeouts are long, so that only the rule can stop a slow body.
