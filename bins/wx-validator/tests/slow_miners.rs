@@ -123,8 +123,9 @@ async fn honest_time(config: &ValidatorConfig, db: &Db, honest: &[u16]) -> (Dura
     (took, run)
 }
 
-/// 16 honest miners and 2 slow but valid ones (every answer 2 s late: under the test-mode read
-/// timeout of 5 s, so nothing stops them). The same world is scored twice at the same time, by
+/// 16 honest miners and 2 slow but valid ones (every chunk answered 2 s late, under the
+/// test-mode read timeout of 5 s, so nothing stops them; their manifest and metadata come at
+/// once, so they are verified as soon as the others and compete for the same capacity). The same world is scored twice at the same time, by
 /// two daemons on two fresh databases and caches, each against its own servers of the world's
 /// stores: in one the slow miners answer at once, in the other they are slow. Running both at
 /// once puts them under the same load (other tests, the other run), so the comparison does not
@@ -138,8 +139,9 @@ async fn slow_miners_do_not_delay_honest_ones(t: TestDb) {
     let sim = Simulation::start(world(18), dir.path(), t.url())
         .await
         .unwrap();
-    let honest: Vec<u16> = (1..=16).collect();
-    let slow = [17u16, 18];
+    // the slow miners have the lowest uids: their steps are among the first claimed
+    let slow = [1u16, 2];
+    let honest: Vec<u16> = (3..=18).collect();
 
     // the baseline: the simulation's own servers, the test's database
     sim.import_miners(&t.db).await.unwrap();
@@ -151,7 +153,7 @@ async fn slow_miners_do_not_delay_honest_ones(t: TestDb) {
         .await
         .unwrap();
     for uid in slow {
-        assert!(network.set_response_delay(uid, Duration::from_secs(2)));
+        assert!(network.delay_chunks(uid, Duration::from_secs(2)) > 0);
     }
     let with_slow = fresh_like(&t).await;
     let records: Vec<MinerRecord> = network
@@ -178,12 +180,21 @@ async fn slow_miners_do_not_delay_honest_ones(t: TestDb) {
         honest_time(&base_config, &t.db, &honest),
         honest_time(&slow_config, &with_slow.db, &honest)
     );
-    // the slow miners really were slow: not done when the honest ones were
-    let mut slow_done = 0;
+    // the slow miners really were slow, and competed with the honest ones: each Day1 took at
+    // least two delayed reads, and started before the honest miners were all scored
+    let mut last_honest = None;
+    for uid in &honest {
+        let done = step(&with_slow.db, run, *uid, StepKind::Era5Score)
+            .await
+            .and_then(|r| r.completed_at);
+        last_honest = last_honest.max(done);
+    }
+    let mut slow_day1 = Vec::new();
     for uid in slow {
-        if succeeded(status(&with_slow.db, run, uid, StepKind::Era5Score).await) {
-            slow_done += 1;
-        }
+        let row = step(&with_slow.db, run, uid, StepKind::Day1Score)
+            .await
+            .expect("the slow miner's Day1 exists");
+        slow_day1.push((uid, row.started_at, row.completed_at));
     }
     network.shutdown().await;
     sim.shutdown().await;
@@ -193,10 +204,21 @@ async fn slow_miners_do_not_delay_honest_ones(t: TestDb) {
         baseline.as_secs_f64(),
         slowed.as_secs_f64()
     );
-    assert!(
-        slow_done < slow.len(),
-        "the slow miners finished as soon as the honest ones: the test measured nothing"
-    );
+    for (uid, started, completed) in &slow_day1 {
+        let started = started.expect("the slow miner's Day1 started");
+        assert!(
+            Some(started) < last_honest,
+            "slow miner {uid} started Day1 at {started} after the honest miners were scored \
+             ({last_honest:?}): the test measured nothing"
+        );
+        if let Some(completed) = completed {
+            assert!(
+                *completed - started >= chrono::Duration::seconds(4),
+                "slow miner {uid}: Day1 took {} s, the delays did not apply",
+                (*completed - started).num_milliseconds() as f64 / 1000.0
+            );
+        }
+    }
     let bound = baseline.mul_f64(1.5).max(baseline + Duration::from_secs(5));
     assert!(
         slowed <= bound,

@@ -22,6 +22,9 @@ use std::collections::HashMap;
 use wx_data::transport::HttpStoreConfig;
 use wx_testkit::{Fault, Faults, PathStats, TestServer};
 
+/// The coordinate arrays of a simulated miner store (`miners.rs`).
+const COORDINATES: [&str; 4] = ["time", "plev", "lat", "lon"];
+
 /// Options of the simulated network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetworkOptions {
@@ -85,6 +88,8 @@ pub struct MinerNetwork {
     endpoints: Vec<MinerEndpoint>,
     servers: HashMap<u16, (String, TestServer)>,
     refusers: Vec<tokio::task::JoinHandle<()>>,
+    /// The directory the servers are rooted at (the world's `miners/`).
+    root: std::path::PathBuf,
 }
 
 impl MinerNetwork {
@@ -94,6 +99,7 @@ impl MinerNetwork {
             endpoints: Vec::new(),
             servers: HashMap::new(),
             refusers: Vec::new(),
+            root: world.paths.miners.clone(),
         };
         for miner in &world.miners {
             let name = &miner.store_name;
@@ -204,6 +210,51 @@ impl MinerNetwork {
             }
             None => false,
         }
+    }
+
+    /// Makes miner `uid`'s server answer every chunk of a forecast variable (a file whose name
+    /// starts with a digit, e.g. `2t/3.0.0`, outside the coordinate arrays `time`, `plev`,
+    /// `lat`, `lon`) only after `delay`, while its manifest, metadata and coordinates are
+    /// answered at once: a miner that is verified as fast as any other and slow exactly where
+    /// the scoring reads (tests). Returns how many chunks were delayed (0: no server or store).
+    pub fn delay_chunks(&self, uid: u16, delay: std::time::Duration) -> usize {
+        let Some((name, server)) = self.servers.get(&uid) else {
+            return 0;
+        };
+        let store = self.root.join(name);
+        let mut pending = vec![store.clone()];
+        let mut delayed = 0;
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    let coordinate = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| COORDINATES.contains(&n));
+                    if !coordinate {
+                        pending.push(path);
+                    }
+                    continue;
+                }
+                let is_chunk = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
+                let Ok(relative) = path.strip_prefix(&self.root) else {
+                    continue;
+                };
+                if is_chunk {
+                    let key = relative.to_string_lossy().replace('\\', "/");
+                    server.set_fault(&key, Fault::Delay(delay));
+                    delayed += 1;
+                }
+            }
+        }
+        delayed
     }
 
     /// Stops every server and listener and waits for the servers to close their connections.

@@ -23,8 +23,8 @@
 //! * [`Fault`]s, keyed by the relative path, can be set at start or at any time
 //!   ([`TestServer::set_fault`], [`TestServer::clear_faults`]): a redirect, an oversized body, a
 //!   stall before or after the headers, a truncated body, tampered bytes, replacement bytes,
-//!   failing statuses then success, a fixed status, a slow body; and a delay before every
-//!   answer ([`TestServer::set_response_delay`]: a slow but valid server).
+//!   failing statuses then success, a fixed status, a slow body, a delayed answer; and a delay
+//!   before every answer ([`TestServer::set_response_delay`]).
 //! * [`TestServer::stats`] counts requests, body bytes handed to the socket and bodies the client
 //!   abandoned before the end, per path.
 //! * The binary `wx-test-server --root DIR [--port N] [--token T]` serves a directory the same way
@@ -84,6 +84,8 @@ pub enum Fault {
     },
     /// Always answer with this status and an empty body.
     Status(u16),
+    /// Answer normally, but only after this delay (a slow but valid server).
+    Delay(Duration),
     /// Serve the body at this rate, in 16 KiB pieces.
     Slow {
         /// Rate.
@@ -470,6 +472,10 @@ async fn handle(req: Request<Incoming>, config: &Config, state: &Shared) -> Resp
         let mut s = state.lock().expect("not poisoned");
         s.stats.entry(path.clone()).or_default().requests += 1;
         (s.faults.get(&path).cloned(), s.response_delay)
+    };
+    let delay = match &fault {
+        Some(Fault::Delay(by)) => delay + *by,
+        _ => delay,
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
