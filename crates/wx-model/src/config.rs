@@ -380,6 +380,40 @@ impl PipelineConfig {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_memory_budget_caps_permits_then_miner_data_steps() {
+        let c = ConcurrencyConfig::default();
+        // 4096 MiB: 2 permits (1400 MiB), 16 steps of 160 MiB in the remaining 2696 MiB
+        assert_eq!(c.scoring_permits(SCORING_PERMIT_BYTES), 2);
+        assert_eq!(c.miner_data_steps(SCORING_PERMIT_BYTES), 16);
+        let small = ConcurrencyConfig {
+            scoring: 4,
+            scoring_memory_budget_mib: 1024,
+            ..ConcurrencyConfig::default()
+        };
+        // one permit (700 MiB), 324 MiB left: 2 steps
+        assert_eq!(small.scoring_permits(SCORING_PERMIT_BYTES), 1);
+        assert_eq!(small.miner_data_steps(SCORING_PERMIT_BYTES), 2);
+        let tiny = ConcurrencyConfig {
+            scoring_memory_budget_mib: 100,
+            ..ConcurrencyConfig::default()
+        };
+        // never below one permit, never fewer steps than permits
+        assert_eq!(tiny.scoring_permits(SCORING_PERMIT_BYTES), 1);
+        assert_eq!(tiny.miner_data_steps(SCORING_PERMIT_BYTES), 1);
+        assert_eq!(tiny.miner_data_steps(0), 16);
+        let p = PipelineConfig::default();
+        assert_eq!(
+            p.miner_step_deadline(),
+            Some(std::time::Duration::from_secs(600))
+        );
+        let off = PipelineConfig {
+            miner_step_deadline_seconds: 0,
+            ..PipelineConfig::default()
+        };
+        assert_eq!(off.miner_step_deadline(), None);
+    }
+
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }

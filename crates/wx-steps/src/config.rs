@@ -87,9 +87,9 @@ impl TrustedLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct MinerThroughput {
-    /// Slowest acceptable body, KiB/s per read (0: no minimum). 256 KiB/s brings the largest
-    /// 0.25° chunk (13 levels, ≤ 59 MB) within 4 min, and 16 steps × 4 chunks read at once
-    /// at the minimum need 128 Mbit/s of the validator's downlink.
+    /// Slowest acceptable body, KiB/s per read (0: no minimum). At 256 KiB/s the largest
+    /// 0.25° chunk (13 levels, ≤ 60 MB) arrives within 4 min, and 16 steps × 4 chunks read
+    /// at once at the minimum need 134 Mbit/s of the validator's downlink.
     pub min_kib_per_second: u64,
     /// Length of one measuring window, seconds.
     pub window_seconds: u32,
