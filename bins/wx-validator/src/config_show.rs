@@ -15,7 +15,7 @@ use wx_scoring::config::{
     Day1Config, Era5Config, FieldConfig, OverallConfig, ScoringConfig, WeightCurveConfig,
 };
 use wx_steps::ValidatorConfig;
-use wx_steps::config::{DataConfig, TrustedLimits};
+use wx_steps::config::{DataConfig, MinerThroughput, TrustedLimits};
 
 /// What replaces a secret in the output.
 pub const REDACTED: &str = "REDACTED";
@@ -115,6 +115,7 @@ fn docs_of(path: &str) -> Option<FieldDocs> {
         "scoring.weights" => docs!(WeightCurveConfig),
         "data" => docs!(DataConfig),
         "data.era5_limits" | "data.climatology_limits" => docs!(TrustedLimits),
+        "data.miner_throughput" => docs!(MinerThroughput),
         "data.era5_access" | "data.climatology_access" | "data.gfs_access" => {
             docs!(SourceAccess)
         }

@@ -62,6 +62,12 @@ pub struct PipelineConfig {
     /// Seconds in-flight steps may take to finish after a shutdown signal (a second signal
     /// ends the wait at once); what is left is released without consuming an attempt.
     pub shutdown_grace_seconds: u32,
+    /// Seconds one run of a day1/score or era5/score step may spend waiting on the miner's
+    /// store (opening it and reading its chunks; not the time it waits for a scoring permit or
+    /// scores). Past it the read under way is stopped and the step fails, blamed on the miner,
+    /// with a "deadline" reason (retried as the kind's policy says; leads already scored are
+    /// kept). 0: no deadline.
+    pub miner_step_deadline_seconds: u32,
     /// Per-kind retry overrides keyed by `step/substep`, e.g.
     /// `"verify/open_store" = { max_retries = 9, backoff = "linear", retry_delay_seconds = 60 }`
     /// (keys left out of an override take the generic defaults — 300 s, 3 retries, exponential —
@@ -71,20 +77,37 @@ pub struct PipelineConfig {
     pub concurrency: ConcurrencyConfig,
 }
 
+/// Estimated peak memory of one scoring permit's work (decoded forecast, truth, climatology and
+/// reference of one variable on the 0.25° grid, regridded copies, kernel buffers), in bytes.
+pub const SCORING_PERMIT_BYTES: usize = 700 << 20;
+
+/// Estimated memory one day1/score or era5/score step holds while it reads or waits for a
+/// scoring permit: one variable of one lead decoded (≤ 13 levels × 721 × 1440 float32 =
+/// 54 MB) plus at most 4 compressed chunks in flight, rounded up, in bytes.
+pub const MINER_DATA_STEP_BYTES: usize = 160 << 20;
+
 /// How many steps of each resource class one process runs at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
     /// Verify steps (network-bound).
     pub network: usize,
-    /// Scoring steps.
+    /// Scoring permits: how many regrid-and-score computations (CPU-bound, one variable of
+    /// one lead each) run at once, shared by every day1/score and era5/score step of the
+    /// process; lowered so that 700 MiB per permit fits `scoring_memory_budget_mib`.
     pub scoring: usize,
+    /// day1/score and era5/score steps claimed at once. They read the miner's data without a
+    /// scoring permit and take one only to score what they read, so a slow miner holds one of
+    /// these, never a permit; lowered so that 160 MiB per step fits what the permits leave of
+    /// `scoring_memory_budget_mib` (at least `scoring`).
+    pub miner_data: usize,
     /// Truth/reference fetch steps.
     pub fetch: usize,
     /// Small database steps.
     pub light: usize,
-    /// Memory budget for scoring, in MiB: the scoring limit is lowered so that the estimated
-    /// working set of concurrent scoring steps fits.
+    /// Memory budget for scoring, in MiB: the scoring permits are lowered so that their
+    /// estimated working set fits, then the day1/score and era5/score steps so that what they
+    /// hold while reading fits the rest.
     pub scoring_memory_budget_mib: usize,
     /// Steps claimed per database round trip.
     pub claim_batch: usize,
@@ -97,6 +120,7 @@ impl Default for ConcurrencyConfig {
         ConcurrencyConfig {
             network: 32,
             scoring: 2,
+            miner_data: 16,
             fetch: 2,
             light: 4,
             scoring_memory_budget_mib: 4096,
@@ -112,10 +136,40 @@ impl ConcurrencyConfig {
         match class {
             ResourceClass::Network => self.network,
             ResourceClass::Scoring => self.scoring,
+            ResourceClass::MinerData => self.miner_data,
             ResourceClass::Fetch => self.fetch,
             ResourceClass::Light => self.light,
         }
         .max(1)
+    }
+
+    /// The scoring permits of a process: `scoring`, lowered so that `permit_bytes` per permit
+    /// fits the memory budget (at least 1; `permit_bytes` 0: not lowered).
+    pub fn scoring_permits(&self, permit_bytes: usize) -> usize {
+        let limit = self.limit(ResourceClass::Scoring);
+        if permit_bytes == 0 {
+            return limit;
+        }
+        limit.min((self.budget_bytes() / permit_bytes).max(1))
+    }
+
+    /// The day1/score and era5/score steps a process claims at once: `miner_data`, lowered so
+    /// that [`MINER_DATA_STEP_BYTES`] per step fits what the permits (`permit_bytes` each)
+    /// leave of the budget, and never below the number of permits.
+    pub fn miner_data_steps(&self, permit_bytes: usize) -> usize {
+        let permits = self.scoring_permits(permit_bytes);
+        let limit = self.limit(ResourceClass::MinerData);
+        if permit_bytes == 0 {
+            return limit.max(permits);
+        }
+        let rest = self
+            .budget_bytes()
+            .saturating_sub(permits.saturating_mul(permit_bytes));
+        limit.min(rest / MINER_DATA_STEP_BYTES).max(permits)
+    }
+
+    fn budget_bytes(&self) -> usize {
+        self.scoring_memory_budget_mib.saturating_mul(1 << 20)
     }
 }
 
@@ -142,6 +196,7 @@ impl Default for PipelineConfig {
             snapshot_interval_minutes: 10,
             max_lease_losses: 3,
             shutdown_grace_seconds: 30,
+            miner_step_deadline_seconds: 600,
             retry: BTreeMap::new(),
             concurrency: ConcurrencyConfig::default(),
         }
@@ -221,6 +276,12 @@ impl PipelineConfig {
             max_retries: self.max_lease_losses,
             ..self.retry_policy(kind)
         }
+    }
+
+    /// The miner-read deadline of one day1/score or era5/score run (`None`: no deadline).
+    pub fn miner_step_deadline(&self) -> Option<std::time::Duration> {
+        (self.miner_step_deadline_seconds > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(self.miner_step_deadline_seconds)))
     }
 
     /// The grace period of a shutdown.
@@ -318,6 +379,40 @@ impl PipelineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_budget_caps_permits_then_miner_data_steps() {
+        let c = ConcurrencyConfig::default();
+        // 4096 MiB: 2 permits (1400 MiB), 16 steps of 160 MiB in the remaining 2696 MiB
+        assert_eq!(c.scoring_permits(SCORING_PERMIT_BYTES), 2);
+        assert_eq!(c.miner_data_steps(SCORING_PERMIT_BYTES), 16);
+        let small = ConcurrencyConfig {
+            scoring: 4,
+            scoring_memory_budget_mib: 1024,
+            ..ConcurrencyConfig::default()
+        };
+        // one permit (700 MiB), 324 MiB left: 2 steps
+        assert_eq!(small.scoring_permits(SCORING_PERMIT_BYTES), 1);
+        assert_eq!(small.miner_data_steps(SCORING_PERMIT_BYTES), 2);
+        let tiny = ConcurrencyConfig {
+            scoring_memory_budget_mib: 100,
+            ..ConcurrencyConfig::default()
+        };
+        // never below one permit, never fewer steps than permits
+        assert_eq!(tiny.scoring_permits(SCORING_PERMIT_BYTES), 1);
+        assert_eq!(tiny.miner_data_steps(SCORING_PERMIT_BYTES), 1);
+        assert_eq!(tiny.miner_data_steps(0), 16);
+        let p = PipelineConfig::default();
+        assert_eq!(
+            p.miner_step_deadline(),
+            Some(std::time::Duration::from_secs(600))
+        );
+        let off = PipelineConfig {
+            miner_step_deadline_seconds: 0,
+            ..PipelineConfig::default()
+        };
+        assert_eq!(off.miner_step_deadline(), None);
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -23,8 +23,13 @@ pub enum Scope {
 pub enum ResourceClass {
     /// Waits on the network (miner stores): many may run at once.
     Network,
-    /// Reads and scores gridded fields: bounded by the memory budget.
+    /// CPU-bound scoring work: the log rows of regridding and scoring. No claimable kind runs
+    /// in it: its limit is the number of scoring permits day1/score and era5/score take
+    /// around each computation (docs/pipeline.md §4.7).
     Scoring,
+    /// Reads a miner's forecast and scores it (day1/score, era5/score): many may run at once,
+    /// since reading waits on the miner; the CPU part takes a scoring permit.
+    MinerData,
     /// Fetches truth/reference data into the disk cache.
     Fetch,
     /// Small database work.
@@ -99,13 +104,13 @@ step_kinds! {
     /// Load GFS analysis, reference and climatology for one miner's Day1 (log row).
     Day1LoadInputs => ("day1", "load_inputs", Miner, Scoring, false),
     /// Score the Day1 quality check.
-    Day1Score => ("day1", "score", Miner, Scoring, true),
+    Day1Score => ("day1", "score", Miner, MinerData, true),
     /// Ensure ERA5 truth for the ready leads is cached (log row).
     Era5LoadTruth => ("era5", "load_truth", Miner, Fetch, false),
     /// One success event per ERA5 lead scored (log row).
     Era5Lead => ("era5", "lead", MinerLead, Scoring, false),
     /// Score the ready, unscored ERA5 leads.
-    Era5Score => ("era5", "score", Miner, Scoring, true),
+    Era5Score => ("era5", "score", Miner, MinerData, true),
     /// Refresh `miner_stats` for a miner (log row).
     AggregateMinerStats => ("aggregate", "miner_stats", Miner, Light, false),
     /// Periodic subnet snapshot and ranking weights.

@@ -31,7 +31,8 @@ pub struct SchedulerConfig {
     pub heartbeat: Duration,
     /// Per-class limits and the scoring memory budget.
     pub concurrency: ConcurrencyConfig,
-    /// Estimated peak memory of one scoring step, in bytes (caps scoring concurrency).
+    /// Estimated peak memory of one scoring permit's work, in bytes (caps the scoring permits,
+    /// and with them what is left for day1/score and era5/score steps; 0: no lowering).
     pub scoring_step_bytes: usize,
     /// How often expired leases are looked for.
     pub rescue_interval: Duration,
@@ -54,7 +55,7 @@ impl SchedulerConfig {
             lease: p.lease(),
             heartbeat: p.heartbeat(),
             concurrency: p.concurrency.clone(),
-            scoring_step_bytes: 700 << 20,
+            scoring_step_bytes: wx_model::config::SCORING_PERMIT_BYTES,
             rescue_interval: p.lease() / 2,
             shutdown_grace: p.shutdown_grace(),
             completion_batch: 32,
@@ -67,17 +68,14 @@ impl SchedulerConfig {
         }
     }
 
-    /// The concurrency limit of a class, the scoring limit lowered to fit the memory budget.
+    /// The concurrency limit of a class: the scoring permits lowered to fit the memory budget,
+    /// the day1/score and era5/score steps lowered to what the permits leave of it
+    /// (wx-model's `ConcurrencyConfig::scoring_permits` and `miner_data_steps`).
     pub fn limit(&self, class: ResourceClass) -> usize {
-        let limit = self.concurrency.limit(class);
-        if class == ResourceClass::Scoring && self.scoring_step_bytes > 0 {
-            let budget = self
-                .concurrency
-                .scoring_memory_budget_mib
-                .saturating_mul(1 << 20);
-            limit.min((budget / self.scoring_step_bytes).max(1))
-        } else {
-            limit
+        match class {
+            ResourceClass::Scoring => self.concurrency.scoring_permits(self.scoring_step_bytes),
+            ResourceClass::MinerData => self.concurrency.miner_data_steps(self.scoring_step_bytes),
+            _ => self.concurrency.limit(class),
         }
     }
 

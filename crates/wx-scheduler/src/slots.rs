@@ -8,10 +8,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wx_model::StepKind;
 use wx_model::step::ResourceClass;
 
-/// The resource classes, in the order a claim round serves them.
+/// The resource classes claimed, in the order a claim round serves them. `Scoring` is not
+/// among them: no claimable kind runs in it; its limit sizes the scoring permits that
+/// day1/score and era5/score (class `MinerData`) take inside the step (docs/pipeline.md §4.7).
 pub(crate) const CLASSES: [ResourceClass; 4] = [
     ResourceClass::Network,
-    ResourceClass::Scoring,
+    ResourceClass::MinerData,
     ResourceClass::Fetch,
     ResourceClass::Light,
 ];
@@ -22,7 +24,7 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    /// The limits of `config` (the scoring limit lowered to its memory budget).
+    /// The limits of `config` (the miner-data limit lowered to its memory budget).
     pub fn new(config: &SchedulerConfig) -> Slots {
         Slots {
             by_class: CLASSES

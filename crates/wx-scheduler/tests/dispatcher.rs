@@ -191,14 +191,20 @@ async fn wait_until_all(db: &Db, keys: &[StepKey], status: StepStatus, within: D
     }
 }
 
-async fn scoring_concurrency_respects_the_memory_budget(t: TestDb) {
+/// day1/score and era5/score are claimed in the miner-data class; the memory budget caps the
+/// scoring permits first (700 MiB each), then those steps to what the permits leave (160 MiB
+/// each, docs/pipeline.md §4.7).
+async fn miner_data_steps_respect_the_memory_budget(t: TestDb) {
     let (_, keys) = seed(&t.db, 8, StepKind::Day1Score).await;
     let runner = SleepyRunner::new(Duration::from_millis(150));
     let mut cfg = config(Duration::from_secs(10), Duration::from_secs(2));
     cfg.concurrency.scoring = 8;
+    cfg.concurrency.miner_data = 16;
     cfg.concurrency.scoring_memory_budget_mib = 2048;
-    cfg.scoring_step_bytes = 700 << 20; // 2 GiB / 700 MiB → 2 at a time
+    cfg.scoring_step_bytes = 700 << 20;
+    // 2 GiB / 700 MiB → 2 permits; (2048 − 1400) MiB / 160 MiB → 4 steps
     assert_eq!(cfg.limit(wx_model::step::ResourceClass::Scoring), 2);
+    assert_eq!(cfg.limit(wx_model::step::ResourceClass::MinerData), 4);
     let stop = CancellationToken::new();
     let sched = Scheduler::new(t.db.clone(), cfg, runner.clone(), Arc::new(SystemClock));
     let handle = tokio::spawn(sched.run(stop.clone()));
@@ -209,10 +215,10 @@ async fn scoring_concurrency_respects_the_memory_budget(t: TestDb) {
     assert_eq!(runner.runs.load(Ordering::SeqCst), 8, "each step ran once");
     let max = runner.max_running.load(Ordering::SeqCst);
     assert!(
-        max <= 2,
-        "scoring concurrency {max} exceeded the memory budget's 2"
+        max <= 4,
+        "{max} Day1 steps at once exceeded the memory budget's 4"
     );
-    assert_eq!(max, 2, "the two permitted slots should both be used");
+    assert_eq!(max, 4, "the four permitted slots should all be used");
 }
 
 async fn heartbeats_keep_a_step_longer_than_its_lease(t: TestDb) {
@@ -528,7 +534,7 @@ backend_tests!(
     failed_claims_back_off_and_recover,
     a_second_stop_request_ends_the_grace_period,
     steps_finishing_together_are_recorded_in_batches,
-    scoring_concurrency_respects_the_memory_budget,
+    miner_data_steps_respect_the_memory_budget,
     heartbeats_keep_a_step_longer_than_its_lease,
     a_dead_schedulers_step_is_rescued_and_run_once_more,
     shutdown_releases_unfinished_steps_without_consuming_attempts,

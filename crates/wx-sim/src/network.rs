@@ -22,6 +22,9 @@ use std::collections::HashMap;
 use wx_data::transport::HttpStoreConfig;
 use wx_testkit::{Fault, Faults, PathStats, TestServer};
 
+/// The coordinate arrays of a simulated miner store (`miners.rs`).
+const COORDINATES: [&str; 4] = ["time", "plev", "lat", "lon"];
+
 /// Options of the simulated network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetworkOptions {
@@ -87,6 +90,8 @@ pub struct MinerNetwork {
     refusers: Vec<tokio::task::JoinHandle<()>>,
     /// The behaviours' faults that count requests (uid, key, fault), for [`Self::rearm_faults`].
     counted: Vec<(u16, String, Fault)>,
+    /// The directory the servers are rooted at (the world's `miners/`).
+    root: std::path::PathBuf,
 }
 
 impl MinerNetwork {
@@ -97,6 +102,7 @@ impl MinerNetwork {
             servers: HashMap::new(),
             refusers: Vec::new(),
             counted: Vec::new(),
+            root: world.paths.miners.clone(),
         };
         for miner in &world.miners {
             let name = &miner.store_name;
@@ -207,6 +213,63 @@ impl MinerNetwork {
         for (uid, key, fault) in &self.counted {
             self.set_fault(*uid, key, fault.clone());
         }
+    }
+
+    /// Makes miner `uid`'s server answer every request only after `delay` (a slow but valid
+    /// miner; tests); false if it has no server.
+    pub fn set_response_delay(&self, uid: u16, delay: std::time::Duration) -> bool {
+        match self.servers.get(&uid) {
+            Some((_, server)) => {
+                server.set_response_delay(delay);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes miner `uid`'s server answer every chunk of a forecast variable (a file whose name
+    /// starts with a digit, e.g. `2t/3.0.0`, outside the coordinate arrays `time`, `plev`,
+    /// `lat`, `lon`) only after `delay`, while its manifest, metadata and coordinates are
+    /// answered at once: a miner that is verified as fast as any other and slow exactly where
+    /// the scoring reads (tests). Returns how many chunks were delayed (0: no server or store).
+    pub fn delay_chunks(&self, uid: u16, delay: std::time::Duration) -> usize {
+        let Some((name, server)) = self.servers.get(&uid) else {
+            return 0;
+        };
+        let store = self.root.join(name);
+        let mut pending = vec![store.clone()];
+        let mut delayed = 0;
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    let coordinate = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| COORDINATES.contains(&n));
+                    if !coordinate {
+                        pending.push(path);
+                    }
+                    continue;
+                }
+                let is_chunk = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
+                let Ok(relative) = path.strip_prefix(&self.root) else {
+                    continue;
+                };
+                if is_chunk {
+                    let key = relative.to_string_lossy().replace('\\', "/");
+                    server.set_fault(&key, Fault::Delay(delay));
+                    delayed += 1;
+                }
+            }
+        }
+        delayed
     }
 
     /// Stops every server and listener and waits for the servers to close their connections.

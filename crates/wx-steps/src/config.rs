@@ -81,6 +81,44 @@ impl TrustedLimits {
     }
 }
 
+/// The minimum throughput of every read from a miner's store (docs/data.md §1.3): a body
+/// slower than `min_kib_per_second` over a whole window, after the grace, is aborted as "too
+/// slow" — the miner's failure, retried as other miner transport errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, DocumentedFields)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinerThroughput {
+    /// Slowest acceptable body, KiB/s per read (0: no minimum). At 256 KiB/s the largest
+    /// 0.25° chunk (13 levels, ≤ 60 MB) arrives within 4 min, and 16 steps × 4 chunks read
+    /// at once at the minimum need 134 Mbit/s of the validator's downlink.
+    pub min_kib_per_second: u64,
+    /// Length of one measuring window, seconds.
+    pub window_seconds: u32,
+    /// Seconds after the headers during which nothing is measured (slow start).
+    pub grace_seconds: u32,
+}
+
+impl Default for MinerThroughput {
+    fn default() -> Self {
+        let rule = wx_data::transport::ThroughputRule::default();
+        MinerThroughput {
+            min_kib_per_second: rule.min_bytes_per_second / 1024,
+            window_seconds: rule.window.as_secs() as u32,
+            grace_seconds: rule.grace.as_secs() as u32,
+        }
+    }
+}
+
+impl MinerThroughput {
+    /// The transport's rule.
+    pub fn rule(&self) -> wx_data::transport::ThroughputRule {
+        wx_data::transport::ThroughputRule {
+            min_bytes_per_second: self.min_kib_per_second.saturating_mul(1024),
+            window: std::time::Duration::from_secs(u64::from(self.window_seconds)),
+            grace: std::time::Duration::from_secs(u64::from(self.grace_seconds)),
+        }
+    }
+}
+
 /// Data sources and the miner-store fetch policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default, deny_unknown_fields)]
@@ -103,6 +141,8 @@ pub struct DataConfig {
     pub allow_plain_http_miners: bool,
     /// Accept self-signed TLS certificates of miner stores.
     pub accept_invalid_certs: bool,
+    /// Minimum throughput of reads from miner stores.
+    pub miner_throughput: MinerThroughput,
     /// Require `manifest.sig` (recommended: the signature by the miner's hotkey is what
     /// authenticates the manifest the validator freezes).
     pub require_signature: bool,
@@ -136,6 +176,7 @@ impl Default for DataConfig {
             allow_loopback_miners: false,
             allow_plain_http_miners: false,
             accept_invalid_certs: false,
+            miner_throughput: MinerThroughput::default(),
             require_signature: true,
             memory_cache_mib: 2048,
             cache_retention_days: 7,
@@ -356,6 +397,14 @@ impl DataConfig {
         }
         self.era5_limits.validate("era5_limits")?;
         self.climatology_limits.validate("climatology_limits")?;
+        let t = &self.miner_throughput;
+        if t.min_kib_per_second > 0 && t.window_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "data.miner_throughput.window_seconds must be at least 1 while \
+                 min_kib_per_second is set (set min_kib_per_second = 0 to turn the rule off)"
+                    .into(),
+            ));
+        }
         if self.gfs_max_message_mib == 0 {
             return Err(ConfigError::Invalid(
                 "data.gfs_max_message_mib must be positive".into(),

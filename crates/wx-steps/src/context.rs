@@ -1,10 +1,14 @@
-//! What every step gets: the database, the configuration, the clock and the data hub.
+//! What every step gets: the database, the configuration, the clock, the data hub and the
+//! process's scoring permits.
 
 use crate::config::{Targets, ValidatorConfig};
 use crate::data::{DataError, DataHub};
 use crate::wrapper::StepFailure;
 use chrono::{DateTime, Utc};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use wx_model::rows::{MinerRow, NewScore};
 use wx_model::{Blame, Clock, ErrorKind, MinerUid, StepError, VarLevel};
 use wx_store::{Claim, Db, MinerStatsRefresh, StoreError};
@@ -23,9 +27,25 @@ pub struct StepContext {
     pub data: Arc<DataHub>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::metrics::StepsMetrics>,
+    /// The process's scoring permits (`[pipeline.concurrency] scoring`, lowered to the memory
+    /// budget), shared by every day1/score and era5/score step: reading the miner's data takes
+    /// none, regridding and scoring what was read takes one (docs/pipeline.md §4.7).
+    pub scoring_permits: Arc<Semaphore>,
 }
 
 impl StepContext {
+    /// Runs CPU-bound scoring `work` on the blocking pool under one scoring permit; returns its
+    /// result and how long the work itself took (the wait for the permit excluded). The permit
+    /// moves into the blocking task and is released when the work ends, even if the step that
+    /// asked for it was stopped meanwhile, so the permits never exceed the computations running.
+    pub async fn score_blocking<T, F>(&self, work: F) -> Result<(T, Duration), StepFailure>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        score_under_permit(&self.scoring_permits, work).await
+    }
+
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -67,6 +87,86 @@ impl StepContext {
             uid,
             day1_pass_threshold: self.config.scoring.day1.pass_threshold,
         }
+    }
+}
+
+/// [`StepContext::score_blocking`] with the given permits.
+pub async fn score_under_permit<T, F>(
+    permits: &Arc<Semaphore>,
+    work: F,
+) -> Result<(T, Duration), StepFailure>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let permit = Arc::clone(permits).acquire_owned().await.map_err(|e| {
+        StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
+    })?;
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let out = work();
+        drop(permit);
+        (out, started.elapsed())
+    })
+    .await
+    .map_err(|e| StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string()))
+}
+
+/// The time one day1/score or era5/score run may still spend waiting on the miner's store
+/// (`pipeline.miner_step_deadline_seconds`, docs/pipeline.md §4.7). Only the miner's reads are
+/// timed: waiting for a scoring permit, scoring and reading the truth are the validator's own
+/// time and never turn into the miner's failure.
+#[derive(Debug)]
+pub struct MinerDeadline {
+    limit: Option<Duration>,
+    used: Duration,
+}
+
+impl MinerDeadline {
+    /// A deadline of `limit` (`None`: none).
+    pub fn new(limit: Option<Duration>) -> MinerDeadline {
+        MinerDeadline {
+            limit,
+            used: Duration::ZERO,
+        }
+    }
+
+    /// Time spent on the miner's reads so far.
+    pub fn used(&self) -> Duration {
+        self.used
+    }
+
+    /// Runs one read of the miner's store within what is left of the deadline. Past it the read
+    /// is dropped (its connections closed) and the result is a miner-blamed timeout whose
+    /// message starts with "deadline".
+    pub async fn run<T>(&mut self, read: impl Future<Output = T>) -> Result<T, DataError> {
+        let started = Instant::now();
+        let Some(limit) = self.limit else {
+            let out = read.await;
+            self.used += started.elapsed();
+            return Ok(out);
+        };
+        let left = limit.saturating_sub(self.used);
+        if left.is_zero() {
+            return Err(self.passed(limit));
+        }
+        let out = tokio::time::timeout(left, read).await;
+        self.used += started.elapsed();
+        out.map_err(|_| self.passed(limit))
+    }
+
+    fn passed(&self, limit: Duration) -> DataError {
+        DataError::new(
+            ErrorKind::Timeout,
+            Blame::Miner,
+            format!(
+                "deadline: the step spent {:.0} s reading the miner's store, the limit of one run \
+                 (pipeline.miner_step_deadline_seconds = {}); the store must serve its forecast \
+                 faster",
+                self.used.as_secs_f64(),
+                limit.as_secs()
+            ),
+        )
     }
 }
 
@@ -130,6 +230,57 @@ pub fn score_row(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A step stopped while its computation runs (deadline, lost lease, shutdown) neither
+    /// leaks its permit nor frees it early: the permit follows the computation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_permit_is_held_by_the_computation_not_by_the_step() {
+        let permits = Arc::new(Semaphore::new(1));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let stopped = tokio::time::timeout(
+            Duration::from_millis(100),
+            score_under_permit(&permits, move || wait.recv().is_ok()),
+        )
+        .await;
+        assert!(stopped.is_err(), "the step was stopped mid-computation");
+        assert_eq!(
+            permits.available_permits(),
+            0,
+            "still computing: still held"
+        );
+        release.send(()).unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(30), permits.acquire())
+            .await
+            .expect("the permit comes back when the computation ends");
+        drop(back);
+        // and a step that runs to its end returns the permit with its result
+        let (out, _) = score_under_permit(&permits, || 7).await.unwrap();
+        assert_eq!((out, permits.available_permits()), (7, 1));
+    }
+
+    /// Only the miner's reads count against the deadline; past it the read is stopped with a
+    /// miner-blamed timeout whose message starts with "deadline".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_deadline_stops_the_read_that_outlasts_it() {
+        let mut deadline = MinerDeadline::new(Some(Duration::from_millis(300)));
+        assert_eq!(deadline.run(async { 1 }).await.unwrap(), 1);
+        // time outside reads is not counted
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(deadline.used() < Duration::from_millis(300));
+        let err = deadline
+            .run(tokio::time::sleep(Duration::from_secs(60)))
+            .await
+            .unwrap_err();
+        assert_eq!((err.kind, err.blame), (ErrorKind::Timeout, Blame::Miner));
+        assert!(err.message.starts_with("deadline: "), "{}", err.message);
+        assert!(err.is_retryable());
+        // nothing is left: the next read fails at once
+        assert!(deadline.run(async { 2 }).await.is_err());
+        let mut none = MinerDeadline::new(None);
+        assert_eq!(none.run(async { 3 }).await.unwrap(), 3);
+    }
+
     #[test]
     fn store_url_placeholders_are_resolved() {
         let init = "2025-01-02T12:00:00Z".parse().unwrap();

@@ -246,6 +246,7 @@ impl DataHub {
         }
         miner_http.allow_plain_http = config.allow_plain_http_miners;
         miner_http.accept_invalid_certs = config.accept_invalid_certs;
+        miner_http.min_throughput = config.miner_throughput.rule();
         if test_mode {
             // fail fast on loopback miners that do not answer
             miner_http.connect_timeout = Duration::from_secs(2);

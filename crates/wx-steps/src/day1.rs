@@ -6,7 +6,7 @@
 //! on disk (`day1-clim/run-<id>`), removed when every miner is past Day1.
 
 use crate::align::{onto, score_against_reference, truth_on_grid};
-use crate::context::{StepContext, data_failure, score_row};
+use crate::context::{MinerDeadline, StepContext, data_failure, score_row};
 use crate::data::DataError;
 use crate::inputs::{fails_the_store, open_verified_miner};
 use crate::plan;
@@ -219,7 +219,8 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             return Err(with_final(f, ForecastStatus::Day1Failed, true));
         }
     };
-    let (mut store, token) = match open_verified_miner(ctx, claim, init).await {
+    let mut deadline = MinerDeadline::new(ctx.config.pipeline.miner_step_deadline());
+    let (mut store, token) = match open_verified_miner(ctx, claim, init, &mut deadline).await {
         Ok(r) => r,
         Err(f) => {
             let integrity = f.error.kind == ErrorKind::Integrity;
@@ -244,10 +245,13 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             .find(|(_, k)| k == key)
             .map(|(v, _)| *v)
             .expect("pair of a configured variable");
-        let forecast = match store.reader().read_lead(v, *lead).await {
+        let read = deadline
+            .run(store.reader().read_lead(v, *lead))
+            .await
+            .and_then(|r| r.map_err(|e| crate::data::miner_read_error(&e)));
+        let forecast = match read {
             Ok(f) => f,
-            Err(e) => {
-                let d = crate::data::miner_read_error(&e);
+            Err(d) => {
                 if fails_the_store(&d) {
                     let f = data_failure(&d, &[token.as_str()]);
                     let integrity = d.kind == ErrorKind::Integrity;
@@ -261,7 +265,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                 outcomes.insert(
                     (key.clone(), *lead),
                     VariableOutcome::Failed(wx_model::sanitize_message(
-                        &e.to_string(),
+                        &d.message,
                         &[token.as_str()],
                     )),
                 );
@@ -274,21 +278,18 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             pair.climatology.clone(),
             cfg.clone(),
         );
-        let timer = std::time::Instant::now();
-        let outcome =
-            tokio::task::spawn_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
+        // the CPU part, under one of the process's scoring permits (docs/pipeline.md §4.7)
+        let (outcome, took) = ctx
+            .score_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
                 let truth = truth_on_grid(&analysis)?;
                 let f = onto(&forecast, &truth, "forecast")?;
                 let r = onto(&reference, &truth, "GFS reference")?;
                 let c = onto(&climatology, &truth, "climatology")?;
                 score_against_reference(&f, &truth, &c, &r, &cfg)
             })
-            .await
-            .map_err(|e| {
-                StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
-            })?;
+            .await?;
         ctx.metrics
-            .pair("day1", timer.elapsed().as_secs_f64(), outcome.is_ok());
+            .pair("day1", took.as_secs_f64(), outcome.is_ok());
         outcomes.insert(
             (key.clone(), *lead),
             match outcome {

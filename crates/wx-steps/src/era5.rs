@@ -11,7 +11,7 @@
 //! leave it out; when every lead is scored or unavailable, the miner's forecast is completed.
 
 use crate::align::{onto, score_against_climatology, truth_on_grid};
-use crate::context::{StepContext, data_failure, db_failure, score_row};
+use crate::context::{MinerDeadline, StepContext, data_failure, db_failure, score_row};
 use crate::data::miner_read_error;
 use crate::inputs::{fails_the_store, open_verified_miner};
 use crate::wrapper::{StepFailure, StepOutcome, StepResult};
@@ -116,6 +116,7 @@ fn lead_rows(
 async fn score_variable(
     ctx: &StepContext,
     reader: &wx_data::sources::MinerForecastReader,
+    deadline: &mut MinerDeadline,
     token: &str,
     v: VarLevel,
     valid: DateTime<Utc>,
@@ -128,34 +129,34 @@ async fn score_variable(
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let forecast = match reader.read(v, valid).await {
+    let read = deadline
+        .run(reader.read(v, valid))
+        .await
+        .and_then(|r| r.map_err(|e| miner_read_error(&e)));
+    let forecast = match read {
         Ok(f) => f,
-        Err(e) => {
-            let d = miner_read_error(&e);
+        Err(d) => {
             if fails_the_store(&d) {
                 return Err(data_failure(&d, &[token]));
             }
             return Ok(Ok(VariableOutcome::Failed(wx_model::sanitize_message(
-                &e.to_string(),
+                &d.message,
                 &[token],
             ))));
         }
     };
     let cfg = ctx.config.scoring.clone();
-    let timer = std::time::Instant::now();
-    let metrics =
-        tokio::task::spawn_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
+    // the CPU part, under one of the process's scoring permits (docs/pipeline.md §4.7)
+    let (metrics, took) = ctx
+        .score_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
             let t = truth_on_grid(&truth)?;
             let f = onto(&forecast, &t, "forecast")?;
             let c = onto(&climatology, &t, "climatology")?;
             score_against_climatology(&f, &t, &c, &cfg)
         })
-        .await
-        .map_err(|e| {
-            StepFailure::retryable(ErrorKind::Internal, Blame::Infrastructure, &e.to_string())
-        })?;
+        .await?;
     ctx.metrics
-        .pair("era5", timer.elapsed().as_secs_f64(), metrics.is_ok());
+        .pair("era5", took.as_secs_f64(), metrics.is_ok());
     Ok(Ok(match metrics {
         Ok(m) => VariableOutcome::Scored(m),
         Err(msg) => VariableOutcome::Failed(msg),
@@ -370,7 +371,8 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         });
     }
 
-    let (mut store, token) = match open_verified_miner(ctx, claim, init).await {
+    let mut deadline = MinerDeadline::new(ctx.config.pipeline.miner_step_deadline());
+    let (mut store, token) = match open_verified_miner(ctx, claim, init, &mut deadline).await {
         Ok(r) => r,
         Err(f) => return Err(f.on_final(final_failure(ctx, claim, &done))),
     };
@@ -386,7 +388,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         let mut outcomes = BTreeMap::new();
         let mut truth_late = false;
         for (v, key) in &ctx.targets.era5_variables {
-            match score_variable(ctx, store.reader(), &token, *v, valid).await {
+            match score_variable(ctx, store.reader(), &mut deadline, &token, *v, valid).await {
                 Ok(Ok(outcome)) => {
                     outcomes.insert(key.clone(), outcome);
                 }

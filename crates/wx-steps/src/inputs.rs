@@ -1,7 +1,7 @@
 //! Loading a miner's verified store and the truth-side inputs of a scoring step, with the
 //! failure classification both Day1 and ERA5 use.
 
-use crate::context::{StepContext, data_failure};
+use crate::context::{MinerDeadline, StepContext, data_failure};
 use crate::data::DataError;
 use crate::data::MinerStore;
 use crate::wrapper::StepFailure;
@@ -24,11 +24,13 @@ pub fn fails_the_store(e: &DataError) -> bool {
     )
 }
 
-/// Opens the claimed miner's store with the manifest frozen at verification.
+/// Opens the claimed miner's store with the manifest frozen at verification; the reads count
+/// against the step's `deadline`.
 pub async fn open_verified_miner(
     ctx: &StepContext,
     claim: &Claim,
     init: DateTime<Utc>,
+    deadline: &mut MinerDeadline,
 ) -> Result<(MinerStore, String), StepFailure> {
     let uid: MinerUid = claim.key.miner;
     let response = ctx
@@ -60,16 +62,14 @@ pub async fn open_verified_miner(
     })?;
     let miner = ctx.miner(uid).await?;
     let url = crate::context::store_url(&miner.store_url, claim.key.run, init);
-    let reader = ctx
-        .data
-        .open_miner_store(
-            &url,
-            &miner.access_token,
-            frozen,
-            init,
-            &format!("miner {uid}"),
+    let name = format!("miner {uid}");
+    let reader = deadline
+        .run(
+            ctx.data
+                .open_miner_store(&url, &miner.access_token, frozen, init, &name),
         )
         .await
+        .and_then(|opened| opened)
         .map_err(|e| data_failure(&e, &[miner.access_token.as_str()]))?;
     Ok((reader, miner.access_token))
 }

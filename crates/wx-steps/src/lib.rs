@@ -57,6 +57,10 @@ impl Pipeline {
     ) -> Result<Pipeline, config::ConfigError> {
         config.validate()?;
         let targets = config.targets()?;
+        let permits = config
+            .pipeline
+            .concurrency
+            .scoring_permits(wx_model::config::SCORING_PERMIT_BYTES);
         Ok(Pipeline {
             ctx: Arc::new(StepContext {
                 db,
@@ -65,6 +69,7 @@ impl Pipeline {
                 clock,
                 data,
                 metrics: Arc::default(),
+                scoring_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             }),
         })
     }

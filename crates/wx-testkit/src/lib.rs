@@ -23,7 +23,8 @@
 //! * [`Fault`]s, keyed by the relative path, can be set at start or at any time
 //!   ([`TestServer::set_fault`], [`TestServer::clear_faults`]): a redirect, an oversized body, a
 //!   stall before or after the headers, a truncated body, tampered bytes, replacement bytes,
-//!   failing statuses then success, a fixed status, a slow body.
+//!   failing statuses then success, a fixed status, a slow body, a delayed answer; and a delay
+//!   before every answer ([`TestServer::set_response_delay`]).
 //! * [`TestServer::stats`] counts requests, body bytes handed to the socket and bodies the client
 //!   abandoned before the end, per path.
 //! * The binary `wx-test-server --root DIR [--port N] [--token T]` serves a directory the same way
@@ -85,6 +86,8 @@ pub enum Fault {
     },
     /// Always answer with this status and an empty body.
     Status(u16),
+    /// Answer normally, but only after this delay (a slow but valid server).
+    Delay(Duration),
     /// Serve the body at this rate, in 16 KiB pieces.
     Slow {
         /// Rate.
@@ -126,6 +129,7 @@ pub struct PathStats {
 #[derive(Debug, Default)]
 struct State {
     faults: HashMap<String, Fault>,
+    response_delay: Duration,
     fail_counts: HashMap<String, u32>,
     stats: HashMap<String, PathStats>,
 }
@@ -236,6 +240,12 @@ impl TestServer {
         let path = normalize(path);
         state.fail_counts.remove(&path);
         state.faults.insert(path, fault);
+    }
+
+    /// Answers every request (any path, faults included) only after `delay`: a slow but valid
+    /// server, e.g. a miner whose every chunk takes seconds. `Duration::ZERO` turns it off.
+    pub fn set_response_delay(&self, delay: Duration) {
+        self.state.lock().expect("not poisoned").response_delay = delay;
     }
 
     /// Removes every fault.
@@ -460,11 +470,18 @@ fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
 
 async fn handle(req: Request<Incoming>, config: &Config, state: &Shared) -> Response<Body> {
     let path = normalize(req.uri().path());
-    let fault = {
+    let (fault, delay) = {
         let mut s = state.lock().expect("not poisoned");
         s.stats.entry(path.clone()).or_default().requests += 1;
-        s.faults.get(&path).cloned()
+        (s.faults.get(&path).cloned(), s.response_delay)
     };
+    let delay = match &fault {
+        Some(Fault::Delay(by)) => delay + *by,
+        _ => delay,
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)

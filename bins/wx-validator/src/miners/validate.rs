@@ -45,6 +45,7 @@ pub fn transport_config(data: &DataConfig) -> HttpStoreConfig {
         config.address_policy = config.address_policy.allow_loopback();
     }
     config.allow_plain_http = data.allow_plain_http_miners;
+    config.min_throughput = data.miner_throughput.rule();
     config
 }
 

@@ -102,6 +102,24 @@ pub enum TransportError {
         /// The deadline that expired, when it was the whole-fetch deadline.
         after: Option<Duration>,
     },
+    /// The body arrived slower than the minimum throughput over a whole window
+    /// ([`super::ThroughputRule`]); the download was aborted. The miner's failure: its store
+    /// must serve at least the minimum rate.
+    #[error(
+        "store {store}, key {key}: too slow: {bytes_per_second} bytes/s, below the minimum {minimum} bytes/s (measured over {window_seconds} s); download aborted, the store must be served faster"
+    )]
+    TooSlow {
+        /// The store.
+        store: String,
+        /// The key.
+        key: String,
+        /// The rate measured over the window that failed.
+        bytes_per_second: u64,
+        /// The configured minimum.
+        minimum: u64,
+        /// The window's length, seconds.
+        window_seconds: u64,
+    },
     /// Connecting failed or the connection broke before a response.
     #[error("store {store}, key {key}: connection failed: {detail}")]
     Connect {
@@ -196,7 +214,7 @@ impl TransportError {
             | TransportError::Connect { .. }
             | TransportError::Truncated { .. }
             | TransportError::Other { .. } => ErrorKind::Network,
-            TransportError::Timeout { .. } => ErrorKind::Timeout,
+            TransportError::Timeout { .. } | TransportError::TooSlow { .. } => ErrorKind::Timeout,
             TransportError::TooLarge { .. } | TransportError::BudgetExceeded { .. } => {
                 ErrorKind::TooLarge
             }
@@ -211,6 +229,7 @@ impl TransportError {
             TransportError::Status { .. }
                 | TransportError::Connect { .. }
                 | TransportError::Timeout { .. }
+                | TransportError::TooSlow { .. }
                 | TransportError::Truncated { .. }
         )
     }

@@ -14,8 +14,62 @@ use object_store::{GetOptions, ObjectStore};
 use super::error::TransportError;
 use super::guard::AddressRefused;
 use super::http::{RedirectRefused, RequestRefused, UpstreamStatus, find_in_chain};
-use super::limits::SizeLimits;
+use super::limits::{SizeLimits, ThroughputRule};
 use super::token::BearerToken;
+
+/// Applies a [`ThroughputRule`] to one body: consecutive windows after the grace period.
+struct ThroughputMeter {
+    rule: ThroughputRule,
+    /// End of the current window (`None`: no rule).
+    window_end: Option<tokio::time::Instant>,
+    /// Bytes received since the current window began (before the grace ends: not counted).
+    in_window: u64,
+}
+
+impl ThroughputMeter {
+    fn start(rule: ThroughputRule) -> ThroughputMeter {
+        let window_end = rule
+            .is_active()
+            .then(|| tokio::time::Instant::now() + rule.grace + rule.window);
+        ThroughputMeter {
+            rule,
+            window_end,
+            in_window: 0,
+        }
+    }
+
+    fn window_end(&self) -> Option<tokio::time::Instant> {
+        self.window_end
+    }
+
+    fn add(&mut self, bytes: u64) {
+        if let Some(end) = self.window_end
+            && tokio::time::Instant::now() + self.rule.window >= end
+        {
+            // inside a measured window (the grace is over)
+            self.in_window = self.in_window.saturating_add(bytes);
+        }
+    }
+
+    /// At or after a window's end: the window's rate if it is below the minimum (`Err`),
+    /// otherwise the next window begins. Before the end: nothing to judge.
+    fn check(&mut self) -> Result<(), u64> {
+        let Some(end) = self.window_end else {
+            return Ok(());
+        };
+        let now = tokio::time::Instant::now();
+        if now < end {
+            return Ok(());
+        }
+        if self.in_window < self.rule.window_minimum() {
+            let rate = self.in_window as f64 / self.rule.window.as_secs_f64();
+            return Err(rate as u64);
+        }
+        self.in_window = 0;
+        self.window_end = Some(now + self.rule.window);
+        Ok(())
+    }
+}
 
 /// Where a store lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +95,7 @@ pub struct StoreHandle {
     kind: StoreKind,
     limits: SizeLimits,
     fetch_deadline: Option<Duration>,
+    throughput: ThroughputRule,
     fetched: Arc<AtomicU64>,
     secret: Option<BearerToken>,
 }
@@ -70,9 +125,22 @@ impl StoreHandle {
             kind,
             limits,
             fetch_deadline,
+            throughput: ThroughputRule::OFF,
             fetched: Arc::new(AtomicU64::new(0)),
             secret: None,
         }
+    }
+
+    /// The same handle with a minimum-throughput rule on every body it streams (miner stores;
+    /// see [`ThroughputRule`]).
+    pub fn with_throughput(mut self, rule: ThroughputRule) -> StoreHandle {
+        self.throughput = rule;
+        self
+    }
+
+    /// The minimum-throughput rule of this handle ([`ThroughputRule::OFF`] unless set).
+    pub fn throughput(&self) -> ThroughputRule {
+        self.throughput
     }
 
     /// Remembers a secret that is scrubbed from any error text as a last line of defence.
@@ -199,10 +267,25 @@ impl StoreHandle {
         let mut buffer = BytesMut::with_capacity(capacity);
         let mut stream = result.into_stream();
         let mut received: u64 = 0;
-        while let Some(frame) = stream.next().await {
+        let mut meter = ThroughputMeter::start(self.throughput);
+        loop {
+            let next = match meter.window_end() {
+                Some(end) => match tokio::time::timeout_at(end, stream.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        // the window closed with the body still running: judge it now
+                        meter.check().map_err(|rate| self.too_slow(key, rate))?;
+                        continue;
+                    }
+                },
+                None => stream.next().await,
+            };
+            let Some(frame) = next else { break };
             let frame = frame.map_err(|e| self.classify(key, &e, Some((received, declared))))?;
             let len = frame.len() as u64;
             received += len;
+            meter.add(len);
+            meter.check().map_err(|rate| self.too_slow(key, rate))?;
             let used = self.fetched.fetch_add(len, Ordering::Relaxed) + len;
             if received > max_bytes || received > declared {
                 return Err(TransportError::TooLarge {
@@ -228,6 +311,16 @@ impl StoreHandle {
             });
         }
         Ok(buffer.freeze())
+    }
+
+    fn too_slow(&self, key: &str, bytes_per_second: u64) -> TransportError {
+        TransportError::TooSlow {
+            store: self.label.to_string(),
+            key: key.to_owned(),
+            bytes_per_second,
+            minimum: self.throughput.min_bytes_per_second,
+            window_seconds: self.throughput.window.as_secs(),
+        }
     }
 
     fn budget_exceeded(&self, key: &str, used: u64) -> TransportError {

@@ -12,7 +12,8 @@
 //!   (`HTTP_PROXY` would bypass the guard);
 //! * **no redirects at all** (`redirect::Policy::none()`); a 3xx becomes
 //!   [`TransportError::Redirect`]. A miner store serves its keys itself;
-//! * connect, read (per socket read, so a stalled body is caught) and per-request timeouts;
+//! * connect, read (per socket read, so a stalled body is caught) and per-request timeouts,
+//!   and a minimum throughput per body ([`ThroughputRule`], enforced while streaming);
 //! * 5xx/429/408 and dropped connections are retried by `object_store` at most
 //!   [`HttpStoreConfig::max_retries`] times with exponential backoff (not its default of 10);
 //!   other 4xx are not retried;
@@ -40,7 +41,7 @@ use url::Url;
 use super::error::TransportError;
 use super::guard::{AddressPolicy, AddressRefused, GuardedResolver};
 use super::handle::{StoreHandle, StoreKind};
-use super::limits::SizeLimits;
+use super::limits::{SizeLimits, ThroughputRule};
 use super::no_list::ReadOnlyStore;
 use super::token::BearerToken;
 
@@ -70,6 +71,8 @@ pub struct HttpStoreConfig {
     pub initial_backoff: Duration,
     /// Size limits and byte budget of the store handle.
     pub limits: SizeLimits,
+    /// The minimum throughput of every body (docs/data.md §1.3).
+    pub min_throughput: ThroughputRule,
 }
 
 impl Default for HttpStoreConfig {
@@ -85,6 +88,7 @@ impl Default for HttpStoreConfig {
             max_retries: 2,
             initial_backoff: Duration::from_millis(250),
             limits: SizeLimits::default(),
+            min_throughput: ThroughputRule::default(),
         }
     }
 }
@@ -412,6 +416,7 @@ pub fn connect_miner_store(
         config.limits,
         Some(config.fetch_deadline),
     )
+    .with_throughput(config.min_throughput)
     .with_secret(token))
 }
 

@@ -1,4 +1,6 @@
-//! Size limits for miner-controlled objects.
+//! Size and throughput limits for miner-controlled objects.
+
+use std::time::Duration;
 
 /// One mebibyte.
 pub const MIB: u64 = 1024 * 1024;
@@ -54,6 +56,57 @@ impl SizeLimits {
     }
 }
 
+/// The minimum-throughput rule of a miner read (docs/data.md §1.3): a body that arrives slower
+/// than [`ThroughputRule::min_bytes_per_second`] over a whole [`ThroughputRule::window`] is
+/// aborted as "too slow" (the miner's failure). The first [`ThroughputRule::grace`] after the
+/// headers is not measured (connection warm-up, TCP slow start), and a body that ends within
+/// one window is never judged: only a read still running after `grace + window` can fail.
+///
+/// Windows are consecutive (not sliding): the bytes received in `[grace + k·window,
+/// grace + (k+1)·window)` are compared with `min_bytes_per_second × window` when the window
+/// closes, even if nothing arrived during it (a stalled body is caught at the window's end, not
+/// only at the read timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThroughputRule {
+    /// Slowest acceptable rate, bytes per second (0: no rule).
+    pub min_bytes_per_second: u64,
+    /// Length of one measuring window.
+    pub window: Duration,
+    /// Time after the headers during which nothing is measured.
+    pub grace: Duration,
+}
+
+impl Default for ThroughputRule {
+    /// 256 KiB/s over 10 s windows after a 10 s grace (see docs/data.md §1.3 for the sizing).
+    fn default() -> Self {
+        ThroughputRule {
+            min_bytes_per_second: 256 * 1024,
+            window: Duration::from_secs(10),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ThroughputRule {
+    /// No minimum (trusted sources, or a configuration that turns it off).
+    pub const OFF: ThroughputRule = ThroughputRule {
+        min_bytes_per_second: 0,
+        window: Duration::from_secs(10),
+        grace: Duration::from_secs(10),
+    };
+
+    /// Whether the rule judges anything.
+    pub fn is_active(&self) -> bool {
+        self.min_bytes_per_second > 0 && !self.window.is_zero()
+    }
+
+    /// The fewest bytes a whole window must bring.
+    pub fn window_minimum(&self) -> u64 {
+        let bytes = self.min_bytes_per_second as f64 * self.window.as_secs_f64();
+        bytes.ceil() as u64
+    }
+}
+
 /// Whether `key` names a Zarr metadata document (v2 or v3) by its last path component.
 pub fn is_metadata_key(key: &str) -> bool {
     let name = key.rsplit('/').next().unwrap_or(key);
@@ -75,6 +128,18 @@ mod tests {
         let limit = limits.chunk_limit(13 * 720 * 1440, 4);
         assert!(limit > raw && limit < raw * 12 / 10);
         assert_eq!(limits.chunk_limit(u64::MAX, 8), u64::MAX);
+    }
+
+    #[test]
+    fn throughput_window_minimum() {
+        let rule = ThroughputRule {
+            min_bytes_per_second: 1000,
+            window: Duration::from_millis(2500),
+            grace: Duration::ZERO,
+        };
+        assert_eq!(rule.window_minimum(), 2500);
+        assert!(rule.is_active());
+        assert!(!ThroughputRule::OFF.is_active());
     }
 
     #[test]

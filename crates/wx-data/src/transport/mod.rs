@@ -39,6 +39,6 @@ pub use guard::{AddressPolicy, AddressRefused, Cidr, ForbiddenReason};
 pub use handle::{StoreHandle, StoreKind};
 pub use http::{HttpStoreConfig, connect_miner_store};
 pub use limited::LimitedStorage;
-pub use limits::{MIB, SizeLimits, is_metadata_key};
+pub use limits::{MIB, SizeLimits, ThroughputRule, is_metadata_key};
 pub use no_list::ReadOnlyStore;
 pub use token::{BearerToken, InvalidToken};
