@@ -118,7 +118,13 @@ pub fn complete(
                 RetryDecision::GiveUp
             };
             let mut effects = *failure.effects;
-            if claim.key.kind.scope() != Scope::Run {
+            // The miner's error message tells the miner and the operator what went wrong with
+            // the miner. A failure of our own side (database, cache, upstream data) that will
+            // be retried is not that: it is logged and kept in the step row, and the miner's
+            // message stays as it was (docs/pipeline.md §4.6). One that ends the step is shown.
+            let ours_and_retried = failure.error.blame == Blame::Infrastructure
+                && matches!(decision, RetryDecision::RetryAfter(_));
+            if claim.key.kind.scope() != Scope::Run && !ours_and_retried {
                 effects.stats.push((
                     claim.key.miner,
                     StatsPatch {
@@ -184,6 +190,38 @@ mod tests {
             )],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_retried_failure_of_our_own_side_leaves_the_miners_error_message_alone() {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        let policy = RetryPolicy {
+            jitter: 0.0,
+            ..RetryPolicy::new(true, 10, 2, Backoff::Exponential)
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let ours = || {
+            StepFailure::retryable(
+                ErrorKind::Database,
+                Blame::Infrastructure,
+                "database query failed: connection closed",
+            )
+        };
+        let c = complete(&claim(0, 2), &policy, Err(ours()), now, &mut rng);
+        assert!(matches!(c.outcome, Outcome::Retry { .. }));
+        assert!(
+            c.effects.stats.is_empty(),
+            "a database outage is not the miner's error: {:?}",
+            c.effects.stats
+        );
+        // the last attempt fails the step: then the message says why
+        let c = complete(&claim(2, 2), &policy, Err(ours()), now, &mut rng);
+        assert!(matches!(c.outcome, Outcome::Failed { .. }));
+        assert!(c.effects.stats.iter().any(|(_, p)| {
+            p.forecast_error_msg
+                .as_deref()
+                .is_some_and(|m| m.contains("connection closed"))
+        }));
     }
 
     #[test]
