@@ -62,6 +62,22 @@ pub struct PipelineConfig {
     /// Seconds in-flight steps may take to finish after a shutdown signal (a second signal
     /// ends the wait at once); what is left is released without consuming an attempt.
     pub shutdown_grace_seconds: u32,
+    /// Minutes after a run's start (its creation) within which a miner's manifest must be
+    /// frozen: a store first verified later is refused as `late` (`verify_failed`), and
+    /// verification retries stop at this time. The reference validator's 2 hours by default.
+    pub submission_window_minutes: u32,
+    /// Minutes after a run's start during which miners imported since its seed still join it
+    /// (an operator's late import); later they join the next run. At most
+    /// `submission_window_minutes`.
+    pub backfill_window_minutes: u32,
+    /// Days scores, step rows and subnet snapshots of finished runs are kept; `0` keeps them
+    /// forever. Runs, stats rows, responses and `miner_stats` are kept (reports, streaks).
+    pub retention_days: u32,
+    /// Minutes between two runs of the retention job (`wx-validator prune` does it at once).
+    pub prune_interval_minutes: u32,
+    /// Rows deleted per transaction by the retention job (1..=5000), so that no delete holds
+    /// long locks.
+    pub prune_batch_rows: u32,
     /// Per-kind retry overrides keyed by `step/substep`, e.g.
     /// `"verify/open_store" = { max_retries = 9, backoff = "linear", retry_delay_seconds = 60 }`
     /// (keys left out of an override take the generic defaults — 300 s, 3 retries, exponential —
@@ -142,6 +158,11 @@ impl Default for PipelineConfig {
             snapshot_interval_minutes: 10,
             max_lease_losses: 3,
             shutdown_grace_seconds: 30,
+            submission_window_minutes: 120,
+            backfill_window_minutes: 30,
+            retention_days: 90,
+            prune_interval_minutes: 60,
+            prune_batch_rows: 5000,
             retry: BTreeMap::new(),
             concurrency: ConcurrencyConfig::default(),
         }
@@ -182,6 +203,25 @@ impl PipelineConfig {
                 "era5_give_up_days and test_era5_give_up_seconds must be at least 1".into(),
             );
         }
+        if self.submission_window_minutes == 0 {
+            return fail(
+                "submission_window_minutes must be at least 1 (2 hours, 120, as the reference validator)"
+                    .into(),
+            );
+        }
+        if self.backfill_window_minutes > self.submission_window_minutes {
+            return fail(format!(
+                "backfill_window_minutes ({}) may not exceed submission_window_minutes ({}): a \
+                 miner backfilled after the window could never be verified in time",
+                self.backfill_window_minutes, self.submission_window_minutes
+            ));
+        }
+        if !(1..=5000).contains(&self.prune_batch_rows) || self.prune_interval_minutes == 0 {
+            return fail(format!(
+                "prune_batch_rows must be 1..=5000 (got {}) and prune_interval_minutes at least 1",
+                self.prune_batch_rows
+            ));
+        }
         if self.test_mode && self.test_run_interval_minutes == 0 {
             return fail("test_run_interval_minutes must be at least 1".into());
         }
@@ -221,6 +261,21 @@ impl PipelineConfig {
             max_retries: self.max_lease_losses,
             ..self.retry_policy(kind)
         }
+    }
+
+    /// The end of a run's submission window: a manifest frozen after it is late.
+    pub fn submission_deadline(&self, run_start: DateTime<Utc>) -> DateTime<Utc> {
+        run_start + Duration::minutes(i64::from(self.submission_window_minutes))
+    }
+
+    /// Until when miners imported after a run's seed are still added to it.
+    pub fn backfill_until(&self, run_start: DateTime<Utc>) -> DateTime<Utc> {
+        run_start + Duration::minutes(i64::from(self.backfill_window_minutes))
+    }
+
+    /// Rows of finished runs started before this time are pruned (None: kept forever).
+    pub fn retention_cutoff(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (self.retention_days > 0).then(|| now - Duration::days(i64::from(self.retention_days)))
     }
 
     /// The grace period of a shutdown.

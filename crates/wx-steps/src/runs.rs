@@ -58,13 +58,15 @@ pub async fn ensure_run(
         return Ok(RunCreation::Reused { run, backfilled: 0 });
     }
     // a reused active run: make sure its first steps exist and backfill new miners (once the
-    // seed step has created the first stats rows)
+    // seed step has created the first stats rows, and only within the backfill window: a
+    // miner imported later joins the next run, docs/operating.md "Fair play")
     ctx.db
         .steps()
         .enqueue(&plan::run_start(p, run, now), now)
         .await?;
+    let started = DateTime::<Utc>::from_naive_utc_and_offset(handle.run.run_initiation_time, Utc);
     let seeded = !ctx.db.stats().list(run).await?.is_empty();
-    let backfilled = if seeded {
+    let backfilled = if seeded && now <= p.backfill_until(started) {
         seed::backfill(ctx, run).await?
     } else {
         0

@@ -30,7 +30,7 @@ pub mod unavailable;
 pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use error::{StoreError, redact_url};
 pub use miner_stats::MinerStatsRepo;
-pub use miners::{ImportSummary, MinerRecord, Miners};
+pub use miners::{HotkeyChange, ImportSummary, MinerRecord, Miners, event as registry_event};
 pub use pool::PoolState;
 pub use queue::{
     Claim, ClaimRequest, Completion, CorruptRow, Effects, Fence, KeyClaim, MinerStatsRefresh,
