@@ -1,4 +1,5 @@
-//! Creating the day's run (a periodic job of the scheduler) and the retention clean-up.
+//! Creating the day's run (a periodic job of the scheduler), the disk cache clean-up and the
+//! database retention (docs/operating.md, "Retention").
 
 use crate::context::StepContext;
 use crate::plan;
@@ -89,4 +90,33 @@ pub async fn purge_cache(ctx: &StepContext) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::debug!(?report, "disk cache purged");
     Ok(())
+}
+
+/// Deletes scores, step rows and snapshots older than `retention_days` (finished runs only, in
+/// batches of `prune_batch_rows`); `None` when `retention_days = 0` keeps everything.
+pub async fn prune(
+    ctx: &StepContext,
+    dry_run: bool,
+) -> Result<Option<wx_store::PruneReport>, wx_store::StoreError> {
+    let p = &ctx.config.pipeline;
+    let Some(cutoff) = p.retention_cutoff(ctx.now()) else {
+        return Ok(None);
+    };
+    let report = ctx
+        .db
+        .retention()
+        .prune(cutoff, p.prune_batch_rows, dry_run)
+        .await?;
+    if !report.runs.is_empty() || report.snapshots > 0 {
+        tracing::info!(
+            runs = report.runs.len(),
+            scores = report.scores,
+            steps = report.steps,
+            snapshots = report.snapshots,
+            dry_run,
+            "retention: pruned rows older than {} days",
+            p.retention_days
+        );
+    }
+    Ok(Some(report))
 }

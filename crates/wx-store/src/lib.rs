@@ -15,6 +15,7 @@ mod pg_connect;
 mod pool;
 pub mod queue;
 pub mod responses;
+pub mod retention;
 pub mod runs;
 mod schema_check;
 pub mod scores;
@@ -37,6 +38,7 @@ pub use queue::{
     Outcome, Queue, RescueAction, RescueReport, RescueRequest, Rescued,
 };
 pub use responses::Responses;
+pub use retention::{PruneReport, Retention};
 pub use runs::{RunHandle, Runs};
 pub use scores::{Scores, score_type};
 pub use snapshots::Snapshots;
