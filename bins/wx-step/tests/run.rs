@@ -559,16 +559,21 @@ async fn verification_past_the_submission_window_needs_the_override(t: TestDb) {
     let db = &t.db;
     let run_row = db.runs().require(w.run).await.unwrap();
     let deadline = run_row.run_initiation_time
-        + chrono::Duration::minutes(i64::from(
-            w.sim.config.pipeline.submission_window_minutes,
-        ));
+        + chrono::Duration::minutes(i64::from(w.sim.config.pipeline.submission_window_minutes));
 
     // on time: verified, with the time its manifest was frozen
     let on_time = w.skilled[0];
-    let lines = rerun_lines(&w, db, &request(w.run, on_time, Some(StepChoice::Verify), false)).await;
+    let lines = rerun_lines(
+        &w,
+        db,
+        &request(w.run, on_time, Some(StepChoice::Verify), false),
+    )
+    .await;
     assert_eq!(lines[0].result, StepResult::Succeeded, "{}", lines[0]);
     let response = db.responses().get(w.run, on_time).await.unwrap().unwrap();
-    let frozen = response.manifest_frozen_at.expect("the frozen time is recorded");
+    let frozen = response
+        .manifest_frozen_at
+        .expect("the frozen time is recorded");
     assert!(
         frozen >= run_row.run_initiation_time && frozen <= deadline,
         "{frozen} within the window"

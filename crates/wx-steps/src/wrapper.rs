@@ -131,7 +131,8 @@ pub fn complete(
             if let (RetryDecision::RetryAfter(delay), Some(deadline)) =
                 (&decision, failure.retry_until)
             {
-                let at = now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::zero());
+                let at =
+                    now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::zero());
                 if at > deadline {
                     decision = RetryDecision::GiveUp;
                     error.message = format!(

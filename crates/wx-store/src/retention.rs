@@ -125,19 +125,17 @@ impl Retention<'_> {
                 continue;
             }
             loop {
-                let n = write_tx!(self.0, |c| Ok::<_, StoreError>(
-                    {
+                let n = write_tx!(self.0, |c| Ok::<_, StoreError>({
                     let ids: Vec<i64> = scores::table
-                                    .filter(scores::run_id.eq(run))
-                                    .select(scores::id)
-                                    .limit(batch)
+                        .filter(scores::run_id.eq(run))
+                        .select(scores::id)
+                        .limit(batch)
                         .load(c)
                         .await?;
                     diesel::delete(scores::table.filter(scores::id.eq_any(&ids)))
                         .execute(c)
                         .await?
-                }
-                ))?;
+                }))?;
                 if n == 0 {
                     break;
                 }
@@ -146,20 +144,18 @@ impl Retention<'_> {
             }
             loop {
                 // a step claimed meanwhile (a forced re-run) is not deleted
-                let n = write_tx!(self.0, |c| Ok::<_, StoreError>(
-                    {
+                let n = write_tx!(self.0, |c| Ok::<_, StoreError>({
                     let ids: Vec<i64> = steps::table
-                                    .filter(steps::run_id.eq(run))
-                                    .filter(steps::status.ne_all(open))
-                                    .select(steps::id)
-                                    .limit(batch)
+                        .filter(steps::run_id.eq(run))
+                        .filter(steps::status.ne_all(open))
+                        .select(steps::id)
+                        .limit(batch)
                         .load(c)
                         .await?;
                     diesel::delete(steps::table.filter(steps::id.eq_any(&ids)))
                         .execute(c)
                         .await?
-                }
-                ))?;
+                }))?;
                 if n == 0 {
                     break;
                 }
@@ -191,20 +187,18 @@ impl Retention<'_> {
             return Ok(report);
         }
         loop {
-            let n = write_tx!(self.0, |c| Ok::<_, StoreError>(
-                {
-                    let ids: Vec<i64> = snapshots::table
-                                .filter(snapshots::taken_at.lt(cutoff))
-                                .filter(snapshots::id.ne(newest))
-                                .select(snapshots::id)
-                                .limit(batch)
-                        .load(c)
-                        .await?;
-                    diesel::delete(snapshots::table.filter(snapshots::id.eq_any(&ids)))
-                        .execute(c)
-                        .await?
-                }
-            ))?;
+            let n = write_tx!(self.0, |c| Ok::<_, StoreError>({
+                let ids: Vec<i64> = snapshots::table
+                    .filter(snapshots::taken_at.lt(cutoff))
+                    .filter(snapshots::id.ne(newest))
+                    .select(snapshots::id)
+                    .limit(batch)
+                    .load(c)
+                    .await?;
+                diesel::delete(snapshots::table.filter(snapshots::id.eq_any(&ids)))
+                    .execute(c)
+                    .await?
+            }))?;
             if n == 0 {
                 break;
             }

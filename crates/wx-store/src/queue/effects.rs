@@ -386,8 +386,13 @@ async fn apply_writes<C: CompletionConn>(
         c.insert_snapshot(&snapshot).await?;
     }
     for refresh in &effects.refresh_miner_stats {
-        c.refresh_miner_stats(refresh.uid, &refresh.hotkey, refresh.day1_pass_threshold, now)
-            .await?;
+        c.refresh_miner_stats(
+            refresh.uid,
+            &refresh.hotkey,
+            refresh.day1_pass_threshold,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
