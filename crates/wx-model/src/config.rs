@@ -379,6 +379,44 @@ mod tests {
     }
 
     #[test]
+    fn fair_play_windows_and_retention_are_checked() {
+        let ok = PipelineConfig::default();
+        assert!(ok.validate().is_ok());
+        let start = at("2025-01-01T05:00:00Z");
+        assert_eq!(ok.submission_deadline(start), at("2025-01-01T07:00:00Z"));
+        assert_eq!(ok.backfill_until(start), at("2025-01-01T05:30:00Z"));
+        assert_eq!(ok.retention_cutoff(start), Some(start - Duration::days(90)));
+        let forever = PipelineConfig {
+            retention_days: 0,
+            ..PipelineConfig::default()
+        };
+        assert_eq!(forever.retention_cutoff(start), None);
+        let backfill_too_long = PipelineConfig {
+            backfill_window_minutes: 121,
+            ..PipelineConfig::default()
+        };
+        let e = backfill_too_long.validate().unwrap_err().to_string();
+        assert!(e.contains("may not exceed submission_window_minutes"), "{e}");
+        for bad in [
+            PipelineConfig {
+                submission_window_minutes: 0,
+                backfill_window_minutes: 0,
+                ..PipelineConfig::default()
+            },
+            PipelineConfig {
+                prune_batch_rows: 5001,
+                ..PipelineConfig::default()
+            },
+            PipelineConfig {
+                prune_batch_rows: 0,
+                ..PipelineConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn defaults_validate_and_empty_toml_is_default() {
         PipelineConfig::default().validate().unwrap();
         let c: PipelineConfig = serde_json::from_str("{}").unwrap();
