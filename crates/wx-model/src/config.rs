@@ -396,7 +396,10 @@ mod tests {
             ..PipelineConfig::default()
         };
         let e = backfill_too_long.validate().unwrap_err().to_string();
-        assert!(e.contains("may not exceed submission_window_minutes"), "{e}");
+        assert!(
+            e.contains("may not exceed submission_window_minutes"),
+            "{e}"
+        );
         for bad in [
             PipelineConfig {
                 submission_window_minutes: 0,
