@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// Run even if the step is not due (succeeded, failed, waiting); attempts are reset.
     #[arg(long)]
     pub force: bool,
+    /// With --force: verify the store even after the run's submission window closed. Logged
+    /// and recorded in the verify step's context (docs/operating.md, "Fair play").
+    #[arg(long, requires = "force")]
+    pub allow_late: bool,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -256,7 +260,13 @@ async fn run(args: RunArgs, config: ValidatorConfig) -> Result<ExitStatus> {
         lease: config.pipeline.lease(),
         heartbeat: config.pipeline.heartbeat(),
     };
-    let pipeline = Pipeline::new(db.clone(), config, clock.clone(), data)?;
+    let mut pipeline = Pipeline::new(db.clone(), config, clock.clone(), data)?;
+    if args.allow_late {
+        let by = crate::run::default_worker();
+        tracing::warn!(run = %request.run, miner = %request.miner, by = %by,
+            "--allow-late: the submission window is overridden for this re-run");
+        pipeline = pipeline.allow_late(by);
+    }
     db.runs()
         .require(request.run)
         .await

@@ -550,7 +550,93 @@ async fn a_forced_rerun_in_a_finished_run_leaves_no_retry(t: TestDb) {
     }
 }
 
+/// The submission window (docs/operating.md, "Fair play"): a store verified within it records
+/// when its manifest was frozen; past it, `--force` alone is refused as late (`verify_failed`),
+/// and only the explicit override verifies, recorded in the step's context.
+async fn verification_past_the_submission_window_needs_the_override(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(&t, dir.path()).await;
+    let db = &t.db;
+    let run_row = db.runs().require(w.run).await.unwrap();
+    let deadline = run_row.run_initiation_time
+        + chrono::Duration::minutes(i64::from(w.sim.config.pipeline.submission_window_minutes));
+
+    // on time: verified, with the time its manifest was frozen
+    let on_time = w.skilled[0];
+    let lines = rerun_lines(
+        &w,
+        db,
+        &request(w.run, on_time, Some(StepChoice::Verify), false),
+    )
+    .await;
+    assert_eq!(lines[0].result, StepResult::Succeeded, "{}", lines[0]);
+    let response = db.responses().get(w.run, on_time).await.unwrap().unwrap();
+    let frozen = response
+        .manifest_frozen_at
+        .expect("the frozen time is recorded");
+    assert!(
+        frozen >= run_row.run_initiation_time && frozen <= deadline,
+        "{frozen} within the window"
+    );
+
+    // three hours later the window (2 h) is closed: --force is refused as late
+    let clock = Arc::new(wx_model::OffsetClock::new());
+    clock.advance(chrono::Duration::hours(3));
+    let data = Arc::new(
+        DataHub::new(
+            &w.sim.config.data,
+            &w.sim.config.cache_dir,
+            w.sim.config.pipeline.test_mode,
+        )
+        .unwrap(),
+    );
+    let late_pipeline =
+        Pipeline::new(db.clone(), w.sim.config.clone(), clock.clone(), data).unwrap();
+    let late = w.skilled[1];
+    let req = request(w.run, late, Some(StepChoice::Verify), true);
+    let lines = rerun(db, &late_pipeline, clock.clone(), &req, |_| {})
+        .await
+        .unwrap();
+    match &lines[0].result {
+        StepResult::Failed { error } => assert!(error.contains("late"), "{error}"),
+        other => panic!("a late store is refused: {other}"),
+    }
+    let stats = db.stats().get(w.run, late).await.unwrap().unwrap();
+    assert_eq!(stats.forecast_status, "verify_failed");
+    assert!(
+        !db.responses()
+            .get(w.run, late)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.verification_passed),
+        "nothing verified"
+    );
+
+    // the operator's override verifies it, and says so in the step's context
+    let overridden = late_pipeline.allow_late("operator@test".into());
+    let lines = rerun(db, &overridden, clock.clone(), &req, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(lines[0].result, StepResult::Succeeded, "{}", lines[0]);
+    let step = db
+        .steps()
+        .get(&StepKey::miner(w.run, late, StepKind::VerifyOpenStore))
+        .await
+        .unwrap()
+        .unwrap();
+    let context = step.context.expect("the override is recorded");
+    assert!(
+        context.contains("late_override") && context.contains("operator@test"),
+        "{context}"
+    );
+    let response = db.responses().get(w.run, late).await.unwrap().unwrap();
+    assert!(response.verification_passed);
+    assert!(response.manifest_frozen_at.unwrap() > deadline);
+    w.sim.shutdown().await;
+}
+
 backend_tests!(
+    verification_past_the_submission_window_needs_the_override,
     a_forced_rerun_in_a_finished_run_leaves_no_retry,
     reruns_through_the_pipeline,
     the_binary_reruns_and_reproduces_the_scores

@@ -46,6 +46,32 @@ impl PeriodicJob for PurgeCache {
     }
 }
 
+/// Deletes scores, step rows and snapshots past the retention (docs/operating.md,
+/// "Retention").
+struct Prune {
+    pipeline: Pipeline,
+    every: Duration,
+}
+
+impl PeriodicJob for Prune {
+    fn name(&self) -> &str {
+        "prune"
+    }
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+        let p = self.pipeline.clone();
+        async move {
+            wx_steps::runs::prune(p.context(), false)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+}
+
 /// What a daemon needs besides its configuration (the demo and tests inject their own).
 pub struct DaemonParts {
     /// The database (opened from the configuration when `None`).
@@ -94,6 +120,7 @@ pub async fn serve(
                 .map_err(|e| anyhow::anyhow!("setting up the data sources: {e}"))?,
         ),
     };
+    let config_prune_minutes = config.pipeline.prune_interval_minutes.max(1);
     let every = if config.pipeline.test_mode {
         Duration::from_secs(60 * u64::from(config.pipeline.test_run_interval_minutes.max(1)))
     } else {
@@ -125,6 +152,10 @@ pub async fn serve(
     .with_periodic(Arc::new(EnsureRun {
         pipeline: pipeline.clone(),
         every,
+    }))
+    .with_periodic(Arc::new(Prune {
+        every: Duration::from_secs(u64::from(config_prune_minutes) * 60),
+        pipeline: pipeline.clone(),
     }))
     .with_periodic(Arc::new(PurgeCache(pipeline)))
     .with_metrics(scheduler_metrics);

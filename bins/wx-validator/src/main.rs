@@ -7,7 +7,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use wx_validator::{config_show, daemon, demo, miners, report, runs, simulate, status, weights};
+use wx_validator::{
+    config_show, daemon, demo, miners, prune, report, runs, simulate, status, weights,
+};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -87,6 +89,13 @@ enum Command {
         /// Output directory (created if needed).
         #[arg(long, default_value = "wx-report")]
         out: PathBuf,
+    },
+    /// Delete scores, step rows and snapshots older than `pipeline.retention_days` (finished
+    /// runs only, in small batches); the daemon does it every `prune_interval_minutes`.
+    Prune {
+        /// Count what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show the configuration (`config show`: every key with its value, secrets redacted).
     Config {
@@ -229,6 +238,7 @@ fn run(cli: Cli) -> Result<ExitStatus> {
             Command::Status { run_id, json } => status::run(&config, run_id, json).await?,
             Command::Report { run_id, out } => report::run(&config, run_id, &out).await?,
             Command::Weights(args) => weights::run(&config, &args).await?,
+            Command::Prune { dry_run } => prune::run(&config, dry_run).await?,
             Command::Demo(_) | Command::Simulate(_) | Command::Config { .. } => {
                 unreachable!("handled above")
             }

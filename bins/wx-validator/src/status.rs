@@ -25,6 +25,9 @@ pub struct MinerLine {
     rank: Option<i32>,
     hosting: Option<String>,
     last_error: Option<String>,
+    /// Set when the uid no longer belongs to the hotkey this run seeded (another hotkey was
+    /// registered, or the uid was removed): the run stops scoring it.
+    registry: Option<String>,
     /// The same error with its root cause first (for the table).
     #[serde(skip)]
     last_error_cause_first: Option<String>,
@@ -44,6 +47,24 @@ pub struct RunStatusReport {
     /// The ERA5 store's publication, checked live (absent when not asked for).
     pub era5: Option<Era5Status>,
     miners: Vec<MinerLine>,
+    /// Registry events since the run started (hotkey changes, removals, additions), oldest
+    /// first.
+    pub registry_changes: Vec<RegistryChange>,
+}
+
+/// A registry event shown by `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryChange {
+    /// The uid.
+    pub uid: i32,
+    /// `added`, `hotkey_changed` or `removed`.
+    pub event: String,
+    /// The hotkey of the event (the new one for a change).
+    pub hotkey: String,
+    /// The hotkey replaced.
+    pub previous_hotkey: Option<String>,
+    /// When, RFC 3339.
+    pub at: String,
 }
 
 /// How far the ERA5 store is published and how far behind the expected availability.
@@ -107,9 +128,36 @@ pub async fn load(db: &Db, run: Option<i64>) -> Result<RunStatusReport> {
     };
     let id = RunId(run.id);
     let stats = db.stats().list(id).await?;
+    let registered: std::collections::BTreeMap<i32, String> = db
+        .miners()
+        .list()
+        .await?
+        .into_iter()
+        .map(|m| (m.uid, m.hotkey))
+        .collect();
+    let mut registry_changes: Vec<RegistryChange> = db
+        .miners()
+        .events(None, 1000)
+        .await?
+        .into_iter()
+        .filter(|e| e.at >= run.run_initiation_time)
+        .map(|e| RegistryChange {
+            uid: e.uid,
+            event: e.event,
+            hotkey: e.hotkey,
+            previous_hotkey: e.previous_hotkey,
+            at: e.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        })
+        .collect();
+    registry_changes.reverse();
     let miners = stats
         .into_iter()
         .map(|s| MinerLine {
+            registry: match registered.get(&s.miner_uid) {
+                Some(h) if *h == s.miner_hotkey => None,
+                Some(h) => Some(format!("uid now registered to {h}")),
+                None => Some("uid removed from the registry".into()),
+            },
             uid: s.miner_uid,
             hotkey: s.miner_hotkey.clone(),
             status: s.forecast_status.clone(),
@@ -150,6 +198,7 @@ pub async fn load(db: &Db, run: Option<i64>) -> Result<RunStatusReport> {
             .collect(),
         era5: None,
         miners,
+        registry_changes,
     })
 }
 
@@ -238,6 +287,20 @@ pub async fn run(config: &ValidatorConfig, run: Option<i64>, json: bool) -> Resu
             report.era5_unavailable_leads
         )?;
     }
+    for c in &report.registry_changes {
+        match &c.previous_hotkey {
+            Some(previous) => writeln!(
+                out,
+                "registry: uid {} {} at {}: {previous} -> {} (a new miner; it joins the next run)",
+                c.uid, c.event, c.at, c.hotkey
+            )?,
+            None => writeln!(
+                out,
+                "registry: uid {} {} at {}: {}",
+                c.uid, c.event, c.at, c.hotkey
+            )?,
+        }
+    }
     writeln!(
         out,
         "{:>4}  {:<14} {:>7} {:>7} {:>6} {:>7} {:>4}  {:<11}  last error (cause first)",
@@ -252,6 +315,10 @@ pub async fn run(config: &ValidatorConfig, run: Option<i64>, json: bool) -> Resu
                 clip_after(e, e[..cause_len].chars().count(), ERROR_COLUMN_CHARS)
             })
             .unwrap_or_default();
+        let err = match &m.registry {
+            Some(note) => format!("[{note}] {err}"),
+            None => err,
+        };
         writeln!(
             out,
             "{:>4}  {:<14} {:>7} {:>7} {:>6} {:>7} {:>4}  {:<11}  {}",

@@ -1,6 +1,6 @@
 //! `wx-validator` as an operator meets it (the real binary): which commands may create or
 //! migrate a database, exit codes, configuration mistakes, the miners import rules, closed
-//! pipes, `runs list` and `weights`.
+//! pipes, `runs list` and `weights`, the registry lifecycle and `prune --dry-run`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -470,3 +470,67 @@ fn logs_are_json_on_request_and_never_coloured_in_a_file() {
         assert!(v["level"].is_string(), "{line}");
     }
 }
+
+/// The registry's lifecycle as an operator drives it (docs/operating.md, "The miner
+/// registry"): add, change of hotkey (reported, listed with the hotkey it replaced), remove
+/// (twice: the second is refused), re-add; and `prune --dry-run` deletes nothing.
+async fn the_registry_lifecycle_through_the_cli(t: wx_store::testing::TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = t.url().to_owned();
+    let import = |rows: &[(i64, &str, &str, &str)]| {
+        let file = write_miners(dir.path(), rows);
+        let out = with_db(&url, &["miners", "import", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let added = import(&[(7, ALICE, "https://m7.example/f.zarr", "tok-7")]);
+    assert!(added.contains("(1 new)"), "{added}");
+    let changed = import(&[(7, BOB, "https://m7.example/f.zarr", "tok-7")]);
+    assert!(
+        changed.contains(&format!("uid 7: hotkey changed from {ALICE} to {BOB}"))
+            && changed.contains("new miner"),
+        "{changed}"
+    );
+    let listed = stdout(&with_db(&url, &["miners", "list"]));
+    let row = listed
+        .lines()
+        .find(|l| l.trim_start().starts_with("7 "))
+        .unwrap_or_else(|| panic!("uid 7 is listed: {listed}"));
+    assert!(
+        row.contains(BOB) && row.contains(ALICE),
+        "the hotkey and the one it replaced: {row}"
+    );
+    assert!(listed.contains("previous_hotkey"), "{listed}");
+
+    let out = with_db(&url, &["miners", "remove", "7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("removed uid 7"), "{}", stdout(&out));
+    let out = with_db(&url, &["miners", "remove", "7"]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not registered"), "{}", stderr(&out));
+    let listed = stdout(&with_db(&url, &["miners", "list"]));
+    assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
+
+    let readded = import(&[(7, BOB, "https://m7.example/f.zarr", "tok-7")]);
+    assert!(readded.contains("(1 new)"), "{readded}");
+    let events: Vec<String> =
+        t.db.miners()
+            .events(Some(7), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|e| e.event)
+            .collect();
+    assert_eq!(events, ["added", "hotkey_changed", "removed", "added"]);
+
+    let out = with_db(&url, &["prune", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("would delete 0 score rows"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+wx_store::backend_tests!(the_registry_lifecycle_through_the_cli);

@@ -68,6 +68,22 @@ pub struct PipelineConfig {
     /// with a "deadline" reason (retried as the kind's policy says; leads already scored are
     /// kept). 0: no deadline.
     pub miner_step_deadline_seconds: u32,
+    /// Minutes after a run's start (its creation) within which a miner's manifest must be
+    /// frozen: a store first verified later is refused as `late` (`verify_failed`), and
+    /// verification retries stop at this time. The reference validator's 2 hours by default.
+    pub submission_window_minutes: u32,
+    /// Minutes after a run's start during which miners imported since its seed still join it
+    /// (an operator's late import); later they join the next run. At most
+    /// `submission_window_minutes`.
+    pub backfill_window_minutes: u32,
+    /// Days scores, step rows and subnet snapshots of finished runs are kept; `0` keeps them
+    /// forever. Runs, stats rows, responses and `miner_stats` are kept (reports, streaks).
+    pub retention_days: u32,
+    /// Minutes between two runs of the retention job (`wx-validator prune` does it at once).
+    pub prune_interval_minutes: u32,
+    /// Rows deleted per transaction by the retention job (1..=5000), so that no delete holds
+    /// long locks.
+    pub prune_batch_rows: u32,
     /// Per-kind retry overrides keyed by `step/substep`, e.g.
     /// `"verify/open_store" = { max_retries = 9, backoff = "linear", retry_delay_seconds = 60 }`
     /// (keys left out of an override take the generic defaults — 300 s, 3 retries, exponential —
@@ -197,6 +213,11 @@ impl Default for PipelineConfig {
             max_lease_losses: 3,
             shutdown_grace_seconds: 30,
             miner_step_deadline_seconds: 600,
+            submission_window_minutes: 120,
+            backfill_window_minutes: 30,
+            retention_days: 90,
+            prune_interval_minutes: 60,
+            prune_batch_rows: 5000,
             retry: BTreeMap::new(),
             concurrency: ConcurrencyConfig::default(),
         }
@@ -236,6 +257,25 @@ impl PipelineConfig {
             return fail(
                 "era5_give_up_days and test_era5_give_up_seconds must be at least 1".into(),
             );
+        }
+        if self.submission_window_minutes == 0 {
+            return fail(
+                "submission_window_minutes must be at least 1 (2 hours, 120, as the reference validator)"
+                    .into(),
+            );
+        }
+        if self.backfill_window_minutes > self.submission_window_minutes {
+            return fail(format!(
+                "backfill_window_minutes ({}) may not exceed submission_window_minutes ({}): a \
+                 miner backfilled after the window could never be verified in time",
+                self.backfill_window_minutes, self.submission_window_minutes
+            ));
+        }
+        if !(1..=5000).contains(&self.prune_batch_rows) || self.prune_interval_minutes == 0 {
+            return fail(format!(
+                "prune_batch_rows must be 1..=5000 (got {}) and prune_interval_minutes at least 1",
+                self.prune_batch_rows
+            ));
         }
         if self.test_mode && self.test_run_interval_minutes == 0 {
             return fail("test_run_interval_minutes must be at least 1".into());
@@ -282,6 +322,21 @@ impl PipelineConfig {
     pub fn miner_step_deadline(&self) -> Option<std::time::Duration> {
         (self.miner_step_deadline_seconds > 0)
             .then(|| std::time::Duration::from_secs(u64::from(self.miner_step_deadline_seconds)))
+    }
+
+    /// The end of a run's submission window: a manifest frozen after it is late.
+    pub fn submission_deadline(&self, run_start: DateTime<Utc>) -> DateTime<Utc> {
+        run_start + Duration::minutes(i64::from(self.submission_window_minutes))
+    }
+
+    /// Until when miners imported after a run's seed are still added to it.
+    pub fn backfill_until(&self, run_start: DateTime<Utc>) -> DateTime<Utc> {
+        run_start + Duration::minutes(i64::from(self.backfill_window_minutes))
+    }
+
+    /// Rows of finished runs started before this time are pruned (None: kept forever).
+    pub fn retention_cutoff(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (self.retention_days > 0).then(|| now - Duration::days(i64::from(self.retention_days)))
     }
 
     /// The grace period of a shutdown.
@@ -416,6 +471,47 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn fair_play_windows_and_retention_are_checked() {
+        let ok = PipelineConfig::default();
+        assert!(ok.validate().is_ok());
+        let start = at("2025-01-01T05:00:00Z");
+        assert_eq!(ok.submission_deadline(start), at("2025-01-01T07:00:00Z"));
+        assert_eq!(ok.backfill_until(start), at("2025-01-01T05:30:00Z"));
+        assert_eq!(ok.retention_cutoff(start), Some(start - Duration::days(90)));
+        let forever = PipelineConfig {
+            retention_days: 0,
+            ..PipelineConfig::default()
+        };
+        assert_eq!(forever.retention_cutoff(start), None);
+        let backfill_too_long = PipelineConfig {
+            backfill_window_minutes: 121,
+            ..PipelineConfig::default()
+        };
+        let e = backfill_too_long.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("may not exceed submission_window_minutes"),
+            "{e}"
+        );
+        for bad in [
+            PipelineConfig {
+                submission_window_minutes: 0,
+                backfill_window_minutes: 0,
+                ..PipelineConfig::default()
+            },
+            PipelineConfig {
+                prune_batch_rows: 5001,
+                ..PipelineConfig::default()
+            },
+            PipelineConfig {
+                prune_batch_rows: 0,
+                ..PipelineConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

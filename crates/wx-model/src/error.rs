@@ -42,6 +42,12 @@ text_enum! {
         Database => "database",
         /// The lease was lost while the step ran (the worker stopped or stalled).
         LeaseLost => "lease_lost",
+        /// The store's manifest was not frozen within the run's submission window
+        /// (docs/operating.md, "Fair play").
+        Late => "late",
+        /// The uid no longer belongs to the hotkey the run seeded (removed, or another hotkey
+        /// registered): the run stops scoring it.
+        Identity => "identity",
         /// A bug or an unexpected condition in wx itself.
         Internal => "internal",
     }

@@ -23,6 +23,9 @@ pub struct MinerRow {
     pub access_token: String,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// When the current hotkey was registered at the uid (a URL or token change keeps it; a
+    /// new hotkey is a new miner, docs/operating.md "Fair play").
+    pub registered_at: NaiveDateTime,
 }
 
 impl std::fmt::Debug for MinerRow {
@@ -33,8 +36,39 @@ impl std::fmt::Debug for MinerRow {
             .field("store_url", &self.store_url)
             .field("access_token", &"[redacted]")
             .field("updated_at", &self.updated_at)
+            .field("registered_at", &self.registered_at)
             .finish()
     }
+}
+
+/// One event of the registry's lifecycle (`miner_registry_events`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = miner_registry_events)]
+pub struct RegistryEventRow {
+    /// Row id (events of a uid are ordered by it).
+    pub id: i64,
+    /// The uid.
+    pub uid: i32,
+    /// `added`, `hotkey_changed` or `removed`.
+    pub event: String,
+    /// The hotkey the event is about (the new one for `hotkey_changed`).
+    pub hotkey: String,
+    /// The hotkey replaced (`hotkey_changed` only).
+    pub previous_hotkey: Option<String>,
+    /// When.
+    pub at: NaiveDateTime,
+}
+
+/// A registry event to insert.
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = miner_registry_events)]
+#[allow(missing_docs)]
+pub struct NewRegistryEvent {
+    pub uid: i32,
+    pub event: String,
+    pub hotkey: String,
+    pub previous_hotkey: Option<String>,
+    pub at: NaiveDateTime,
 }
 
 /// A run.
@@ -168,6 +202,8 @@ pub struct ResponseRow {
     pub hosting_status: Option<String>,
     pub hosting_latency_ms: Option<i64>,
     pub updated_at: NaiveDateTime,
+    /// When the manifest was frozen (None: no manifest was frozen).
+    pub manifest_frozen_at: Option<NaiveDateTime>,
 }
 
 /// A response to upsert (keyed by run and miner).
@@ -186,6 +222,8 @@ pub struct NewResponse {
     pub hosting_status: Option<String>,
     pub hosting_latency_ms: Option<i64>,
     pub updated_at: NaiveDateTime,
+    /// When the manifest was frozen (None: no manifest was frozen).
+    pub manifest_frozen_at: Option<NaiveDateTime>,
 }
 
 /// A row of the step log / work queue.

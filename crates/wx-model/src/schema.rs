@@ -13,6 +13,20 @@ diesel::table! {
         /// Secret: never copied into another table, a log or an error.
         access_token -> Text,
         updated_at -> Timestamp,
+        /// When the current hotkey was registered at the uid (kept across URL/token changes).
+        registered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The registry's lifecycle per uid: `added`, `hotkey_changed`, `removed`.
+    miner_registry_events (id) {
+        id -> BigInt,
+        uid -> Integer,
+        event -> Text,
+        hotkey -> Text,
+        previous_hotkey -> Nullable<Text>,
+        at -> Timestamp,
     }
 }
 
@@ -78,6 +92,8 @@ diesel::table! {
         hosting_status -> Nullable<Text>,
         hosting_latency_ms -> Nullable<BigInt>,
         updated_at -> Timestamp,
+        /// When the manifest was frozen (the submission deadline applies to this time).
+        manifest_frozen_at -> Nullable<Timestamp>,
     }
 }
 
@@ -132,8 +148,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Lifetime aggregates per uid.
-    miner_stats (uid) {
+    /// Lifetime aggregates per miner identity (uid, hotkey).
+    miner_stats (uid, hotkey) {
         uid -> Integer,
         hotkey -> Text,
         runs_total -> Integer,
@@ -185,6 +201,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     miners,
+    miner_registry_events,
     weather_forecast_runs,
     weather_forecast_stats,
     weather_miner_responses,

@@ -50,7 +50,10 @@ pub async fn snapshot(ctx: &StepContext, claim: &Claim) -> StepResult {
         }
     }
 
-    // each uid's mean overall score over the runs of the window (a run without a score is 0)
+    // each uid's mean overall score over the runs of the window (a run without a score is 0),
+    // counting only the runs of the hotkey registered at the uid now: a uid that changed hands
+    // starts from nothing, and a removed uid's history earns no weight (the chain would pay
+    // whoever holds the uid next; docs/operating.md, "Fair play")
     let stats = ctx
         .db
         .stats()
@@ -60,8 +63,15 @@ pub async fn snapshot(ctx: &StepContext, claim: &Claim) -> StepResult {
     let registered = ctx.db.miners().list().await.map_err(|e| db_failure(&e))?;
     let mut uids: BTreeSet<i32> = registered.iter().map(|m| m.uid).collect();
     uids.extend(stats.iter().map(|s| s.miner_uid));
+    let current: BTreeMap<i32, &str> = registered
+        .iter()
+        .map(|m| (m.uid, m.hotkey.as_str()))
+        .collect();
     let mut by_uid: BTreeMap<i32, BTreeMap<i64, Option<f64>>> = BTreeMap::new();
-    for s in &stats {
+    for s in stats
+        .iter()
+        .filter(|s| current.get(&s.miner_uid) == Some(&s.miner_hotkey.as_str()))
+    {
         by_uid
             .entry(s.miner_uid)
             .or_default()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wx_model::rows::{MinerRow, NewScore};
-use wx_model::{Blame, Clock, ErrorKind, MinerUid, StepError, VarLevel};
+use wx_model::{Blame, Clock, ErrorKind, StepError, VarLevel};
 use wx_store::{Claim, Db, MinerStatsRefresh, StoreError};
 
 /// Shared by every step a process runs.
@@ -31,6 +31,9 @@ pub struct StepContext {
     /// budget), shared by every day1/score and era5/score step: reading the miner's data takes
     /// none, regridding and scoring what was read takes one (docs/pipeline.md §4.7).
     pub scoring_permits: Arc<Semaphore>,
+    /// The operator's override of the submission window (`wx-step run --force --allow-late`):
+    /// who allowed it, recorded in the verify step's context. None in the daemon.
+    pub late_override: Option<String>,
 }
 
 impl StepContext {
@@ -65,26 +68,69 @@ impl StepContext {
         ))
     }
 
-    /// The registered miner of a claim, or a failure if it was deregistered.
-    pub async fn miner(&self, uid: MinerUid) -> Result<MinerRow, StepFailure> {
-        self.db
+    /// The run's start (its creation time), from which its submission window counts.
+    pub async fn run_start(&self, claim: &Claim) -> Result<DateTime<Utc>, StepFailure> {
+        let run = self
+            .db
+            .runs()
+            .require(claim.key.run)
+            .await
+            .map_err(|e| db_failure(&e))?;
+        Ok(DateTime::from_naive_utc_and_offset(
+            run.run_initiation_time,
+            Utc,
+        ))
+    }
+
+    /// The registered miner of a claim, or a permanent failure if the uid was deregistered or
+    /// now belongs to another hotkey: a run scores only the hotkey it seeded, and the new
+    /// hotkey joins the next run (docs/operating.md, "Fair play").
+    pub async fn miner(&self, claim: &Claim) -> Result<MinerRow, StepFailure> {
+        let uid = claim.key.miner;
+        let row = self
+            .db
             .miners()
             .get(uid.as_i32())
             .await
-            .map_err(|e| db_failure(&e))?
-            .ok_or_else(|| {
-                StepFailure::permanent(
-                    ErrorKind::Format,
+            .map_err(|e| db_failure(&e))?;
+        match row {
+            Some(m) if m.hotkey == claim.hotkey => Ok(m),
+            Some(m) => {
+                tracing::warn!(
+                    run = %claim.key.run,
+                    miner = %uid,
+                    seeded = %claim.hotkey,
+                    registered = %m.hotkey,
+                    "the uid changed hands during the run: the seeded hotkey is no longer scored"
+                );
+                Err(StepFailure::permanent(
+                    ErrorKind::Identity,
                     Blame::Miner,
-                    &format!("miner {uid} is no longer registered"),
-                )
-            })
+                    &format!(
+                        "miner {uid}: hotkey {} was registered at this uid after the run was \
+                         seeded for hotkey {}; this run scores only the seeded hotkey, the new \
+                         one joins the next run",
+                        m.hotkey, claim.hotkey
+                    ),
+                ))
+            }
+            None => Err(StepFailure::permanent(
+                ErrorKind::Identity,
+                Blame::Miner,
+                &format!(
+                    "miner {uid} is no longer registered (removed with `wx-validator miners \
+                     remove`); re-import it to score it in the next run"
+                ),
+            )),
+        }
     }
 
-    /// The refresh of one miner's lifetime statistics, as a completion effect.
-    pub fn refresh(&self, uid: MinerUid) -> MinerStatsRefresh {
+    /// The refresh of the claim's miner's lifetime statistics (its identity: uid and the
+    /// hotkey the run seeded), as a completion effect.
+    pub fn refresh(&self, claim: &Claim) -> MinerStatsRefresh {
         MinerStatsRefresh {
-            uid,
+            uid: claim.key.miner,
+            hotkey: claim.hotkey.clone(),
             day1_pass_threshold: self.config.scoring.day1.pass_threshold,
         }
     }
@@ -183,6 +229,7 @@ pub fn data_failure(e: &DataError, secrets: &[&str]) -> StepFailure {
         retryable: e.is_retryable(),
         effects: Box::default(),
         on_final: Box::default(),
+        retry_until: None,
     }
 }
 

@@ -159,7 +159,7 @@ fn final_effects(
     let uid = claim.key.miner;
     let mut e = Effects {
         stats: vec![(uid, StatsPatch::status(status))],
-        refresh_miner_stats: vec![ctx.refresh(uid)],
+        refresh_miner_stats: vec![ctx.refresh(claim)],
         ..Default::default()
     };
     if era5_next {
@@ -383,7 +383,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         stats: vec![(uid, stats)],
         enqueue: vec![era5_spec(ctx, claim, init)],
         logs: vec![log],
-        refresh_miner_stats: vec![ctx.refresh(uid)],
+        refresh_miner_stats: vec![ctx.refresh(claim)],
         ..Default::default()
     };
     clean_up_clim_cache(ctx, run, 1).await;

@@ -491,7 +491,7 @@ fn final_failure(ctx: &StepContext, claim: &Claim, done: &[u32]) -> Effects {
     };
     Effects {
         stats: vec![(claim.key.miner, StatsPatch::status(status))],
-        refresh_miner_stats: vec![ctx.refresh(claim.key.miner)],
+        refresh_miner_stats: vec![ctx.refresh(claim)],
         ..Default::default()
     }
 }
@@ -605,7 +605,7 @@ fn finish_effects(
     };
     Ok(Effects {
         stats: vec![(uid, patch)],
-        refresh_miner_stats: vec![ctx.refresh(uid)],
+        refresh_miner_stats: vec![ctx.refresh(claim)],
         ..Default::default()
     })
 }

@@ -19,6 +19,7 @@ pub async fn result(ctx: &StepContext, claim: &Claim, error: StepError) -> StepR
         retryable: false,
         effects: Box::default(),
         on_final: Box::new(on_final),
+        retry_until: None,
     })
 }
 
@@ -48,7 +49,7 @@ async fn final_effects(ctx: &StepContext, claim: &Claim) -> Result<Effects, Step
     };
     let mut effects = Effects {
         stats: vec![(uid, StatsPatch::status(status))],
-        refresh_miner_stats: vec![ctx.refresh(uid)],
+        refresh_miner_stats: vec![ctx.refresh(claim)],
         ..Effects::default()
     };
     if claim.key.kind == StepKind::Day1Score {

@@ -60,7 +60,7 @@ pub async fn open_verified_miner(
             &format!("stored manifest of miner {uid}: {e}"),
         )
     })?;
-    let miner = ctx.miner(uid).await?;
+    let miner = ctx.miner(claim).await?;
     let url = crate::context::store_url(&miner.store_url, claim.key.run, init);
     let name = format!("miner {uid}");
     let reader = deadline

@@ -70,8 +70,28 @@ impl Pipeline {
                 data,
                 metrics: Arc::default(),
                 scoring_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
+                late_override: None,
             }),
         })
+    }
+
+    /// This pipeline verifies stores past their run's submission window (`wx-step run
+    /// --force --allow-late`): `by` says who allowed it; it is logged and recorded in the
+    /// verify step's context. Only for a pipeline built for one operator command.
+    pub fn allow_late(self, by: String) -> Pipeline {
+        let c = &self.ctx;
+        Pipeline {
+            ctx: Arc::new(StepContext {
+                db: c.db.clone(),
+                config: c.config.clone(),
+                targets: c.targets.clone(),
+                clock: c.clock.clone(),
+                data: c.data.clone(),
+                metrics: c.metrics.clone(),
+                scoring_permits: c.scoring_permits.clone(),
+                late_override: Some(by),
+            }),
+        }
     }
 
     /// The pipeline's counters (register them for `/metrics`).
@@ -127,7 +147,31 @@ impl Pipeline {
             &mut rng,
         );
         self.bookkeeping(claim, &mut completion).await;
+        self.record_late_override(claim, &mut completion).await;
         completion
+    }
+
+    /// A verification that ran past its run's submission window by the operator's override
+    /// records who allowed it in the step's context (docs/operating.md, "Fair play").
+    async fn record_late_override(&self, claim: &Claim, completion: &mut Completion) {
+        let ctx = &self.ctx;
+        let (Some(by), StepKind::VerifyOpenStore) = (&ctx.late_override, claim.key.kind) else {
+            return;
+        };
+        let Ok(start) = ctx.run_start(claim).await else {
+            return;
+        };
+        let deadline = ctx.config.pipeline.submission_deadline(start);
+        let now = ctx.now();
+        if now > deadline {
+            completion.context = Some(serde_json::json!({
+                "late_override": {
+                    "by": by,
+                    "deadline": deadline.to_rfc3339(),
+                    "at": now.to_rfc3339(),
+                }
+            }));
+        }
     }
 
     async fn dispatch(&self, claim: &Claim) -> StepResult {

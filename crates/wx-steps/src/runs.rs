@@ -1,4 +1,5 @@
-//! Creating the day's run (a periodic job of the scheduler) and the retention clean-up.
+//! Creating the day's run (a periodic job of the scheduler), the disk cache clean-up and the
+//! database retention (docs/operating.md, "Retention").
 
 use crate::context::StepContext;
 use crate::plan;
@@ -58,13 +59,15 @@ pub async fn ensure_run(
         return Ok(RunCreation::Reused { run, backfilled: 0 });
     }
     // a reused active run: make sure its first steps exist and backfill new miners (once the
-    // seed step has created the first stats rows)
+    // seed step has created the first stats rows, and only within the backfill window: a
+    // miner imported later joins the next run, docs/operating.md "Fair play")
     ctx.db
         .steps()
         .enqueue(&plan::run_start(p, run, now), now)
         .await?;
+    let started = DateTime::<Utc>::from_naive_utc_and_offset(handle.run.run_initiation_time, Utc);
     let seeded = !ctx.db.stats().list(run).await?.is_empty();
-    let backfilled = if seeded {
+    let backfilled = if seeded && now <= p.backfill_until(started) {
         seed::backfill(ctx, run).await?
     } else {
         0
@@ -87,4 +90,33 @@ pub async fn purge_cache(ctx: &StepContext) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::debug!(?report, "disk cache purged");
     Ok(())
+}
+
+/// Deletes scores, step rows and snapshots older than `retention_days` (finished runs only, in
+/// batches of `prune_batch_rows`); `None` when `retention_days = 0` keeps everything.
+pub async fn prune(
+    ctx: &StepContext,
+    dry_run: bool,
+) -> Result<Option<wx_store::PruneReport>, wx_store::StoreError> {
+    let p = &ctx.config.pipeline;
+    let Some(cutoff) = p.retention_cutoff(ctx.now()) else {
+        return Ok(None);
+    };
+    let report = ctx
+        .db
+        .retention()
+        .prune(cutoff, p.prune_batch_rows, dry_run)
+        .await?;
+    if !report.runs.is_empty() || report.snapshots > 0 {
+        tracing::info!(
+            runs = report.runs.len(),
+            scores = report.scores,
+            steps = report.steps,
+            snapshots = report.snapshots,
+            dry_run,
+            "retention: pruned rows older than {} days",
+            p.retention_days
+        );
+    }
+    Ok(Some(report))
 }

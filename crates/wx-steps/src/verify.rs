@@ -1,5 +1,12 @@
 //! verify/open_store: token → manifest → signature → frozen manifest → Zarr open, with the
 //! store's layout checked and hosting latency recorded.
+//!
+//! The submission window (docs/operating.md, "Fair play"): a manifest must be frozen within
+//! `submission_window_minutes` of the run's start. A store whose verification starts or whose
+//! manifest is frozen later is refused as `late`, and retries end at the window; the time the
+//! manifest was frozen is recorded in the response row. Only an operator's explicit override
+//! (`wx-step run --force --allow-late`) verifies past it, and that is logged and recorded in
+//! the step's context.
 
 use crate::context::{StepContext, data_failure, store_url};
 use crate::data::hosting_status_of;
@@ -15,7 +22,39 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
     let run = claim.key.run;
     let uid = claim.key.miner;
     let init = ctx.run_init(claim).await?;
-    let miner = ctx.miner(uid).await?;
+    let deadline = ctx
+        .config
+        .pipeline
+        .submission_deadline(ctx.run_start(claim).await?);
+    let miner = ctx.miner(claim).await?;
+    let late = |at: chrono::DateTime<chrono::Utc>| -> Option<crate::wrapper::StepFailure> {
+        if at <= deadline {
+            return None;
+        }
+        if let Some(by) = &ctx.late_override {
+            tracing::warn!(run = %run, miner = %uid, deadline = %deadline, by = %by,
+                "verifying past the submission window: operator override");
+            return None;
+        }
+        Some(crate::wrapper::StepFailure::permanent(
+            ErrorKind::Late,
+            Blame::Miner,
+            &format!(
+                "late: miner {uid}'s manifest was not frozen within the submission window, which \
+                 closed at {} ({} min after the run started); the store is not scored in this run",
+                deadline.format("%Y-%m-%dT%H:%M:%SZ"),
+                ctx.config.pipeline.submission_window_minutes
+            ),
+        ))
+    };
+    if let Some(failure) = late(ctx.now()) {
+        tracing::info!(run = %run, miner = %uid, "store refused: late");
+        return Err(failure.on_final(Effects {
+            stats: vec![(uid, StatsPatch::status(ForecastStatus::VerifyFailed))],
+            refresh_miner_stats: vec![ctx.refresh(claim)],
+            ..Default::default()
+        }));
+    }
     let url = store_url(&miner.store_url, run, init);
     let secrets = [miner.access_token.as_str()];
     let started = Instant::now();
@@ -30,6 +69,7 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
         )
         .await;
     let latency_ms = started.elapsed().as_millis() as i64;
+    // the manifest is frozen when verify_miner_store returns it
     let now = ctx.now();
     let response =
         |passed: bool,
@@ -46,6 +86,7 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
             hosting_status: Some(hosting.as_str().to_owned()),
             hosting_latency_ms: Some(latency_ms),
             updated_at: now.naive_utc(),
+            manifest_frozen_at: manifest.map(|_| now.naive_utc()),
         };
     let hosting_patch = |h: HostingStatus| StatsPatch {
         hosting_status: Some(h.as_str().to_owned()),
@@ -55,6 +96,17 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
     match opened {
         Ok((frozen, mut store)) => {
             ctx.metrics.miner_bytes_verified.inc_by(store.take_bytes());
+            if let Some(failure) = late(now) {
+                tracing::info!(run = %run, miner = %uid, "store refused: manifest frozen late");
+                // the late manifest is kept for the record, not as a verified store
+                return Err(verify_failed(
+                    ctx,
+                    claim,
+                    failure,
+                    response(false, HostingStatus::Invalid, Some(&frozen)),
+                    hosting_patch(HostingStatus::Invalid),
+                ));
+            }
             let usable = store.reader().usable_variables();
             let wanted: Vec<_> = ctx
                 .targets
@@ -110,7 +162,7 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
                     now,
                 )],
                 run_status: Some((RunStatus::Scoring, None)),
-                refresh_miner_stats: vec![ctx.refresh(uid)],
+                refresh_miner_stats: vec![ctx.refresh(claim)],
                 ..Default::default()
             };
             Ok(StepOutcome::Done(effects))
@@ -118,7 +170,8 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
         Err(e) => {
             let hosting = hosting_status_of(&e);
             tracing::info!(run = %run, miner = %uid, error = %e, "store verification failed");
-            let failure = data_failure(&e, &secrets);
+            // retries end at the submission window
+            let failure = data_failure(&e, &secrets).retry_until(deadline);
             Err(verify_failed(
                 ctx,
                 claim,
@@ -146,7 +199,7 @@ fn verify_failed(
         })
         .on_final(Effects {
             stats: vec![(uid, StatsPatch::status(ForecastStatus::VerifyFailed))],
-            refresh_miner_stats: vec![ctx.refresh(uid)],
+            refresh_miner_stats: vec![ctx.refresh(claim)],
             ..Default::default()
         })
 }

@@ -42,6 +42,9 @@ pub struct StepFailure {
     pub effects: Box<Effects>,
     /// Effects to apply only when the step fails for good (e.g. a terminal forecast status).
     pub on_final: Box<Effects>,
+    /// No retry after this time: a retry that would come later fails for good now (the
+    /// submission window of verification, docs/operating.md "Fair play").
+    pub retry_until: Option<DateTime<Utc>>,
 }
 
 impl StepFailure {
@@ -52,6 +55,7 @@ impl StepFailure {
             retryable: true,
             effects: Box::default(),
             on_final: Box::default(),
+            retry_until: None,
         }
     }
 
@@ -66,6 +70,12 @@ impl StepFailure {
     /// Adds effects applied only when the step fails for good.
     pub fn on_final(mut self, effects: Effects) -> Self {
         self.on_final = Box::new(effects);
+        self
+    }
+
+    /// Retries end at `deadline`: a retry due later becomes a final failure.
+    pub fn retry_until(mut self, deadline: DateTime<Utc>) -> Self {
+        self.retry_until = Some(deadline);
         self
     }
 
@@ -107,7 +117,7 @@ pub fn complete(
         },
         Err(failure) => {
             let attempt = claim.attempt + 1;
-            let decision = if failure.retryable {
+            let mut decision = if failure.retryable {
                 // the row's max_retries (set at enqueue from the policy) bounds the attempts
                 let policy = RetryPolicy {
                     max_retries: claim.max_retries,
@@ -117,18 +127,33 @@ pub fn complete(
             } else {
                 RetryDecision::GiveUp
             };
+            let mut error = failure.error;
+            if let (RetryDecision::RetryAfter(delay), Some(deadline)) =
+                (&decision, failure.retry_until)
+            {
+                let at =
+                    now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::zero());
+                if at > deadline {
+                    decision = RetryDecision::GiveUp;
+                    error.message = format!(
+                        "{} (no retry: late, the submission window closed at {})",
+                        error.message,
+                        deadline.format("%Y-%m-%dT%H:%M:%SZ")
+                    );
+                }
+            }
             let mut effects = *failure.effects;
             // The miner's error message tells the miner and the operator what went wrong with
             // the miner. A failure of our own side (database, cache, upstream data) that will
             // be retried is not that: it is logged and kept in the step row, and the miner's
             // message stays as it was (docs/pipeline.md §4.6). One that ends the step is shown.
-            let ours_and_retried = failure.error.blame == Blame::Infrastructure
+            let ours_and_retried = error.blame == Blame::Infrastructure
                 && matches!(decision, RetryDecision::RetryAfter(_));
             if claim.key.kind.scope() != Scope::Run && !ours_and_retried {
                 effects.stats.push((
                     claim.key.miner,
                     StatsPatch {
-                        forecast_error_msg: Some(failure.error.to_json()),
+                        forecast_error_msg: Some(error.to_json()),
                         ..Default::default()
                     },
                 ));
@@ -138,7 +163,7 @@ pub fn complete(
                     outcome: Outcome::Retry {
                         at: now
                             + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()),
-                        error: failure.error,
+                        error,
                     },
                     context: None,
                     effects,
@@ -146,9 +171,7 @@ pub fn complete(
                 RetryDecision::GiveUp => {
                     effects.merge(*failure.on_final);
                     Completion {
-                        outcome: Outcome::Failed {
-                            error: failure.error,
-                        },
+                        outcome: Outcome::Failed { error },
                         context: None,
                         effects,
                     }

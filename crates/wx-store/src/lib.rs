@@ -17,6 +17,7 @@ mod pg_connect;
 mod pool;
 pub mod queue;
 pub mod responses;
+pub mod retention;
 pub mod runs;
 mod schema_check;
 pub mod scores;
@@ -32,13 +33,14 @@ pub mod unavailable;
 pub use backend::{Backend, Db, DbOptions, DbTarget, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use error::{StoreError, redact_url};
 pub use miner_stats::MinerStatsRepo;
-pub use miners::{ImportSummary, MinerRecord, Miners};
+pub use miners::{HotkeyChange, ImportSummary, MinerRecord, Miners, event as registry_event};
 pub use pool::PoolState;
 pub use queue::{
     Claim, ClaimRequest, Completion, CorruptRow, Effects, Fence, KeyClaim, MinerStatsRefresh,
     Outcome, Queue, RescueAction, RescueReport, RescueRequest, Rescued,
 };
 pub use responses::Responses;
+pub use retention::{PruneReport, Retention};
 pub use runs::{RunHandle, Runs};
 pub use scores::{Scores, score_type};
 pub use snapshots::Snapshots;

@@ -1,5 +1,7 @@
-//! The `miner_stats` table: lifetime aggregates per uid, recomputed from facts (stats rows,
-//! responses, step errors) — never incremented, so recomputing twice changes nothing.
+//! The `miner_stats` table: lifetime aggregates per miner identity (uid, hotkey), recomputed
+//! from that identity's facts (stats rows, responses, step errors) — never incremented, so
+//! recomputing twice changes nothing. A new hotkey at a uid is a new miner: its row starts
+//! empty, and the previous hotkey's row keeps its history (docs/operating.md, "Fair play").
 
 use crate::backend::{impl_for_each_conn, with_conn};
 use crate::time::ts;
@@ -122,45 +124,47 @@ pub(crate) fn aggregate(
 
 /// miner_stats writes inside a caller's transaction.
 pub(crate) trait MinerStatsOps {
-    /// Recomputes and upserts one uid's aggregates.
+    /// Recomputes and upserts one (uid, hotkey)'s aggregates.
     fn refresh_miner_stats(
         &mut self,
         uid: MinerUid,
+        hotkey: &str,
         day1_pass_threshold: f64,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl_for_each_conn!(MinerStatsOps {
-    async fn refresh_miner_stats(&mut self, uid: MinerUid, day1_pass_threshold: f64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn refresh_miner_stats(&mut self, uid: MinerUid, hotkey: &str, day1_pass_threshold: f64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let u = uid.as_i32();
         let facts = MinerFacts {
-            stats: stats::table.filter(stats::miner_uid.eq(u)).order(stats::run_id).select(StatsRow::as_select()).load(self).await?,
+            stats: stats::table.filter(stats::miner_uid.eq(u)).filter(stats::miner_hotkey.eq(hotkey)).order(stats::run_id).select(StatsRow::as_select()).load(self).await?,
             responses: responses::table
                 .filter(responses::miner_uid.eq(u))
+                .filter(responses::miner_hotkey.eq(hotkey))
                 .order(responses::run_id)
                 .select(ResponseRow::as_select())
                 .load(self)
                 .await?,
             errors: steps::table
                 .filter(steps::miner_uid.eq(u))
+                .filter(steps::miner_hotkey.eq(hotkey))
                 .filter(steps::step_name.ne("seed"))
                 .filter(steps::step_name.ne("aggregate"))
                 .filter(steps::error_json.is_not_null())
                 .select(steps::error_json.assume_not_null())
                 .load(self)
                 .await?,
-            first_seen: miner_stats::table.find(u).select(miner_stats::first_seen).first(self).await.optional()?,
+            first_seen: miner_stats::table.find((u, hotkey)).select(miner_stats::first_seen).first(self).await.optional()?,
         };
         let Some(row) = aggregate(uid, &facts, day1_pass_threshold, ts(now)) else {
             return Ok(());
         };
         diesel::insert_into(miner_stats::table)
             .values(&row)
-            .on_conflict(miner_stats::uid)
+            .on_conflict((miner_stats::uid, miner_stats::hotkey))
             .do_update()
             .set((
-                miner_stats::hotkey.eq(excluded(miner_stats::hotkey)),
                 miner_stats::runs_total.eq(excluded(miner_stats::runs_total)),
                 miner_stats::runs_scored.eq(excluded(miner_stats::runs_scored)),
                 miner_stats::avg_overall_score.eq(excluded(miner_stats::avg_overall_score)),
@@ -196,32 +200,38 @@ impl Db {
 }
 
 impl MinerStatsRepo<'_> {
-    /// Recomputes one uid from facts (idempotent).
+    /// Recomputes one (uid, hotkey) from facts (idempotent).
     pub async fn refresh(
         &self,
         uid: MinerUid,
+        hotkey: &str,
         day1_pass_threshold: f64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         crate::backend::write_tx!(self.0, |c| c
-            .refresh_miner_stats(uid, day1_pass_threshold, now)
+            .refresh_miner_stats(uid, hotkey, day1_pass_threshold, now)
             .await)
     }
 
-    /// One uid's aggregates.
-    pub async fn get(&self, uid: MinerUid) -> Result<Option<MinerStatsRow>, StoreError> {
+    /// One miner identity's aggregates.
+    pub async fn get(
+        &self,
+        uid: MinerUid,
+        hotkey: &str,
+    ) -> Result<Option<MinerStatsRow>, StoreError> {
         with_conn!(self.0, |c| Ok(miner_stats::table
-            .find(uid.as_i32())
+            .find((uid.as_i32(), hotkey))
             .select(MinerStatsRow::as_select())
             .first(c)
             .await
             .optional()?))
     }
 
-    /// Every uid's aggregates.
+    /// Every identity's aggregates, by uid, then oldest first (a uid's previous hotkeys keep
+    /// their rows).
     pub async fn list(&self) -> Result<Vec<MinerStatsRow>, StoreError> {
         with_conn!(self.0, |c| Ok(miner_stats::table
-            .order(miner_stats::uid)
+            .order((miner_stats::uid, miner_stats::first_seen))
             .select(MinerStatsRow::as_select())
             .load(c)
             .await?))

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
-use wx_model::rows::MinerRow;
-use wx_model::schema::miners;
+use wx_model::rows::{MinerRow, NewRegistryEvent, RegistryEventRow};
+use wx_model::schema::{miner_registry_events, miners};
 
 /// One miner as listed in an import file (`wx-validator miners import FILE`).
 ///
@@ -68,10 +68,35 @@ impl MinerRecord {
 }
 
 /// What an import changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ImportSummary {
     /// Miners upserted (new or changed).
     pub upserted: usize,
+    /// Uids registered that were not registered before.
+    pub added: Vec<i32>,
+    /// Uids whose hotkey changed: a new miner at the uid (no inherited history).
+    pub hotkey_changed: Vec<HotkeyChange>,
+}
+
+/// A uid that changed hands in an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HotkeyChange {
+    /// The uid.
+    pub uid: i32,
+    /// The hotkey registered before.
+    pub previous: String,
+    /// The hotkey registered now.
+    pub hotkey: String,
+}
+
+/// The registry's lifecycle events (`miner_registry_events.event`).
+pub mod event {
+    /// A uid registered that was not registered.
+    pub const ADDED: &str = "added";
+    /// A registered uid got another hotkey: a new miner.
+    pub const HOTKEY_CHANGED: &str = "hotkey_changed";
+    /// A uid was deregistered (`miners remove`).
+    pub const REMOVED: &str = "removed";
 }
 
 /// Repository of the `miners` table.
@@ -110,28 +135,93 @@ impl Miners<'_> {
                 store_url: r.store_url.trim().to_owned(),
                 access_token: r.access_token.clone(),
                 updated_at: ts(now),
+                registered_at: ts(now),
             })
             .collect();
         let rows = &rows;
-        write_tx!(self.0, |c| {
+        let summary = write_tx!(self.0, |c| {
+            let mut summary = ImportSummary::default();
             for row in rows {
-                diesel::insert_into(miners::table)
-                    .values(row)
-                    .on_conflict(miners::uid)
-                    .do_update()
-                    .set((
-                        miners::hotkey.eq(excluded(miners::hotkey)),
-                        miners::store_url.eq(excluded(miners::store_url)),
-                        miners::access_token.eq(excluded(miners::access_token)),
-                        miners::updated_at.eq(excluded(miners::updated_at)),
-                    ))
-                    .execute(c)
-                    .await?;
+                let before: Option<String> = miners::table
+                    .find(row.uid)
+                    .select(miners::hotkey)
+                    .first(c)
+                    .await
+                    .optional()?;
+                let event = match &before {
+                    None => Some(NewRegistryEvent {
+                        uid: row.uid,
+                        event: event::ADDED.into(),
+                        hotkey: row.hotkey.clone(),
+                        previous_hotkey: None,
+                        at: ts(now),
+                    }),
+                    Some(previous) if *previous != row.hotkey => Some(NewRegistryEvent {
+                        uid: row.uid,
+                        event: event::HOTKEY_CHANGED.into(),
+                        hotkey: row.hotkey.clone(),
+                        previous_hotkey: Some(previous.clone()),
+                        at: ts(now),
+                    }),
+                    Some(_) => None,
+                };
+                match &before {
+                    // same identity: where the store is and how to read it may change, the
+                    // registration time stays
+                    Some(previous) if *previous == row.hotkey => {
+                        diesel::update(miners::table.find(row.uid))
+                            .set((
+                                miners::store_url.eq(&row.store_url),
+                                miners::access_token.eq(&row.access_token),
+                                miners::updated_at.eq(row.updated_at),
+                            ))
+                            .execute(c)
+                            .await?;
+                    }
+                    // a new miner at the uid, or a new uid
+                    _ => {
+                        diesel::insert_into(miners::table)
+                            .values(row)
+                            .on_conflict(miners::uid)
+                            .do_update()
+                            .set((
+                                miners::hotkey.eq(excluded(miners::hotkey)),
+                                miners::store_url.eq(excluded(miners::store_url)),
+                                miners::access_token.eq(excluded(miners::access_token)),
+                                miners::updated_at.eq(excluded(miners::updated_at)),
+                                miners::registered_at.eq(excluded(miners::registered_at)),
+                            ))
+                            .execute(c)
+                            .await?;
+                    }
+                }
+                if let Some(e) = event {
+                    match &e.previous_hotkey {
+                        None => summary.added.push(e.uid),
+                        Some(previous) => summary.hotkey_changed.push(HotkeyChange {
+                            uid: e.uid,
+                            previous: previous.clone(),
+                            hotkey: e.hotkey.clone(),
+                        }),
+                    }
+                    diesel::insert_into(miner_registry_events::table)
+                        .values(&e)
+                        .execute(c)
+                        .await?;
+                }
+                summary.upserted += 1;
             }
-            Ok::<_, StoreError>(ImportSummary {
-                upserted: rows.len(),
-            })
-        })
+            Ok::<_, StoreError>(summary)
+        })?;
+        for change in &summary.hotkey_changed {
+            tracing::warn!(
+                uid = change.uid,
+                previous = %change.previous,
+                hotkey = %change.hotkey,
+                "the uid changed hands: a new miner without history; it joins the next run"
+            );
+        }
+        Ok(summary)
     }
 
     /// All registered miners by uid.
@@ -153,11 +243,51 @@ impl Miners<'_> {
             .optional()?))
     }
 
-    /// Removes a miner (deregistration). History rows of past runs are kept.
-    pub async fn remove(&self, uid: i32) -> Result<bool, StoreError> {
-        with_conn!(self.0, |c| Ok(diesel::delete(miners::table.find(uid))
-            .execute(c)
-            .await?
-            > 0))
+    /// Removes a miner (deregistration): no new run seeds it; its history rows (stats, scores,
+    /// responses, `miner_stats`) are kept for reports. The removal is recorded as a registry
+    /// event. Returns whether the uid was registered.
+    pub async fn remove(&self, uid: i32, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        write_tx!(self.0, |c| {
+            let hotkey: Option<String> = miners::table
+                .find(uid)
+                .select(miners::hotkey)
+                .first(c)
+                .await
+                .optional()?;
+            let Some(hotkey) = hotkey else {
+                return Ok::<_, StoreError>(false);
+            };
+            diesel::delete(miners::table.find(uid)).execute(c).await?;
+            diesel::insert_into(miner_registry_events::table)
+                .values(&NewRegistryEvent {
+                    uid,
+                    event: event::REMOVED.into(),
+                    hotkey,
+                    previous_hotkey: None,
+                    at: ts(now),
+                })
+                .execute(c)
+                .await?;
+            Ok(true)
+        })
+    }
+
+    /// Registry events, newest first: of one uid, or of every uid; at most `limit`.
+    pub async fn events(
+        &self,
+        uid: Option<i32>,
+        limit: i64,
+    ) -> Result<Vec<RegistryEventRow>, StoreError> {
+        with_conn!(self.0, |c| {
+            let mut q = miner_registry_events::table
+                .select(RegistryEventRow::as_select())
+                .order(miner_registry_events::id.desc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(u) = uid {
+                q = q.filter(miner_registry_events::uid.eq(u));
+            }
+            Ok(q.load(c).await?)
+        })
     }
 }

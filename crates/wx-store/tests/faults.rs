@@ -85,6 +85,7 @@ fn last_step_done(run: RunId, uid: u8, now: DateTime<Utc>) -> Completion {
             }],
             refresh_miner_stats: vec![MinerStatsRefresh {
                 uid: MinerUid::new(uid),
+                hotkey: format!("5Hotkey{uid:03}"),
                 day1_pass_threshold: 0.1,
             }],
             complete_run_if_done: true,
@@ -160,7 +161,7 @@ async fn a_step_given_up_after_lost_leases_applies_the_failures_effects(t: TestD
     assert!(stats.forecast_error_msg.unwrap().contains("lease_lost"));
     let miner = db
         .miner_stats()
-        .get(MinerUid::new(1))
+        .get(MinerUid::new(1), "5Hotkey001")
         .await
         .unwrap()
         .unwrap();

@@ -183,6 +183,7 @@ async fn completion_applies_effects_atomically(t: TestDb) {
             enqueue: vec![day1.clone()],
             refresh_miner_stats: vec![wx_store::MinerStatsRefresh {
                 uid: MinerUid::new(1),
+                hotkey: "5Hotkey001".into(),
                 day1_pass_threshold: 0.1,
             }],
             ..Default::default()
@@ -227,7 +228,7 @@ async fn completion_applies_effects_atomically(t: TestDb) {
     assert_eq!(stats.status().unwrap(), wx_model::ForecastStatus::Verified);
     assert_eq!(
         db.miner_stats()
-            .get(MinerUid::new(1))
+            .get(MinerUid::new(1), "5Hotkey001")
             .await
             .unwrap()
             .unwrap()

@@ -50,7 +50,7 @@ async fn miners_import_is_an_upsert_and_validates(t: TestDb) {
         2,
         "a refused import changes nothing"
     );
-    assert!(db.miners().remove(1).await.unwrap());
+    assert!(db.miners().remove(1, t0()).await.unwrap());
     assert!(db.miners().get(1).await.unwrap().is_none());
 }
 
@@ -380,6 +380,7 @@ async fn responses_and_snapshots_round_trip(t: TestDb) {
         hosting_status: None,
         hosting_latency_ms: None,
         updated_at: t0().naive_utc(),
+        manifest_frozen_at: None,
     };
 }
 

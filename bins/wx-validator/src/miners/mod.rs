@@ -1,5 +1,9 @@
 //! `wx-validator miners …`: import the registry from a TOML or JSON file (all rows checked
-//! first, see [`validate`]; all or nothing), list it.
+//! first, see [`validate`]; all or nothing), list it, remove a miner.
+//!
+//! Identity is (uid, hotkey) (docs/operating.md, "Fair play"): an import that gives a uid
+//! another hotkey registers a new miner there, without the previous hotkey's history; it is
+//! printed, logged and recorded as a registry event, which `miners list` and `status` show.
 
 pub mod validate;
 
@@ -21,8 +25,16 @@ pub enum MinersCommand {
         /// The file.
         file: PathBuf,
     },
-    /// List the registered miners (tokens are never printed).
+    /// List the registered miners (tokens are never printed): when each hotkey was registered
+    /// and the hotkey it replaced at the uid, if any.
     List,
+    /// Deregister a miner: no new run seeds it and its runs in progress stop scoring it; its
+    /// history (stats, scores, lifetime statistics) is kept for reports. Re-importing the uid
+    /// registers it again (a different hotkey is a new miner).
+    Remove {
+        /// The uid.
+        uid: u8,
+    },
 }
 
 #[derive(serde::Deserialize)]
@@ -88,25 +100,75 @@ pub async fn run(command: MinersCommand, config: &wx_steps::ValidatorConfig) -> 
                 .into());
             }
             let summary = db.miners().import(&records, chrono::Utc::now()).await?;
-            writeln!(
-                std::io::stdout(),
-                "imported {} miners into {}",
-                summary.upserted,
-                db.display_url()
-            )?;
-        }
-        MinersCommand::List => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{:>4}  {:<50}  store_url", "uid", "hotkey")?;
-            for m in db.miners().list().await? {
+            writeln!(
+                out,
+                "imported {} miners into {} ({} new)",
+                summary.upserted,
+                db.display_url(),
+                summary.added.len()
+            )?;
+            for c in &summary.hotkey_changed {
                 writeln!(
                     out,
-                    "{:>4}  {:<50}  {}",
+                    "uid {}: hotkey changed from {} to {}: a new miner, without the previous \
+                     hotkey's history; it joins the next run",
+                    c.uid, c.previous, c.hotkey
+                )?;
+            }
+        }
+        MinersCommand::List => {
+            let miners = db.miners().list().await?;
+            let events = db.miners().events(None, 10_000).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:>4}  {:<50}  {:<20}  {:<50}  store_url",
+                "uid", "hotkey", "registered_at", "previous_hotkey"
+            )?;
+            for m in miners {
+                // the hotkey this one replaced at the uid (events are newest first)
+                let previous = events
+                    .iter()
+                    .find(|e| {
+                        e.uid == m.uid
+                            && e.hotkey == m.hotkey
+                            && e.event == wx_store::registry_event::HOTKEY_CHANGED
+                    })
+                    .and_then(|e| e.previous_hotkey.clone())
+                    .unwrap_or_else(|| "-".into());
+                writeln!(
+                    out,
+                    "{:>4}  {:<50}  {:<20}  {:<50}  {}",
                     m.uid,
                     m.hotkey,
+                    m.registered_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    previous,
                     wx_model::sanitize_message(&m.store_url, &[&m.access_token])
                 )?;
             }
+        }
+        MinersCommand::Remove { uid } => {
+            let removed = db
+                .miners()
+                .remove(i32::from(uid), chrono::Utc::now())
+                .await?;
+            if !removed {
+                return Err(Failure::new(
+                    ExitStatus::DataRefused,
+                    format!(
+                        "uid {uid} is not registered in {}; `wx-validator miners list` shows \
+                         the registered uids",
+                        db.display_url()
+                    ),
+                )
+                .into());
+            }
+            tracing::info!(uid, "miner removed from the registry");
+            writeln!(
+                std::io::stdout(),
+                "removed uid {uid}: no new run seeds it; its history is kept"
+            )?;
         }
     }
     Ok(())

@@ -33,10 +33,12 @@ use wx_model::schema::weather_forecast_steps as steps;
 use wx_model::{MinerUid, RunId, RunStatus, StepKey, StepKind, StepStatus};
 
 /// Recompute a miner's lifetime statistics as part of a completion.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MinerStatsRefresh {
-    /// The miner.
+    /// The miner's uid.
     pub uid: MinerUid,
+    /// The miner's hotkey: aggregates belong to the identity (uid, hotkey).
+    pub hotkey: String,
     /// Day1 scores at or above this pass.
     pub day1_pass_threshold: f64,
 }
@@ -384,8 +386,13 @@ async fn apply_writes<C: CompletionConn>(
         c.insert_snapshot(&snapshot).await?;
     }
     for refresh in &effects.refresh_miner_stats {
-        c.refresh_miner_stats(refresh.uid, refresh.day1_pass_threshold, now)
-            .await?;
+        c.refresh_miner_stats(
+            refresh.uid,
+            &refresh.hotkey,
+            refresh.day1_pass_threshold,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
