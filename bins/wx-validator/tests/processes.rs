@@ -247,6 +247,7 @@ async fn result_sets(db: &Db, run: RunId, snapshot: &SnapshotRow) -> ResultSets 
                         "id",
                         "run_id",
                         "verified_at",
+                        "manifest_frozen_at",
                         "updated_at",
                         "hosting_latency_ms",
                     ],

@@ -56,30 +56,20 @@ impl StepContext {
 
     /// The run's GFS init time.
     pub async fn run_init(&self, claim: &Claim) -> Result<DateTime<Utc>, StepFailure> {
-        let run = self
-            .db
-            .runs()
-            .require(claim.key.run)
-            .await
-            .map_err(|e| db_failure(&e))?;
-        Ok(DateTime::from_naive_utc_and_offset(
-            run.gfs_init_time_utc,
-            Utc,
-        ))
+        Ok(self.run_row(claim).await?.gfs_init_time_utc.and_utc())
     }
 
     /// The run's start (its creation time), from which its submission window counts.
     pub async fn run_start(&self, claim: &Claim) -> Result<DateTime<Utc>, StepFailure> {
-        let run = self
-            .db
+        Ok(self.run_row(claim).await?.run_initiation_time.and_utc())
+    }
+
+    async fn run_row(&self, claim: &Claim) -> Result<wx_model::rows::RunRow, StepFailure> {
+        self.db
             .runs()
             .require(claim.key.run)
             .await
-            .map_err(|e| db_failure(&e))?;
-        Ok(DateTime::from_naive_utc_and_offset(
-            run.run_initiation_time,
-            Utc,
-        ))
+            .map_err(|e| db_failure(&e))
     }
 
     /// The registered miner of a claim, or a permanent failure if the uid was deregistered or
