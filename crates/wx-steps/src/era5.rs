@@ -594,7 +594,7 @@ fn finish_effects(
         ForecastStatus::Era5Partial
     };
     let patch = StatsPatch {
-        forecast_status: Some(status.as_str().to_owned()),
+        forecast_status: Some(status),
         era5_combined_score: Some(combined.score),
         era5_completeness: Some(combined.completeness),
         overall_forecast_score: Some(overall.score),
