@@ -15,13 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use wx_model::rows::{RunRow, ScoreRow, StatsRow};
+use wx_model::score_type;
 use wx_model::{MinerUid, RunId, VarLevel, Variable};
 use wx_report::{
     ErrorMap, ErrorMapContent, ErrorMapPanel, LeadCurve, MinerEntry, ReportData, ReportFiles,
     RunInfo,
 };
 use wx_steps::{DataHub, ValidatorConfig};
-use wx_store::{Db, score_type};
+use wx_store::Db;
 
 /// What to put in a report besides what the database holds.
 #[derive(Debug, Clone)]

@@ -15,9 +15,10 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wx_data::Field;
+use wx_model::score_type;
 use wx_model::{Blame, ErrorKind, ForecastStatus, StepKey, StepKind, StepStatus, VarLevel};
 use wx_scoring::{VariableOutcome, day1_score, overall_score};
-use wx_store::{Claim, Effects, StatsPatch, StepLog, score_type};
+use wx_store::{Claim, Effects, StatsPatch, StepLog};
 
 /// The disk-cache group of a run's Day1 climatology slices.
 pub fn clim_group(run: wx_model::RunId) -> String {

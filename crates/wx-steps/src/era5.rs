@@ -21,11 +21,12 @@ use std::collections::BTreeSet;
 use wx_data::sources::Publication;
 use wx_model::rows::NewScore;
 use wx_model::rows::UnavailableLeadRow;
+use wx_model::score_type;
 use wx_model::{Blame, ErrorKind, ForecastStatus, StepKey, StepKind, StepStatus, VarLevel};
 use wx_scoring::{
     Era5Lead, VariableOutcome, era5_combined_available, era5_lead_score, overall_score,
 };
-use wx_store::{Claim, ERA5_SOURCE, Effects, StatsPatch, StepLog, score_type};
+use wx_store::{Claim, ERA5_SOURCE, Effects, StatsPatch, StepLog};
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()

@@ -3,12 +3,13 @@
 //! (`day1_failed`, the ERA5 step still follows).
 
 use crate::harness::{Harness, MINER, skilled};
+use wx_model::score_type;
 use wx_model::{ErrorKind, ForecastStatus, StepKind};
 use wx_sim::{Behaviour, MinerSpec};
 use wx_steps::day1;
 use wx_steps::wrapper::StepOutcome;
 use wx_store::testing::TestDb;
-use wx_store::{Outcome, backend_tests, score_type};
+use wx_store::{Outcome, backend_tests};
 
 /// Whether the run has the miner's era5/score step.
 async fn has_era5_step(h: &Harness, uid: u16) -> bool {

@@ -3,11 +3,12 @@
 
 use crate::harness::{Harness, MINER, skilled};
 use chrono::Duration;
+use wx_model::score_type;
 use wx_model::{Blame, Clock, ErrorKind, ForecastStatus, StepKind};
 use wx_steps::era5;
 use wx_steps::wrapper::StepOutcome;
 use wx_store::testing::TestDb;
-use wx_store::{Outcome, backend_tests, score_type};
+use wx_store::{Outcome, backend_tests};
 
 /// The ERA5 lead score rows among `rows`, by lead.
 fn scored_leads(rows: &[wx_model::rows::NewScore]) -> Vec<i32> {

@@ -233,7 +233,7 @@ impl Harness {
             .scores(uid)
             .await
             .into_iter()
-            .filter(|s| s.score_type == wx_store::score_type::ERA5_LEAD_SCORE)
+            .filter(|s| s.score_type == wx_model::score_type::ERA5_LEAD_SCORE)
             .filter_map(|s| Some((s.lead_hours, s.score?.to_bits())))
             .collect();
         out.sort();
