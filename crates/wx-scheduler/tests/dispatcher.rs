@@ -346,7 +346,7 @@ impl PeriodicJob for CountingJob {
     fn interval(&self) -> Duration {
         Duration::from_millis(100)
     }
-    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+    fn run(&self) -> BoxFuture<'static, Result<(), wx_scheduler::JobError>> {
         let n = self.0.clone();
         async move {
             n.fetch_add(1, Ordering::SeqCst);

@@ -79,15 +79,10 @@ pub async fn ensure_run(
 }
 
 /// Deletes disk-cache entries older than the configured retention.
-pub async fn purge_cache(ctx: &StepContext) -> Result<(), String> {
+pub async fn purge_cache(ctx: &StepContext) -> Result<(), wx_data::cache::CacheError> {
     let age =
         std::time::Duration::from_secs(u64::from(ctx.config.data.cache_retention_days) * 86_400);
-    let report = ctx
-        .data
-        .disk()
-        .purge_older_than(age)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = ctx.data.disk().purge_older_than(age).await?;
     tracing::debug!(?report, "disk cache purged");
     Ok(())
 }
