@@ -128,11 +128,7 @@ pub async fn serve(
         ),
     };
     let config_prune_minutes = config.pipeline.prune_interval_minutes.max(1);
-    let every = if config.pipeline.test_mode {
-        Duration::from_secs(60 * u64::from(config.pipeline.test_run_interval_minutes.max(1)))
-    } else {
-        Duration::from_secs(300)
-    };
+    let every = config.pipeline.timings().ensure_run_every;
     let scheduler_config = parts
         .scheduler
         .unwrap_or_else(|| SchedulerConfig::from_pipeline(&config.pipeline));

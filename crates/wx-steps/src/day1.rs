@@ -35,8 +35,7 @@ pub struct PairInputs {
 fn wait_or_fail(e: &DataError, ctx: &StepContext, what: &str) -> StepResult {
     if e.not_ready {
         Ok(StepOutcome::Wait {
-            until: ctx.now()
-                + Duration::minutes(if ctx.config.pipeline.test_mode { 1 } else { 30 }),
+            until: ctx.now() + ctx.timings.gfs_recheck,
             reason: format!("{what}: {}", e.message),
             effects: Effects::default(),
         })

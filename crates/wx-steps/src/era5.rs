@@ -303,11 +303,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                 rfc3339(valid_at(*lead)),
                 published_until.map_or("nothing".to_owned(), rfc3339),
                 check.extent.basis.as_str(),
-                if pipeline.test_mode {
-                    "test_era5_give_up_seconds"
-                } else {
-                    "era5_give_up_days"
-                },
+                ctx.timings.era5_give_up_key,
             ),
             recorded_at: now.naive_utc(),
         };

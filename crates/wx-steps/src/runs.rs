@@ -32,7 +32,11 @@ pub async fn ensure_run(
     now: DateTime<Utc>,
 ) -> Result<RunCreation, wx_store::StoreError> {
     let p = &ctx.config.pipeline;
-    if !p.test_mode && now.time() < p.run_creation_time_utc {
+    if ctx
+        .timings
+        .run_creation_from
+        .is_some_and(|from| now.time() < from)
+    {
         return Ok(RunCreation::NotYet);
     }
     let init = p.gfs_init_for(now);
