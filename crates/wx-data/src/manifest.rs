@@ -305,21 +305,9 @@ pub struct Ss58Address {
     pub public_key: [u8; 32],
 }
 
-/// Why a text is not an SS58 address of a 32-byte account, in words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Ss58Error(pub String);
-
-impl From<String> for Ss58Error {
-    fn from(message: String) -> Self {
-        Ss58Error(message)
-    }
-}
-
-impl From<&str> for Ss58Error {
-    fn from(message: &str) -> Self {
-        Ss58Error(message.to_owned())
-    }
+crate::message_error! {
+    /// Why a text is not an SS58 address of a 32-byte account, in words.
+    pub struct Ss58Error;
 }
 
 /// Decodes an SS58 address of a 32-byte account; the error is the reason, in words.

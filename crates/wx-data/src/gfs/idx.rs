@@ -173,21 +173,9 @@ fn record_text(e: &IdxEntry) -> String {
     }
 }
 
-/// Why one line of a `.idx` inventory cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct IdxLineError(String);
-
-impl From<String> for IdxLineError {
-    fn from(message: String) -> Self {
-        IdxLineError(message)
-    }
-}
-
-impl From<&str> for IdxLineError {
-    fn from(message: &str) -> Self {
-        IdxLineError(message.to_owned())
-    }
+crate::message_error! {
+    /// Why one line of a `.idx` inventory cannot be read.
+    pub(crate) struct IdxLineError;
 }
 
 fn parse_line(line: &str) -> Result<IdxEntry, IdxLineError> {

@@ -109,10 +109,10 @@ pub struct ExpectedGrid {
     pub lon_step: f64,
 }
 
-/// A decoded GRIB2 grid that is not the one expected, described.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-struct GridMismatch(String);
+crate::message_error! {
+    /// A decoded GRIB2 grid that is not the one expected, described.
+    struct GridMismatch;
+}
 
 impl ExpectedGrid {
     /// GFS 0.25°: 721 × 1440, 90 → −90, 0 → 359.75.

@@ -106,23 +106,11 @@ fn cloud_of(location: &str) -> Cloud {
     }
 }
 
-/// Access settings of a source that cannot work (an unknown option, a secret in the
-/// configuration, settings for a location that is not a bucket); the message says what to
-/// change.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AccessError(pub String);
-
-impl From<String> for AccessError {
-    fn from(message: String) -> Self {
-        AccessError(message)
-    }
-}
-
-impl From<&str> for AccessError {
-    fn from(message: &str) -> Self {
-        AccessError(message.to_owned())
-    }
+crate::message_error! {
+    /// Access settings of a source that cannot work (an unknown option, a secret in the
+    /// configuration, settings for a location that is not a bucket); the message says what to
+    /// change.
+    pub struct AccessError;
 }
 
 impl SourceAccess {

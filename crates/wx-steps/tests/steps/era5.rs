@@ -122,18 +122,13 @@ async fn an_unpublished_lead_is_given_up_and_the_forecast_completes(t: TestDb) {
     );
     h.record(&claim, result).await;
 
-    let unavailable =
-        h.t.db
-            .unavailable_leads()
-            .list(h.run, wx_store::ERA5_SOURCE)
-            .await
-            .unwrap();
+    let unavailable = h.unavailable_leads().await;
     assert_eq!(unavailable.len(), 1);
-    assert_eq!(unavailable[0].lead_hours, 48);
+    assert_eq!(unavailable[0].0, 48);
     assert!(
-        unavailable[0].reason.contains("test_era5_give_up_seconds"),
+        unavailable[0].1.contains("test_era5_give_up_seconds"),
         "{}",
-        unavailable[0].reason
+        unavailable[0].1
     );
     let stats = h.stats(MINER).await;
     assert_eq!(stats.status().unwrap(), ForecastStatus::Completed);
@@ -163,14 +158,7 @@ async fn every_lead_given_up_ends_the_step_without_scores(t: TestDb) {
     };
     assert!(effects.scores.is_empty());
     h.record(&claim, result).await;
-    let unavailable =
-        h.t.db
-            .unavailable_leads()
-            .list(h.run, wx_store::ERA5_SOURCE)
-            .await
-            .unwrap();
-    let mut leads: Vec<i32> = unavailable.iter().map(|u| u.lead_hours).collect();
-    leads.sort();
+    let leads: Vec<i32> = h.unavailable_leads().await.iter().map(|u| u.0).collect();
     assert_eq!(leads, vec![24, 48]);
     assert!(h.lead_scores(MINER).await.is_empty(), "no zero score");
     assert!(h.status(MINER).await.is_terminal());

@@ -128,17 +128,12 @@ impl Harness {
 
     /// Claims `key`; it must be due (no force: attempts are kept).
     pub async fn claim(&self, key: StepKey) -> Claim {
-        match self
-            .t
-            .db
-            .queue()
-            .claim_key(&key, "test", LEASE, self.clock.now(), false)
-            .await
-            .unwrap()
-        {
-            KeyClaim::Claimed(claim) => claim,
-            other => panic!("{key} cannot be claimed: {other:?}"),
-        }
+        self.claim_key(key, false).await
+    }
+
+    /// Claims `key` whether or not it is due (a waiting snapshot), attempts reset.
+    pub async fn claim_forced(&self, key: StepKey) -> Claim {
+        self.claim_key(key, true).await
     }
 
     /// Records `completion` of `claim`, fenced, as the scheduler does.
@@ -153,13 +148,12 @@ impl Harness {
         assert_eq!(fence, Fence::Applied);
     }
 
-    /// Claims `key` whether or not it is due (a waiting snapshot), attempts reset.
-    pub async fn claim_forced(&self, key: StepKey) -> Claim {
+    async fn claim_key(&self, key: StepKey, force: bool) -> Claim {
         match self
             .t
             .db
             .queue()
-            .claim_key(&key, "test", LEASE, self.clock.now(), true)
+            .claim_key(&key, "test", LEASE, self.clock.now(), force)
             .await
             .unwrap()
         {
@@ -235,6 +229,22 @@ impl Harness {
             .into_iter()
             .filter(|s| s.score_type == wx_model::score_type::ERA5_LEAD_SCORE)
             .filter_map(|s| Some((s.lead_hours, s.score?.to_bits())))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The leads of the run recorded unavailable for lack of ERA5, ascending, with their reasons.
+    pub async fn unavailable_leads(&self) -> Vec<(i32, String)> {
+        let mut out: Vec<(i32, String)> = self
+            .t
+            .db
+            .unavailable_leads()
+            .list(self.run, wx_store::ERA5_SOURCE)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.lead_hours, u.reason))
             .collect();
         out.sort();
         out
