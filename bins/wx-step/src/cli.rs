@@ -125,14 +125,14 @@ pub struct RunArgs {
     pub allow_late: bool,
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{e} (expected e.g. 2024-12-28T00:00:00Z)"))
+        .map_err(|e| anyhow!("{e} (expected e.g. 2024-12-28T00:00:00Z)"))
 }
 
-fn parse_selection(s: &str) -> Result<VarLevel, String> {
-    VarLevel::parse(s.trim()).map_err(|e| e.to_string())
+fn parse_selection(s: &str) -> Result<VarLevel, wx_model::ParseEnumError> {
+    VarLevel::parse(s.trim())
 }
 
 /// Installs the stderr logger: silent without `-v` unless `WX_LOG` / `RUST_LOG` say otherwise;

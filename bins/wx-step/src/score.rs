@@ -43,7 +43,8 @@ use wx_scoring::{
     score_levels,
 };
 use wx_steps::align::{
-    TruthOnGrid, onto, score_against_climatology, score_against_reference, truth_on_grid,
+    AlignError, TruthOnGrid, onto, score_against_climatology, score_against_reference,
+    truth_on_grid,
 };
 use wx_steps::config::TrustedLimits;
 
@@ -216,7 +217,7 @@ pub fn score_pair(
 ) -> PairScore {
     let levels = truth.levels.clone();
     // exactly wx_steps::era5::score_variable
-    let aligned = (|| -> Result<_, String> {
+    let aligned = (|| -> Result<_, AlignError> {
         let t = truth_on_grid(truth)?;
         let f = onto(forecast, &t, "forecast")?;
         let c = onto(climatology, &t, "climatology")?;
@@ -225,9 +226,9 @@ pub fn score_pair(
     })();
     let (t, f, c, metrics) = match aligned {
         Ok(x) => x,
-        Err(msg) => {
+        Err(e) => {
             return PairScore {
-                outcome: VariableOutcome::Failed(msg),
+                outcome: VariableOutcome::Failed(e.to_string()),
                 levels,
                 per_level: None,
                 reference: None,
@@ -249,7 +250,7 @@ pub fn score_pair(
         Some(vec![metrics.clone()])
     };
     let reference = reference.map(|r| {
-        let r = onto(r, &t, "reference")?;
+        let r = onto(r, &t, "reference").map_err(|e| e.to_string())?;
         (0..t.values.len_of(Axis(0)))
             .map(|l| {
                 let one = |a: &ndarray::Array3<f32>| a.slice(s![l..l + 1, .., ..]).to_owned();
@@ -260,6 +261,7 @@ pub fn score_pair(
                     levels: t.levels.get(l).map(|x| vec![*x]).unwrap_or_default(),
                 };
                 score_against_reference(&one(&f), &level_truth, &one(&c), &one(&r), cfg)
+                    .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, String>>()
     });
@@ -356,24 +358,36 @@ async fn open_inputs(req: &ScoreRequest) -> Result<Inputs> {
     })
 }
 
-/// Reads the forecast of one selection: `Ok(Ok(field))`, `Ok(Err(message))` for a failed
-/// variable (scored 0, as the validator does), or an error when the store itself is unusable.
+/// How reading the forecast of one selection ended.
+enum ForecastRead {
+    /// The decoded field.
+    Field(Field),
+    /// The variable failed on its own (scored 0, as the validator does): why, secrets removed.
+    Failed(String),
+    /// The store itself is unusable: the command fails.
+    Unusable(anyhow::Error),
+}
+
+/// Reads the forecast of one selection.
 async fn read_forecast(
     reader: &MinerForecastReader,
     v: VarLevel,
     valid: DateTime<Utc>,
     secrets: &[&str],
-) -> Result<Result<Field, String>> {
+) -> ForecastRead {
     match reader.read(v, valid).await {
-        Ok(f) => Ok(Ok(f)),
+        Ok(f) => ForecastRead::Field(f),
         Err(e) => {
             let as_data = wx_steps::data::miner_read_error(&e);
             let usable = reader.usable_variables().contains(&v.variable);
             if wx_steps::inputs::fails_the_store(&as_data) || (usable && !is_selection_missing(&e))
             {
-                bail!("reading {v} at {} failed: {e}", rfc3339(valid));
+                return ForecastRead::Unusable(anyhow!(
+                    "reading {v} at {} failed: {e}",
+                    rfc3339(valid)
+                ));
             }
-            Ok(Err(wx_model::sanitize_message(&e.to_string(), secrets)))
+            ForecastRead::Failed(wx_model::sanitize_message(&e.to_string(), secrets))
         }
     }
 }
@@ -496,8 +510,9 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
                 }),
                 None => None,
             };
-            let pair = match read_forecast(&inputs.forecast, v, valid, &secrets).await? {
-                Ok(forecast) => {
+            let pair = match read_forecast(&inputs.forecast, v, valid, &secrets).await {
+                ForecastRead::Unusable(e) => return Err(e),
+                ForecastRead::Field(forecast) => {
                     let cfg = cfg.clone();
                     tokio::task::spawn_blocking(move || {
                         let mut pair = score_pair(
@@ -515,7 +530,7 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
                     .await
                     .context("the scoring task failed")?
                 }
-                Err(message) => PairScore {
+                ForecastRead::Failed(message) => PairScore {
                     outcome: VariableOutcome::Failed(message),
                     levels: truth.levels.clone(),
                     per_level: None,

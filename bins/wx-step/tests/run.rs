@@ -10,12 +10,13 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
+use wx_model::score_type;
 use wx_model::{Clock, MinerUid, RunId, StepKey, StepKind, StepStatus, SystemClock};
 use wx_sim::{Behaviour, WorldSpec};
 use wx_step::run::{RerunRequest, StepChoice, StepLine, StepResult, rerun};
 use wx_steps::{DataHub, Pipeline, RunCreation};
 use wx_store::testing::TestDb;
-use wx_store::{Db, KeyClaim, backend_tests, score_type};
+use wx_store::{Db, KeyClaim, backend_tests};
 use wx_validator::simulation::Simulation;
 
 struct World {

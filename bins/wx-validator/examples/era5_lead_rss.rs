@@ -100,7 +100,7 @@ async fn main() -> Result<()> {
             key.clone(),
             match metrics {
                 Ok(m) => VariableOutcome::Scored(m),
-                Err(msg) => VariableOutcome::Failed(msg),
+                Err(e) => VariableOutcome::Failed(e.to_string()),
             },
         );
     }

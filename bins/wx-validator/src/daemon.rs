@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wx_model::{Clock, SystemClock};
-use wx_scheduler::{PeriodicJob, RunSummary, Scheduler, SchedulerConfig, SchedulerMetrics};
+use wx_scheduler::{
+    JobError, PeriodicJob, RunSummary, Scheduler, SchedulerConfig, SchedulerMetrics,
+};
 use wx_steps::{DataHub, Pipeline, ValidatorConfig};
 use wx_store::Db;
 
@@ -24,9 +26,9 @@ impl PeriodicJob for EnsureRun {
     fn interval(&self) -> Duration {
         self.every
     }
-    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+    fn run(&self) -> BoxFuture<'static, Result<(), JobError>> {
         let p = self.pipeline.clone();
-        async move { p.ensure_run().await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+        async move { p.ensure_run().await.map(|_| ()).map_err(JobError::from) }.boxed()
     }
 }
 
@@ -40,9 +42,14 @@ impl PeriodicJob for PurgeCache {
     fn interval(&self) -> Duration {
         Duration::from_secs(6 * 3600)
     }
-    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+    fn run(&self) -> BoxFuture<'static, Result<(), JobError>> {
         let p = self.0.clone();
-        async move { wx_steps::runs::purge_cache(p.context()).await }.boxed()
+        async move {
+            wx_steps::runs::purge_cache(p.context())
+                .await
+                .map_err(JobError::from)
+        }
+        .boxed()
     }
 }
 
@@ -60,13 +67,13 @@ impl PeriodicJob for Prune {
     fn interval(&self) -> Duration {
         self.every
     }
-    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+    fn run(&self) -> BoxFuture<'static, Result<(), JobError>> {
         let p = self.pipeline.clone();
         async move {
             wx_steps::runs::prune(p.context(), false)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(JobError::from)
         }
         .boxed()
     }
@@ -121,11 +128,7 @@ pub async fn serve(
         ),
     };
     let config_prune_minutes = config.pipeline.prune_interval_minutes.max(1);
-    let every = if config.pipeline.test_mode {
-        Duration::from_secs(60 * u64::from(config.pipeline.test_run_interval_minutes.max(1)))
-    } else {
-        Duration::from_secs(300)
-    };
+    let every = config.pipeline.timings().ensure_run_every;
     let scheduler_config = parts
         .scheduler
         .unwrap_or_else(|| SchedulerConfig::from_pipeline(&config.pipeline));

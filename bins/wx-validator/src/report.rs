@@ -7,7 +7,7 @@
 //! [`DataHub`]; both are put on the truth grid as ERA5 scoring does. A store that cannot be read
 //! any more (server gone, timeout) replaces its map by a note: the report is still written.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -15,13 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use wx_model::rows::{RunRow, ScoreRow, StatsRow};
+use wx_model::score_type;
 use wx_model::{MinerUid, RunId, VarLevel, Variable};
 use wx_report::{
     ErrorMap, ErrorMapContent, ErrorMapPanel, LeadCurve, MinerEntry, ReportData, ReportFiles,
     RunInfo,
 };
 use wx_steps::{DataHub, ValidatorConfig};
-use wx_store::{Db, score_type};
+use wx_store::Db;
 
 /// What to put in a report besides what the database holds.
 #[derive(Debug, Clone)]
@@ -156,52 +157,52 @@ async fn read_error_map(
     uid: i32,
     v: VarLevel,
     lead: u32,
-) -> Result<ErrorMap, String> {
+) -> Result<ErrorMap> {
     let run_id = RunId(run.id);
-    let muid = MinerUid::try_from(uid).map_err(|e| e.to_string())?;
+    let muid = MinerUid::try_from(uid).map_err(|e| anyhow!("{e}"))?;
     let init = utc(run.gfs_init_time_utc);
     let valid = init + TimeDelta::hours(i64::from(lead));
     let response = db
         .responses()
         .get(run_id, muid)
         .await
-        .map_err(|e| format!("reading the miner's response: {e}"))?;
+        .map_err(|e| anyhow!("reading the miner's response: {e}"))?;
     let frozen_json = response
         .filter(|r| r.verification_passed)
         .and_then(|r| r.frozen_manifest)
-        .ok_or("the miner has no verified store in this run")?;
+        .ok_or_else(|| anyhow!("the miner has no verified store in this run"))?;
     let frozen = wx_data::manifest::FrozenManifest::from_db_json(&frozen_json)
-        .map_err(|e| format!("the stored manifest cannot be read: {e}"))?;
+        .map_err(|e| anyhow!("the stored manifest cannot be read: {e}"))?;
     let miner = db
         .miners()
         .get(uid)
         .await
-        .map_err(|e| format!("reading the registry: {e}"))?
-        .ok_or("the miner is no longer registered")?;
+        .map_err(|e| anyhow!("reading the registry: {e}"))?
+        .ok_or_else(|| anyhow!("the miner is no longer registered"))?;
     let token = miner.access_token.clone();
     let secret = |m: String| wx_model::sanitize_message(&m, &[token.as_str()]);
     let url = wx_steps::context::store_url(&miner.store_url, run_id, init);
     let store = data
         .open_miner_store(&url, &token, frozen, init, &format!("miner {uid}"))
         .await
-        .map_err(|e| secret(format!("the miner's store cannot be opened: {e}")))?;
+        .map_err(|e| anyhow!(secret(format!("the miner's store cannot be opened: {e}"))))?;
     let forecast = store
         .reader()
         .read(v, valid)
         .await
-        .map_err(|e| secret(format!("the forecast cannot be read: {e}")))?;
+        .map_err(|e| anyhow!(secret(format!("the forecast cannot be read: {e}"))))?;
     let truth = data
         .era5(v, valid)
         .await
-        .map_err(|e| format!("the ERA5 truth cannot be read: {e}"))?;
+        .map_err(|e| anyhow!("the ERA5 truth cannot be read: {e}"))?;
     let (lats, lons, values) = tokio::task::spawn_blocking(move || {
         let t = wx_steps::align::truth_on_grid(&truth)?;
         let f = wx_steps::align::onto(&forecast, &t, "forecast")?;
         let diff = &f.index_axis(ndarray::Axis(0), 0) - &t.values.index_axis(ndarray::Axis(0), 0);
-        Ok::<_, String>((t.grid.lats().to_vec(), t.grid.lons().to_vec(), diff))
+        Ok::<_, wx_steps::align::AlignError>((t.grid.lats().to_vec(), t.grid.lons().to_vec(), diff))
     })
     .await
-    .map_err(|e| format!("computing the map: {e}"))??;
+    .map_err(|e| anyhow!("computing the map: {e}"))??;
     Ok(ErrorMap {
         variable: v.key(),
         units: v.variable.canonical_units().to_owned(),
@@ -286,7 +287,8 @@ pub async fn load(
                 let read = read_error_map(db, hub, &run_row, uid, options.error_map_variable, lead);
                 match tokio::time::timeout(options.error_map_timeout, read).await {
                     Ok(Ok(map)) => ErrorMapContent::Map(map),
-                    Ok(Err(reason)) => {
+                    Ok(Err(e)) => {
+                        let reason = e.to_string();
                         tracing::warn!(uid, %reason, "error map unavailable");
                         ErrorMapContent::Unavailable { reason }
                     }

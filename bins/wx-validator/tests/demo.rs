@@ -7,9 +7,10 @@ use scraper::{Html, Selector};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use wx_model::score_type;
 use wx_model::{ForecastStatus, RunStatus};
 use wx_sim::Behaviour;
-use wx_store::{Db, score_type};
+use wx_store::Db;
 use wx_validator::demo::{DemoOptions, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wx-validator");

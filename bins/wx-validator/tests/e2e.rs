@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use wx_model::score_type;
 use wx_model::{ForecastStatus, MinerUid, RunId, StepKind, StepStatus};
 use wx_sim::{Behaviour, WorldSpec};
+use wx_store::backend_tests;
 use wx_store::testing::TestDb;
-use wx_store::{backend_tests, score_type};
 use wx_validator::daemon::{DaemonParts, serve};
 use wx_validator::simulation::{Simulation, wait_for_completion, wait_for_final_snapshot};
 

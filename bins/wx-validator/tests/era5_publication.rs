@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wx_model::rows::{StatsRow, StepRow};
+use wx_model::score_type;
 use wx_model::{Clock, ForecastStatus, RunId, StepStatus, SystemClock};
 use wx_sim::{Behaviour, Era5Publication, Era5Schedule, WorldSpec};
 use wx_steps::ValidatorConfig;
 use wx_store::testing::TestDb;
-use wx_store::{Db, backend_tests, score_type};
+use wx_store::{Db, backend_tests};
 use wx_validator::daemon::{DaemonParts, serve};
 use wx_validator::simulation::{Simulation, wait_for_completion, wait_for_final_snapshot};
 

@@ -81,7 +81,7 @@ pub enum ManifestError {
         /// The address (truncated).
         address: String,
         /// Why.
-        reason: String,
+        reason: Ss58Error,
     },
     /// The manifest's signer is not the miner's hotkey.
     #[error(
@@ -305,10 +305,15 @@ pub struct Ss58Address {
     pub public_key: [u8; 32],
 }
 
+crate::message_error! {
+    /// Why a text is not an SS58 address of a 32-byte account, in words.
+    pub struct Ss58Error;
+}
+
 /// Decodes an SS58 address of a 32-byte account; the error is the reason, in words.
-pub fn ss58_decode(address: &str) -> Result<Ss58Address, String> {
+pub fn ss58_decode(address: &str) -> Result<Ss58Address, Ss58Error> {
     if address.is_empty() || address.len() > 64 {
-        return Err("wrong length".to_owned());
+        return Err("wrong length".to_owned().into());
     }
     let raw = bs58::decode(address)
         .into_vec()
@@ -322,14 +327,15 @@ pub fn ss58_decode(address: &str) -> Result<Ss58Address, String> {
             let upper = second & 0b0011_1111;
             (2, u16::from(lower) | (u16::from(upper) << 8))
         }
-        _ => return Err(format!("reserved prefix byte {first}")),
+        _ => return Err(format!("reserved prefix byte {first}").into()),
     };
     if raw.len() != prefix_len + 32 + 2 {
         return Err(format!(
             "{} bytes after base58 decoding, expected {} for a 32-byte account",
             raw.len(),
             prefix_len + 34
-        ));
+        )
+        .into());
     }
     let body = &raw[..prefix_len + 32];
     let checksum = Blake2b512::new()
@@ -337,7 +343,7 @@ pub fn ss58_decode(address: &str) -> Result<Ss58Address, String> {
         .chain_update(body)
         .finalize();
     if checksum[..2] != raw[prefix_len + 32..] {
-        return Err("checksum mismatch".to_owned());
+        return Err("checksum mismatch".to_owned().into());
     }
     let mut public_key = [0u8; 32];
     public_key.copy_from_slice(&raw[prefix_len..prefix_len + 32]);
@@ -619,7 +625,12 @@ mod tests {
         chars[10] = if chars[10] == 'a' { 'b' } else { 'a' };
         let corrupted: String = chars.into_iter().collect();
         assert!(ss58_decode(&corrupted).is_err());
-        assert!(ss58_decode("0OIl").unwrap_err().contains("base58"));
+        assert!(
+            ss58_decode("0OIl")
+                .unwrap_err()
+                .to_string()
+                .contains("base58")
+        );
         assert!(ss58_decode("").is_err());
         assert!(ss58_decode(&ALICE[..40]).is_err());
     }

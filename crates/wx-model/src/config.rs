@@ -229,7 +229,66 @@ impl Default for PipelineConfig {
 #[error("invalid pipeline configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// The timings a pipeline runs by: the operator's (days, hours, minutes) or test mode's short
+/// ones (seconds, a hindcast or replayed init, runs every few minutes). The one place that
+/// reads `test_mode` for timings: [`PipelineConfig::timings`] resolves it, the pipeline keeps
+/// the result for its life, and steps read values from it instead of branching on the mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timings {
+    /// Runs are test runs (recorded with `test_mode`, created at any time of day).
+    pub test_mode: bool,
+    /// Replaces the base delay of every retry policy, in seconds (test mode).
+    pub retry_base_delay_seconds: Option<u32>,
+    /// From the valid time of a lead until its ERA5 is expected (delay and buffer).
+    pub era5_delay: Duration,
+    /// Between two looks at the ERA5 store for a lead due but not published yet.
+    pub era5_recheck: Duration,
+    /// How long a due lead may stay unpublished before it is given up for the run.
+    pub era5_give_up: Duration,
+    /// The configuration key that sets `era5_give_up` (named in the reason a lead is
+    /// unavailable).
+    pub era5_give_up_key: &'static str,
+    /// How long Day1 waits before looking again for GFS inputs that are not published yet.
+    pub gfs_recheck: Duration,
+    /// The time of day from which the daily run is created; `None`: at any time (test mode).
+    pub run_creation_from: Option<NaiveTime>,
+    /// How often the daemon looks whether a run must be created.
+    pub ensure_run_every: std::time::Duration,
+}
+
 impl PipelineConfig {
+    /// The timings of this configuration's mode (see [`Timings`]).
+    pub fn timings(&self) -> Timings {
+        if self.test_mode {
+            Timings {
+                test_mode: true,
+                retry_base_delay_seconds: Some(self.test_retry_base_delay_seconds),
+                era5_delay: Duration::hours(i64::from(self.test_era5_delay_hours)),
+                era5_recheck: Duration::seconds(i64::from(self.test_era5_recheck_seconds)),
+                era5_give_up: Duration::seconds(i64::from(self.test_era5_give_up_seconds)),
+                era5_give_up_key: "test_era5_give_up_seconds",
+                gfs_recheck: Duration::minutes(1),
+                run_creation_from: None,
+                ensure_run_every: std::time::Duration::from_secs(
+                    60 * u64::from(self.test_run_interval_minutes.max(1)),
+                ),
+            }
+        } else {
+            Timings {
+                test_mode: false,
+                retry_base_delay_seconds: None,
+                era5_delay: Duration::days(i64::from(self.era5_delay_days))
+                    + Duration::hours(i64::from(self.era5_buffer_hours)),
+                era5_recheck: Duration::minutes(i64::from(self.era5_recheck_minutes)),
+                era5_give_up: Duration::days(i64::from(self.era5_give_up_days)),
+                era5_give_up_key: "era5_give_up_days",
+                gfs_recheck: Duration::minutes(30),
+                run_creation_from: Some(self.run_creation_time_utc),
+                ensure_run_every: std::time::Duration::from_secs(300),
+            }
+        }
+    }
+
     /// Checks the values that serde cannot: cycles, leases, non-empty selections, retry keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError(m));
@@ -301,10 +360,9 @@ impl PipelineConfig {
             .get(&kind.path())
             .copied()
             .unwrap_or_else(|| kind.default_retry_policy());
-        if self.test_mode {
-            policy.with_base_delay(self.test_retry_base_delay_seconds)
-        } else {
-            policy
+        match self.timings().retry_base_delay_seconds {
+            Some(base) => policy.with_base_delay(base),
+            None => policy,
         }
     }
 
@@ -379,12 +437,7 @@ impl PipelineConfig {
 
     /// How long the ERA5 delay and buffer (or the test-mode delay) are.
     fn era5_delay(&self) -> Duration {
-        if self.test_mode {
-            Duration::hours(i64::from(self.test_era5_delay_hours))
-        } else {
-            Duration::days(i64::from(self.era5_delay_days))
-                + Duration::hours(i64::from(self.era5_buffer_hours))
-        }
+        self.timings().era5_delay
     }
 
     /// The latest valid time whose ERA5 is expected to be published at `now` (now minus the
@@ -396,11 +449,7 @@ impl PipelineConfig {
     /// How long a step waits before looking at the ERA5 store again for a lead that is due
     /// but unpublished.
     pub fn era5_recheck(&self) -> Duration {
-        if self.test_mode {
-            Duration::seconds(i64::from(self.test_era5_recheck_seconds))
-        } else {
-            Duration::minutes(i64::from(self.era5_recheck_minutes))
-        }
+        self.timings().era5_recheck
     }
 
     /// When a lead that became due at `ready_at` in a run created at `run_created` is given
@@ -412,12 +461,7 @@ impl PipelineConfig {
         ready_at: DateTime<Utc>,
         run_created: DateTime<Utc>,
     ) -> DateTime<Utc> {
-        let give_up = if self.test_mode {
-            Duration::seconds(i64::from(self.test_era5_give_up_seconds))
-        } else {
-            Duration::days(i64::from(self.era5_give_up_days))
-        };
-        ready_at.max(run_created) + give_up
+        ready_at.max(run_created) + self.timings().era5_give_up
     }
 
     /// The lease duration.
@@ -610,6 +654,32 @@ mod tests {
             ..PipelineConfig::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    /// The profile is the one place the mode is read: the operator's timings keep the daily
+    /// creation time and the day-scale keys, test mode's run at any time with short waits.
+    #[test]
+    fn timings_are_resolved_from_the_mode() {
+        let live = PipelineConfig::default().timings();
+        assert!(!live.test_mode);
+        assert_eq!(live.run_creation_from, NaiveTime::from_hms_opt(5, 0, 0));
+        assert_eq!(live.era5_give_up_key, "era5_give_up_days");
+        assert_eq!(live.era5_delay, Duration::days(5) + Duration::hours(6));
+        assert_eq!(live.gfs_recheck, Duration::minutes(30));
+        assert_eq!(live.ensure_run_every, std::time::Duration::from_secs(300));
+        let test = PipelineConfig {
+            test_mode: true,
+            test_run_interval_minutes: 2,
+            ..PipelineConfig::default()
+        }
+        .timings();
+        assert!(test.test_mode);
+        assert_eq!(test.run_creation_from, None);
+        assert_eq!(test.era5_give_up_key, "test_era5_give_up_seconds");
+        assert_eq!(test.era5_give_up, Duration::seconds(86_400));
+        assert_eq!(test.gfs_recheck, Duration::minutes(1));
+        assert_eq!(test.retry_base_delay_seconds, Some(5));
+        assert_eq!(test.ensure_run_every, std::time::Duration::from_secs(120));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod retry;
 pub mod rows;
 pub mod schema;
+pub mod score_type;
 pub mod status;
 pub mod step;
 

@@ -44,6 +44,9 @@ impl StepStatus {
 
 text_enum! {
     /// `weather_forecast_stats.forecast_status`: where one miner's forecast of one run stands.
+    /// Written as its text ([`ForecastStatus::as_str`]) by Diesel, e.g. in a stats patch.
+    #[derive(diesel::expression::AsExpression)]
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub enum ForecastStatus ("forecast status") {
         /// Stats row created at seed time.
         Seeded => "seeded",
@@ -79,6 +82,19 @@ impl ForecastStatus {
     /// Whether no further step will change this miner's forecast in this run.
     pub const fn is_terminal(self) -> bool {
         self.rank() == 4
+    }
+}
+
+impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for ForecastStatus
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
+        self.as_str().to_sql(out)
     }
 }
 

@@ -34,4 +34,4 @@ pub use dispatcher::{RunSummary, Scheduler, SchedulerConfig, SchedulerError, def
 pub use leases::Leases;
 pub use lifecycle::{ClaimReport, ClaimServices, ServiceSettings, ServiceTasks, run_claim};
 pub use metrics::SchedulerMetrics;
-pub use runner::{PeriodicJob, StepRunner};
+pub use runner::{JobError, PeriodicJob, StepRunner};

@@ -37,6 +37,10 @@ pub trait StepRunner: Send + Sync + 'static {
     }
 }
 
+/// Why one run of a [`PeriodicJob`] failed: the job's own typed error (a database or cache
+/// error), logged by the scheduler, which knows nothing of the job's content.
+pub type JobError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A job the scheduler runs every `interval` (e.g. create the day's run).
 pub trait PeriodicJob: Send + Sync + 'static {
     /// For logs.
@@ -44,5 +48,5 @@ pub trait PeriodicJob: Send + Sync + 'static {
     /// How often.
     fn interval(&self) -> Duration;
     /// One run of the job; errors are logged and the job runs again next interval.
-    fn run(&self) -> BoxFuture<'static, Result<(), String>>;
+    fn run(&self) -> BoxFuture<'static, Result<(), JobError>>;
 }

@@ -102,7 +102,7 @@ impl StepRunner for SleepyRunner {
     /// The failure's effects, as the pipeline's: a terminal forecast status and the error.
     fn give_up(&self, claim: wx_store::Claim, error: StepError) -> BoxFuture<'static, Completion> {
         let patch = StatsPatch {
-            forecast_status: Some(ForecastStatus::VerifyFailed.as_str().into()),
+            forecast_status: Some(ForecastStatus::VerifyFailed),
             forecast_error_msg: Some(error.to_json()),
             ..StatsPatch::default()
         };
@@ -346,7 +346,7 @@ impl PeriodicJob for CountingJob {
     fn interval(&self) -> Duration {
         Duration::from_millis(100)
     }
-    fn run(&self) -> BoxFuture<'static, Result<(), String>> {
+    fn run(&self) -> BoxFuture<'static, Result<(), wx_scheduler::JobError>> {
         let n = self.0.clone();
         async move {
             n.fetch_add(1, Ordering::SeqCst);

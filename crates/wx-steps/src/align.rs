@@ -7,9 +7,47 @@
 use ndarray::{Array3, Axis};
 use wx_data::Field;
 use wx_scoring::{
-    FieldInputs, Grid, Reference, Regridder, ScoringConfig, StackInputs, VariableMetrics,
-    score_field, score_levels, thickness_weights,
+    FieldInputs, Grid, Reference, Regridder, ScoringConfig, ScoringError, StackInputs,
+    VariableMetrics, score_field, score_levels, thickness_weights,
 };
+
+/// Why a field could not be put on the truth grid or scored. Its text is the failed
+/// variable's message (stored as the miner's `era5_error` / Day1 failure), so it names which
+/// field (`what`: forecast, climatology, reference) went wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AlignError {
+    /// The field's levels differ from the truth's (levels are never interpolated).
+    #[error(
+        "{what} has levels {field:?} where the truth has {truth:?} (levels are never interpolated)"
+    )]
+    Levels {
+        /// Which field.
+        what: String,
+        /// Its levels (hPa).
+        field: Vec<u16>,
+        /// The truth's levels (hPa).
+        truth: Vec<u16>,
+    },
+    /// The field's coordinates are not a regular grid wx can normalise.
+    #[error("{what} grid: {source}")]
+    Grid {
+        /// Which field.
+        what: String,
+        /// Why.
+        source: ScoringError,
+    },
+    /// Regridding the field onto the truth grid failed.
+    #[error("regridding {what}: {source}")]
+    Regrid {
+        /// Which field.
+        what: String,
+        /// Why.
+        source: ScoringError,
+    },
+    /// Normalising or scoring failed (the kernels' own message).
+    #[error(transparent)]
+    Scoring(#[from] ScoringError),
+}
 
 /// The truth on its normalised grid.
 pub struct TruthOnGrid {
@@ -23,12 +61,12 @@ pub struct TruthOnGrid {
     pub levels: Vec<u16>,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn err(e: ScoringError) -> AlignError {
+    AlignError::Scoring(e)
 }
 
 /// Normalises the truth field's orientation; its grid becomes the target grid.
-pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid, String> {
+pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid, AlignError> {
     let (grid, orientation) = Grid::normalise(&truth.lats, &truth.lons).map_err(err)?;
     let values = if orientation.is_identity() {
         truth.data.clone()
@@ -45,15 +83,19 @@ pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid, String> {
 
 /// Puts another field (forecast, reference, climatology) onto the target grid: orientation
 /// normalised, then bilinear regridding unless the grids coincide. Levels must equal `levels`.
-pub fn onto(field: &Field, target: &TruthOnGrid, what: &str) -> Result<Array3<f32>, String> {
+pub fn onto(field: &Field, target: &TruthOnGrid, what: &str) -> Result<Array3<f32>, AlignError> {
     if field.levels != target.levels {
-        return Err(format!(
-            "{what} has levels {:?} where the truth has {:?} (levels are never interpolated)",
-            field.levels, target.levels
-        ));
+        return Err(AlignError::Levels {
+            what: what.to_owned(),
+            field: field.levels.clone(),
+            truth: target.levels.clone(),
+        });
     }
     let (grid, orientation) =
-        Grid::normalise(&field.lats, &field.lons).map_err(|e| format!("{what} grid: {e}"))?;
+        Grid::normalise(&field.lats, &field.lons).map_err(|source| AlignError::Grid {
+            what: what.to_owned(),
+            source,
+        })?;
     let normalised = if orientation.is_identity() {
         field.data.clone()
     } else {
@@ -64,7 +106,10 @@ pub fn onto(field: &Field, target: &TruthOnGrid, what: &str) -> Result<Array3<f3
     }
     Regridder::new(&grid, &target.grid)
         .apply_stack(normalised.view())
-        .map_err(|e| format!("regridding {what}: {e}"))
+        .map_err(|source| AlignError::Regrid {
+            what: what.to_owned(),
+            source,
+        })
 }
 
 /// ERA5 metrics of one variable: skill against the climatology, ACC with it, the climatology's
@@ -74,7 +119,7 @@ pub fn score_against_climatology(
     truth: &TruthOnGrid,
     climatology: &Array3<f32>,
     cfg: &ScoringConfig,
-) -> Result<VariableMetrics, String> {
+) -> Result<VariableMetrics, AlignError> {
     if truth.levels.len() > 1 {
         let inputs = StackInputs {
             forecast: forecast.view(),
@@ -106,7 +151,7 @@ pub fn score_against_reference(
     climatology: &Array3<f32>,
     reference: &Array3<f32>,
     cfg: &ScoringConfig,
-) -> Result<VariableMetrics, String> {
+) -> Result<VariableMetrics, AlignError> {
     let n = truth.values.len_of(Axis(0));
     let mut per = Vec::with_capacity(n);
     for l in 0..n {
@@ -168,6 +213,7 @@ mod tests {
         assert!(
             onto(&levels_differ, &truth, "forecast")
                 .unwrap_err()
+                .to_string()
                 .contains("levels")
         );
     }

@@ -19,6 +19,8 @@ pub struct StepContext {
     pub db: Db,
     /// The configuration.
     pub config: Arc<ValidatorConfig>,
+    /// The timings of its mode (operator or test), resolved once when the pipeline was built.
+    pub timings: wx_model::config::Timings,
     /// Parsed variables and leads.
     pub targets: Targets,
     /// The injected clock.

@@ -5,7 +5,7 @@
 //! at the same lead. Climatology for ACC, regridded once per run onto the truth grid and cached
 //! on disk (`day1-clim/run-<id>`), removed when every miner is past Day1.
 
-use crate::align::{onto, score_against_reference, truth_on_grid};
+use crate::align::{AlignError, onto, score_against_reference, truth_on_grid};
 use crate::context::{MinerDeadline, StepContext, data_failure, score_row};
 use crate::data::DataError;
 use crate::inputs::{fails_the_store, open_verified_miner};
@@ -15,9 +15,10 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wx_data::Field;
+use wx_model::score_type;
 use wx_model::{Blame, ErrorKind, ForecastStatus, StepKey, StepKind, StepStatus, VarLevel};
 use wx_scoring::{VariableOutcome, day1_score, overall_score};
-use wx_store::{Claim, Effects, StatsPatch, StepLog, score_type};
+use wx_store::{Claim, Effects, StatsPatch, StepLog};
 
 /// The disk-cache group of a run's Day1 climatology slices.
 pub fn clim_group(run: wx_model::RunId) -> String {
@@ -34,8 +35,7 @@ pub struct PairInputs {
 fn wait_or_fail(e: &DataError, ctx: &StepContext, what: &str) -> StepResult {
     if e.not_ready {
         Ok(StepOutcome::Wait {
-            until: ctx.now()
-                + Duration::minutes(if ctx.config.pipeline.test_mode { 1 } else { 30 }),
+            until: ctx.now() + ctx.timings.gfs_recheck,
             reason: format!("{what}: {}", e.message),
             effects: Effects::default(),
         })
@@ -58,10 +58,11 @@ async fn day1_climatology(
         .derived(&group, v, valid, || async {
             let clim = ctx.data.climatology(v, valid).await?;
             tokio::task::spawn_blocking(move || -> Result<Field, DataError> {
-                let target = truth_on_grid(&analysis)
-                    .map_err(|e| DataError::new(ErrorKind::Format, Blame::Infrastructure, e))?;
-                let values = onto(&clim, &target, "climatology")
-                    .map_err(|e| DataError::new(ErrorKind::Format, Blame::Infrastructure, e))?;
+                let format = |e: AlignError| {
+                    DataError::new(ErrorKind::Format, Blame::Infrastructure, e.to_string())
+                };
+                let target = truth_on_grid(&analysis).map_err(format)?;
+                let values = onto(&clim, &target, "climatology").map_err(format)?;
                 Field::new(
                     v.variable,
                     target.levels.clone(),
@@ -280,7 +281,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         );
         // the CPU part, under one of the process's scoring permits (docs/pipeline.md §4.7)
         let (outcome, took) = ctx
-            .score_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
+            .score_blocking(move || -> Result<wx_scoring::VariableMetrics, AlignError> {
                 let truth = truth_on_grid(&analysis)?;
                 let f = onto(&forecast, &truth, "forecast")?;
                 let r = onto(&reference, &truth, "GFS reference")?;
@@ -294,7 +295,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
             (key.clone(), *lead),
             match outcome {
                 Ok(m) => VariableOutcome::Scored(m),
-                Err(msg) => VariableOutcome::Failed(msg),
+                Err(e) => VariableOutcome::Failed(e.to_string()),
             },
         );
     }

@@ -10,7 +10,7 @@
 //! (`weather_unavailable_leads`, first observer wins) and every miner's E and completeness
 //! leave it out; when every lead is scored or unavailable, the miner's forecast is completed.
 
-use crate::align::{onto, score_against_climatology, truth_on_grid};
+use crate::align::{AlignError, onto, score_against_climatology, truth_on_grid};
 use crate::context::{MinerDeadline, StepContext, data_failure, db_failure, score_row};
 use crate::data::miner_read_error;
 use crate::inputs::{fails_the_store, open_verified_miner};
@@ -21,11 +21,12 @@ use std::collections::BTreeSet;
 use wx_data::sources::Publication;
 use wx_model::rows::NewScore;
 use wx_model::rows::UnavailableLeadRow;
+use wx_model::score_type;
 use wx_model::{Blame, ErrorKind, ForecastStatus, StepKey, StepKind, StepStatus, VarLevel};
 use wx_scoring::{
     Era5Lead, VariableOutcome, era5_combined_available, era5_lead_score, overall_score,
 };
-use wx_store::{Claim, ERA5_SOURCE, Effects, StatsPatch, StepLog, score_type};
+use wx_store::{Claim, ERA5_SOURCE, Effects, StatsPatch, StepLog};
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -112,7 +113,18 @@ fn lead_rows(
     rows
 }
 
-/// Scores one variable at one lead: `Ok(outcome)`, or a store-level failure that stops the step.
+/// How scoring one variable at one lead ended.
+enum VariableScore {
+    /// Scored, or failed on its own (the variable scores 0): its outcome.
+    Outcome(VariableOutcome),
+    /// The truth (ERA5 or the climatology) could not be read: not published yet
+    /// (`not_ready`), or our source failed.
+    Truth(crate::data::DataError),
+    /// The step stops: the miner's store failed as a whole (or no scoring permit could be had).
+    Stop(StepFailure),
+}
+
+/// Scores one variable at one lead.
 async fn score_variable(
     ctx: &StepContext,
     reader: &wx_data::sources::MinerForecastReader,
@@ -120,14 +132,14 @@ async fn score_variable(
     token: &str,
     v: VarLevel,
     valid: DateTime<Utc>,
-) -> Result<Result<VariableOutcome, crate::data::DataError>, StepFailure> {
+) -> VariableScore {
     let truth = match ctx.data.era5(v, valid).await {
         Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return VariableScore::Truth(e),
     };
     let climatology = match ctx.data.climatology(v, valid).await {
         Ok(c) => c,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return VariableScore::Truth(e),
     };
     let read = deadline
         .run(reader.read(v, valid))
@@ -137,30 +149,34 @@ async fn score_variable(
         Ok(f) => f,
         Err(d) => {
             if fails_the_store(&d) {
-                return Err(data_failure(&d, &[token]));
+                return VariableScore::Stop(data_failure(&d, &[token]));
             }
-            return Ok(Ok(VariableOutcome::Failed(wx_model::sanitize_message(
+            return VariableScore::Outcome(VariableOutcome::Failed(wx_model::sanitize_message(
                 &d.message,
                 &[token],
-            ))));
+            )));
         }
     };
     let cfg = ctx.config.scoring.clone();
     // the CPU part, under one of the process's scoring permits (docs/pipeline.md §4.7)
-    let (metrics, took) = ctx
-        .score_blocking(move || -> Result<wx_scoring::VariableMetrics, String> {
+    let scored = ctx
+        .score_blocking(move || -> Result<wx_scoring::VariableMetrics, AlignError> {
             let t = truth_on_grid(&truth)?;
             let f = onto(&forecast, &t, "forecast")?;
             let c = onto(&climatology, &t, "climatology")?;
             score_against_climatology(&f, &t, &c, &cfg)
         })
-        .await?;
+        .await;
+    let (metrics, took) = match scored {
+        Ok(done) => done,
+        Err(no_permit) => return VariableScore::Stop(no_permit),
+    };
     ctx.metrics
         .pair("era5", took.as_secs_f64(), metrics.is_ok());
-    Ok(Ok(match metrics {
+    VariableScore::Outcome(match metrics {
         Ok(m) => VariableOutcome::Scored(m),
-        Err(msg) => VariableOutcome::Failed(msg),
-    }))
+        Err(e) => VariableOutcome::Failed(e.to_string()),
+    })
 }
 
 /// The leads of the run recorded unavailable for lack of ERA5.
@@ -287,11 +303,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                 rfc3339(valid_at(*lead)),
                 published_until.map_or("nothing".to_owned(), rfc3339),
                 check.extent.basis.as_str(),
-                if pipeline.test_mode {
-                    "test_era5_give_up_seconds"
-                } else {
-                    "era5_give_up_days"
-                },
+                ctx.timings.era5_give_up_key,
             ),
             recorded_at: now.naive_utc(),
         };
@@ -389,14 +401,14 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
         let mut truth_late = false;
         for (v, key) in &ctx.targets.era5_variables {
             match score_variable(ctx, store.reader(), &mut deadline, &token, *v, valid).await {
-                Ok(Ok(outcome)) => {
+                VariableScore::Outcome(outcome) => {
                     outcomes.insert(key.clone(), outcome);
                 }
-                Ok(Err(truth_error)) if truth_error.not_ready => {
+                VariableScore::Truth(truth_error) if truth_error.not_ready => {
                     truth_late = true;
                     break;
                 }
-                Ok(Err(truth_error)) => {
+                VariableScore::Truth(truth_error) => {
                     // our data source failed: keep what was scored, retry the rest later
                     effects.merge(progress_effects(
                         ctx,
@@ -410,7 +422,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                         .with_effects(effects)
                         .on_final(final_failure(ctx, claim, &done)));
                 }
-                Err(store_failure) => {
+                VariableScore::Stop(store_failure) => {
                     effects.merge(progress_effects(
                         ctx,
                         claim,
@@ -594,7 +606,7 @@ fn finish_effects(
         ForecastStatus::Era5Partial
     };
     let patch = StatsPatch {
-        forecast_status: Some(status.as_str().to_owned()),
+        forecast_status: Some(status),
         era5_combined_score: Some(combined.score),
         era5_completeness: Some(combined.completeness),
         overall_forecast_score: Some(overall.score),

@@ -6,8 +6,9 @@
 use crate::context::{StepContext, db_failure};
 use crate::day1::era5_spec;
 use crate::wrapper::{StepFailure, StepResult};
+use wx_model::score_type;
 use wx_model::{ForecastStatus, StepError, StepKind};
-use wx_store::{Claim, Effects, StatsPatch, score_type};
+use wx_store::{Claim, Effects, StatsPatch};
 
 /// The step's result when it gives up with `error`: a final failure with the effects its own
 /// final failure has. Reading what they depend on may fail (a database error): that is a

@@ -64,6 +64,7 @@ impl Pipeline {
         Ok(Pipeline {
             ctx: Arc::new(StepContext {
                 db,
+                timings: config.pipeline.timings(),
                 config: Arc::new(config),
                 targets,
                 clock,
@@ -84,6 +85,7 @@ impl Pipeline {
             ctx: Arc::new(StepContext {
                 db: c.db.clone(),
                 config: c.config.clone(),
+                timings: c.timings.clone(),
                 targets: c.targets.clone(),
                 clock: c.clock.clone(),
                 data: c.data.clone(),

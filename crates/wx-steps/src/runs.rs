@@ -32,7 +32,11 @@ pub async fn ensure_run(
     now: DateTime<Utc>,
 ) -> Result<RunCreation, wx_store::StoreError> {
     let p = &ctx.config.pipeline;
-    if !p.test_mode && now.time() < p.run_creation_time_utc {
+    if ctx
+        .timings
+        .run_creation_from
+        .is_some_and(|from| now.time() < from)
+    {
         return Ok(RunCreation::NotYet);
     }
     let init = p.gfs_init_for(now);
@@ -79,15 +83,10 @@ pub async fn ensure_run(
 }
 
 /// Deletes disk-cache entries older than the configured retention.
-pub async fn purge_cache(ctx: &StepContext) -> Result<(), String> {
+pub async fn purge_cache(ctx: &StepContext) -> Result<(), wx_data::cache::CacheError> {
     let age =
         std::time::Duration::from_secs(u64::from(ctx.config.data.cache_retention_days) * 86_400);
-    let report = ctx
-        .data
-        .disk()
-        .purge_older_than(age)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = ctx.data.disk().purge_older_than(age).await?;
     tracing::debug!(?report, "disk cache purged");
     Ok(())
 }

@@ -148,7 +148,7 @@ pub async fn open_store(ctx: &StepContext, claim: &Claim) -> StepResult {
                 .collect();
             tracing::info!(run = %run, miner = %uid, latency_ms, missing = ?missing, "store verified");
             let mut stats = hosting_patch(HostingStatus::Available);
-            stats.forecast_status = Some(ForecastStatus::Verified.as_str().to_owned());
+            stats.forecast_status = Some(ForecastStatus::Verified);
             let effects = Effects {
                 response: Some(response(true, HostingStatus::Available, Some(&frozen))),
                 stats: vec![(uid, stats)],

@@ -286,7 +286,7 @@ mod tests {
             c.effects
                 .stats
                 .iter()
-                .any(|(_, p)| p.forecast_status.as_deref() == Some("verify_failed"))
+                .any(|(_, p)| p.forecast_status == Some(ForecastStatus::VerifyFailed))
         );
     }
 

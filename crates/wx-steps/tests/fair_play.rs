@@ -4,7 +4,7 @@
 //! no weight from the previous hotkey, and joins the next run; miners imported after the
 //! backfill window wait for the next run.
 
-use chrono::Duration;
+use chrono::{Duration, Timelike};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use wx_model::{Clock, ErrorKind, ForecastStatus, MinerUid, OffsetClock, RunId, StepKey, StepKind};
@@ -145,6 +145,14 @@ async fn late_stores_are_refused_and_retries_end_at_the_window(t: TestDb) {
 
 async fn a_uid_that_changes_hands_starts_over_in_the_next_run(t: TestDb) {
     let s = setup(&t);
+    // start a minute into a test-mode GFS cycle (6-hourly, from the wall clock), so that the
+    // 40 minutes below stay within one run whatever the time of day the test runs at
+    let now = s.clock.now();
+    let into_cycle = Duration::hours(i64::from(now.hour() % 6))
+        + Duration::minutes(i64::from(now.minute()))
+        + Duration::seconds(i64::from(now.second()));
+    s.clock
+        .advance(Duration::hours(6) - into_cycle + Duration::minutes(1));
     let t0 = s.clock.now();
     t.db.miners()
         .import(&[miner(1, "5OldOwner"), miner(2, "5Other")], t0)

@@ -42,7 +42,7 @@ pub use queue::{
 pub use responses::Responses;
 pub use retention::{PruneReport, Retention};
 pub use runs::{RunHandle, Runs};
-pub use scores::{Scores, score_type};
+pub use scores::Scores;
 pub use snapshots::Snapshots;
 pub use stats::{Stats, StatsPatch};
 pub use steps::{StepCounts, StepLog, StepSpec, Steps};

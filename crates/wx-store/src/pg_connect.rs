@@ -55,7 +55,7 @@ impl PgTarget {
                 )));
             }
             match key {
-                "sslmode" => mode = SslMode::parse(&value).map_err(settings)?,
+                "sslmode" => mode = SslMode::parse(&value).map_err(|e| settings(e.to_string()))?,
                 "sslrootcert" => roots = Some(RootCerts::parse(&value)),
                 _ => passed_on.push(pair),
             }
@@ -69,11 +69,12 @@ impl PgTarget {
             tokio_postgres::Config::from_str(&driver_url).map_err(|e| settings(format!("{e}")))?;
         let tls = match mode {
             SslMode::Disable => {
-                tls::check_combination(mode, roots.as_ref()).map_err(settings)?;
+                tls::check_combination(mode, roots.as_ref())
+                    .map_err(|e| settings(e.to_string()))?;
                 None
             }
             _ => Some(MakeRustlsConnect::new(
-                tls::client_config(mode, roots.as_ref()).map_err(settings)?,
+                tls::client_config(mode, roots.as_ref()).map_err(|e| settings(e.to_string()))?,
             )),
         };
         config.ssl_mode(match mode {

@@ -19,7 +19,7 @@ use wx_model::{ForecastStatus, MinerUid, RunId};
 #[diesel(table_name = stats)]
 #[allow(missing_docs)]
 pub struct StatsPatch {
-    pub forecast_status: Option<String>,
+    pub forecast_status: Option<ForecastStatus>,
     pub forecast_score_initial: Option<f64>,
     pub era5_score_24h: Option<f64>,
     pub era5_score_48h: Option<f64>,
@@ -47,7 +47,7 @@ impl StatsPatch {
     /// A patch that only sets the status.
     pub fn status(status: ForecastStatus) -> Self {
         StatsPatch {
-            forecast_status: Some(status.as_str().to_owned()),
+            forecast_status: Some(status),
             ..Default::default()
         }
     }
@@ -101,10 +101,6 @@ impl StatsPatch {
             return Err(StoreError::Invalid(format!(
                 "stats patch holds a non-finite number: {self:?}"
             )));
-        }
-        if let Some(s) = &self.forecast_status {
-            s.parse::<ForecastStatus>()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
         }
         Ok(())
     }
@@ -256,8 +252,7 @@ impl_for_each_conn!(StatsOps {
             )));
         };
         let mut patch = patch.clone();
-        if let Some(new) = &patch.forecast_status {
-            let new: ForecastStatus = new.parse().map_err(|e: wx_model::ParseEnumError| StoreError::Invalid(e.to_string()))?;
+        if let Some(new) = patch.forecast_status {
             let cur: ForecastStatus = current
                 .parse()
                 .map_err(|e: wx_model::ParseEnumError| StoreError::Corrupt { table: "weather_forecast_stats", message: e.to_string() })?;

@@ -40,7 +40,7 @@ pub enum SslMode {
 
 impl SslMode {
     /// Parses libpq's names.
-    pub fn parse(text: &str) -> Result<SslMode, String> {
+    pub fn parse(text: &str) -> Result<SslMode, TlsSettingsError> {
         match text {
             "disable" => Ok(SslMode::Disable),
             "prefer" => Ok(SslMode::Prefer),
@@ -49,7 +49,8 @@ impl SslMode {
             "verify-full" => Ok(SslMode::VerifyFull),
             other => Err(format!(
                 "unknown sslmode `{other}`: use disable, prefer, require, verify-ca or verify-full"
-            )),
+            )
+            .into()),
         }
     }
 
@@ -94,27 +95,48 @@ impl std::fmt::Display for RootCerts {
     }
 }
 
+/// A `sslmode`/`sslrootcert` setting that cannot work, or a CA file that cannot be used; the
+/// message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsSettingsError(pub String);
+
+impl From<String> for TlsSettingsError {
+    fn from(message: String) -> Self {
+        TlsSettingsError(message)
+    }
+}
+
+impl From<&str> for TlsSettingsError {
+    fn from(message: &str) -> Self {
+        TlsSettingsError(message.to_owned())
+    }
+}
+
 /// Checks that `mode` and `roots` go together; the error says what to change.
-pub fn check_combination(mode: SslMode, roots: Option<&RootCerts>) -> Result<(), String> {
+pub fn check_combination(mode: SslMode, roots: Option<&RootCerts>) -> Result<(), TlsSettingsError> {
     match (mode, roots) {
         (SslMode::Disable | SslMode::Prefer, Some(_)) => Err(format!(
             "sslrootcert is not used with sslmode={}: use sslmode=verify-full (or verify-ca) to check the server's certificate, or drop sslrootcert",
             mode.as_str()
-        )),
+        ).into()),
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => Err(format!(
             "sslmode={} needs sslrootcert=/path/to/ca.pem (the CA that signed the server's certificate) or sslrootcert=system (the operating system's trust store)",
             mode.as_str()
-        )),
+        ).into()),
         (SslMode::Require | SslMode::VerifyCa, Some(RootCerts::System)) => Err(format!(
             "sslrootcert=system needs sslmode=verify-full (a public CA vouches for names, so the name must be checked), got sslmode={}",
             mode.as_str()
-        )),
+        ).into()),
         _ => Ok(()),
     }
 }
 
 /// The rustls configuration for `mode` (not called for `Disable`). Reads the CA file.
-pub fn client_config(mode: SslMode, roots: Option<&RootCerts>) -> Result<ClientConfig, String> {
+pub fn client_config(
+    mode: SslMode,
+    roots: Option<&RootCerts>,
+) -> Result<ClientConfig, TlsSettingsError> {
     check_combination(mode, roots)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -140,7 +162,7 @@ pub fn client_config(mode: SslMode, roots: Option<&RootCerts>) -> Result<ClientC
         .with_no_client_auth())
 }
 
-fn load_roots(roots: &RootCerts) -> Result<RootCertStore, String> {
+fn load_roots(roots: &RootCerts) -> Result<RootCertStore, TlsSettingsError> {
     let mut store = RootCertStore::empty();
     match roots {
         RootCerts::File(path) => {
@@ -152,7 +174,8 @@ fn load_roots(roots: &RootCerts) -> Result<RootCertStore, String> {
                 return Err(format!(
                     "sslrootcert {} contains no PEM certificate (-----BEGIN CERTIFICATE-----)",
                     path.display()
-                ));
+                )
+                .into());
             }
             for cert in certs {
                 store.add(cert).map_err(|e| {
@@ -166,7 +189,7 @@ fn load_roots(roots: &RootCerts) -> Result<RootCertStore, String> {
             if added == 0 {
                 return Err(
                     "sslrootcert=system: the operating system's trust store has no usable certificate (install ca-certificates, or give a CA file)"
-                        .to_owned(),
+                        .to_owned().into(),
                 );
             }
         }
@@ -341,7 +364,12 @@ mod tests {
         ] {
             assert_eq!(SslMode::parse(mode.as_str()), Ok(mode));
         }
-        assert!(SslMode::parse("allow").unwrap_err().contains("verify-full"));
+        assert!(
+            SslMode::parse("allow")
+                .unwrap_err()
+                .to_string()
+                .contains("verify-full")
+        );
     }
 
     #[test]
@@ -350,6 +378,7 @@ mod tests {
         assert!(
             check_combination(SslMode::VerifyFull, None)
                 .unwrap_err()
+                .to_string()
                 .contains("sslrootcert=")
         );
         assert!(check_combination(SslMode::Disable, Some(&file)).is_err());
@@ -362,12 +391,16 @@ mod tests {
     #[test]
     fn a_missing_ca_file_is_named() {
         let missing = RootCerts::File("/nonexistent/ca.pem".into());
-        let e = client_config(SslMode::VerifyFull, Some(&missing)).unwrap_err();
+        let e = client_config(SslMode::VerifyFull, Some(&missing))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let e = client_config(SslMode::VerifyFull, Some(&RootCerts::File(empty))).unwrap_err();
+        let e = client_config(SslMode::VerifyFull, Some(&RootCerts::File(empty)))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
     }
 }

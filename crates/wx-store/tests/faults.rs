@@ -134,7 +134,7 @@ async fn a_step_given_up_after_lost_leases_applies_the_failures_effects(t: TestD
     failed.effects.stats = vec![(
         MinerUid::new(1),
         StatsPatch {
-            forecast_status: Some(ForecastStatus::VerifyFailed.as_str().into()),
+            forecast_status: Some(ForecastStatus::VerifyFailed),
             forecast_error_msg: Some(error.to_json()),
             ..StatsPatch::default()
         },

@@ -5,13 +5,14 @@ mod common;
 use common::*;
 use std::time::Duration;
 use wx_model::rows::NewScore;
+use wx_model::score_type;
 use wx_model::{
     Backoff, Blame, ErrorKind, MinerUid, RetryPolicy, StepError, StepKey, StepKind, StepStatus,
 };
 use wx_store::testing::TestDb;
 use wx_store::{
     ClaimRequest, Completion, Db, Effects, Fence, KeyClaim, Outcome, RescueAction, RescueReport,
-    RescueRequest, StatsPatch, StepSpec, backend_tests, score_type,
+    RescueRequest, StatsPatch, StepSpec, backend_tests,
 };
 
 const LEASE: Duration = Duration::from_secs(60);

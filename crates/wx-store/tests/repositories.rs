@@ -4,9 +4,10 @@ mod common;
 
 use common::*;
 use wx_model::rows::{NewResponse, NewScore};
+use wx_model::score_type;
 use wx_model::{ForecastStatus, MinerUid, RunId, RunStatus, StepKey, StepKind, StepStatus};
 use wx_store::testing::TestDb;
-use wx_store::{StatsPatch, StepLog, backend_tests, score_type};
+use wx_store::{StatsPatch, StepLog, backend_tests};
 
 async fn miners_import_is_an_upsert_and_validates(t: TestDb) {
     let db = &t.db;

@@ -267,12 +267,8 @@ impl DiskCache {
             }))
         };
         let field = fill().await?;
-        if let Err(reason) = key.check_field(&field) {
-            return Err(CacheError::KeyMismatch {
-                key: key.to_string(),
-                reason,
-            }
-            .into());
+        if let Err(mismatch) = key.check_field(&field) {
+            return Err(mismatch.into());
         }
         let (k, f) = (key.clone(), field.clone());
         let written = blocking(move || write_atomically(&entry_path, &k, &f)).await;

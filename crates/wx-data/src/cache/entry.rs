@@ -69,14 +69,29 @@ fn digest(field: &Field) -> String {
     hex::encode(h.finalize())
 }
 
+/// Why an entry could not be written: which part, and the store's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}")]
+pub(crate) struct WriteError {
+    what: String,
+    message: String,
+}
+
 fn zarr_err(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
+fn write_err(what: &str, e: impl std::fmt::Display) -> WriteError {
+    WriteError {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
 /// Writes `field` as an entry in the (new, empty) directory `dir`.
-pub(crate) fn write(dir: &Path, key: &CacheKey, field: &Field) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| zarr_err("creating the entry directory", e))?;
-    let store = Arc::new(FilesystemStore::new(dir).map_err(|e| zarr_err("opening the store", e))?);
+pub(crate) fn write(dir: &Path, key: &CacheKey, field: &Field) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir).map_err(|e| write_err("creating the entry directory", e))?;
+    let store = Arc::new(FilesystemStore::new(dir).map_err(|e| write_err("opening the store", e))?);
     let (n, nlat, nlon) = field.data.dim();
     let zstd = || -> Vec<Arc<dyn zarrs::array::codec::api::BytesToBytesCodecTraits>> {
         vec![Arc::new(zarrs::array::codec::ZstdCodec::new(1, false))]
@@ -89,11 +104,11 @@ pub(crate) fn write(dir: &Path, key: &CacheKey, field: &Field) -> Result<(), Str
             ZARR_NAN_F64,
         )
         .build(store.clone(), &format!("/{name}"))
-        .map_err(|e| zarr_err(name, e))?;
+        .map_err(|e| write_err(name, e))?;
         array
             .store_chunk(&[0], values.as_slice())
-            .map_err(|e| zarr_err(name, e))?;
-        array.store_metadata().map_err(|e| zarr_err(name, e))?;
+            .map_err(|e| write_err(name, e))?;
+        array.store_metadata().map_err(|e| write_err(name, e))?;
     }
     let array = ArrayBuilder::new(
         vec![n as u64, nlat as u64, nlon as u64],
@@ -103,18 +118,18 @@ pub(crate) fn write(dir: &Path, key: &CacheKey, field: &Field) -> Result<(), Str
     )
     .bytes_to_bytes_codecs(zstd())
     .build(store.clone(), "/data")
-    .map_err(|e| zarr_err("data", e))?;
+    .map_err(|e| write_err("data", e))?;
     for k in 0..n {
         let level = field.data.index_axis(ndarray::Axis(0), k);
         let values: Vec<f32> = level.iter().copied().collect();
         array
             .store_chunk(&[k as u64, 0, 0], values)
-            .map_err(|e| zarr_err("data", e))?;
+            .map_err(|e| write_err("data", e))?;
     }
-    array.store_metadata().map_err(|e| zarr_err("data", e))?;
+    array.store_metadata().map_err(|e| write_err("data", e))?;
     let mut group = GroupBuilder::new()
         .build(store, "/")
-        .map_err(|e| zarr_err("group", e))?;
+        .map_err(|e| write_err("group", e))?;
     group.attributes_mut().insert(
         "wx_cache".to_owned(),
         json!({
@@ -127,7 +142,7 @@ pub(crate) fn write(dir: &Path, key: &CacheKey, field: &Field) -> Result<(), Str
             "sha256": digest(field),
         }),
     );
-    group.store_metadata().map_err(|e| zarr_err("group", e))?;
+    group.store_metadata().map_err(|e| write_err("group", e))?;
     Ok(())
 }
 

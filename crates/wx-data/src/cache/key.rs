@@ -147,15 +147,18 @@ impl CacheKey {
     }
 
     /// Checks that a field is the one this key names.
-    pub(crate) fn check_field(&self, field: &Field) -> Result<(), String> {
+    pub(crate) fn check_field(&self, field: &Field) -> Result<(), super::CacheError> {
         if field.variable != self.variable
             || field.levels != self.levels
             || field.valid_time != self.valid_time
         {
-            return Err(format!(
-                "the field is {} at levels {:?} valid {}, the key is {self}",
-                field.variable, field.levels, field.valid_time
-            ));
+            return Err(super::CacheError::KeyMismatch {
+                key: self.to_string(),
+                reason: format!(
+                    "the field is {} at levels {:?} valid {}, the key is {self}",
+                    field.variable, field.levels, field.valid_time
+                ),
+            });
         }
         Ok(())
     }

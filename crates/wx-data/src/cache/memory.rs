@@ -1,5 +1,13 @@
 //! The in-process field cache: a byte budget, least-recently-used eviction, and single flight
 //! per key (255 miners asking for the same truth lead decode it once).
+//!
+//! Why not `moka` (already in the dependency graph through zarrs): its weighted capacity fits,
+//! but its policy does not. moka admits entries by TinyLFU frequency, so a new truth lead can be
+//! refused in favour of an older, more often read one (here the newest lead is the one every
+//! miner's step is about to read), and it applies evictions and weights lazily, so the budget
+//! may be exceeded and `bytes()` lags until pending maintenance runs. This cache guarantees,
+//! and `tests/cache_memory.rs` asserts, strict LRU order, the budget after every insert, and
+//! an exact byte count at once (the ERA5 hub test checks the 13 cached levels by it).
 
 use crate::field::Field;
 use std::any::Any;

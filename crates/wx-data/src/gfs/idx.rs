@@ -94,7 +94,10 @@ impl GribIndex {
             if raw.trim().is_empty() {
                 continue;
             }
-            let entry = parse_line(raw).map_err(|reason| IdxError { line, reason })?;
+            let entry = parse_line(raw).map_err(|e| IdxError {
+                line,
+                reason: e.to_string(),
+            })?;
             if let Some(prev) = entries.last() {
                 let same_message = entry.message == prev.message;
                 let ok = if same_message {
@@ -170,14 +173,20 @@ fn record_text(e: &IdxEntry) -> String {
     }
 }
 
-fn parse_line(line: &str) -> Result<IdxEntry, String> {
+crate::message_error! {
+    /// Why one line of a `.idx` inventory cannot be read.
+    pub(crate) struct IdxLineError;
+}
+
+fn parse_line(line: &str) -> Result<IdxEntry, IdxLineError> {
     let parts: Vec<&str> = line.split(':').collect();
     if parts.len() < 6 {
         return Err(format!(
             "expected `n:offset:d=YYYYMMDDHH:VAR:LEVEL:FCST:`, found {} fields in `{}`",
             parts.len(),
             truncate(line)
-        ));
+        )
+        .into());
     }
     let (message, field) = match parts[0].split_once('.') {
         Some((m, k)) => (m, Some(k)),
@@ -205,7 +214,7 @@ fn parse_line(line: &str) -> Result<IdxEntry, String> {
         .ok_or_else(|| format!("`{}` is not a date `YYYYMMDDHH`", truncate(date)))?;
     let variable = parts[3].trim();
     if variable.is_empty() {
-        return Err("empty variable name".to_owned());
+        return Err("empty variable name".to_owned().into());
     }
     Ok(IdxEntry {
         message,

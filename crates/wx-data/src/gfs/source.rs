@@ -109,6 +109,11 @@ pub struct ExpectedGrid {
     pub lon_step: f64,
 }
 
+crate::message_error! {
+    /// A decoded GRIB2 grid that is not the one expected, described.
+    struct GridMismatch;
+}
+
 impl ExpectedGrid {
     /// GFS 0.25°: 721 × 1440, 90 → −90, 0 → 359.75.
     pub const GFS_0P25: ExpectedGrid = ExpectedGrid {
@@ -120,7 +125,7 @@ impl ExpectedGrid {
         lon_step: 0.25,
     };
 
-    fn check(&self, grid: &LatLonGrid) -> Result<(), String> {
+    fn check(&self, grid: &LatLonGrid) -> Result<(), GridMismatch> {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
         let ok = grid.ni == self.ni
             && grid.nj == self.nj
@@ -137,7 +142,7 @@ impl ExpectedGrid {
         if ok {
             Ok(())
         } else {
-            Err(format!(
+            Err(GridMismatch(format!(
                 "grid {} x {} from ({}, {}) to ({}, {}) is not the expected {} x {} from ({}, {}) \
                  in steps ({}, {})",
                 grid.nj,
@@ -152,7 +157,7 @@ impl ExpectedGrid {
                 self.lon_first,
                 self.lat_step,
                 self.lon_step
-            ))
+            )))
         }
     }
 }
@@ -774,10 +779,10 @@ impl S3GfsSource {
         };
         access
             .validate_for(&format!("s3://{}", config.bucket))
-            .map_err(configure_error)?;
+            .map_err(|e| configure_error(e.to_string()))?;
         let store = access
             .s3_builder(&config.bucket)
-            .map_err(configure_error)?
+            .map_err(|e| configure_error(e.to_string()))?
             .with_client_options(
                 object_store::ClientOptions::new()
                     .with_timeout(config.request_timeout)

@@ -106,12 +106,19 @@ fn cloud_of(location: &str) -> Cloud {
     }
 }
 
+crate::message_error! {
+    /// Access settings of a source that cannot work (an unknown option, a secret in the
+    /// configuration, settings for a location that is not a bucket); the message says what to
+    /// change.
+    pub struct AccessError;
+}
+
 impl SourceAccess {
     /// Checks the settings for a source at `location` (`s3://…`, `gs://…`, a path or an
     /// `http(s)://` URL): the endpoint is an `http(s)` URL, every option key is one object_store
     /// knows for that store and carries no secret, and nothing is set for a location that is
     /// not a bucket. The message says what to change.
-    pub fn validate_for(&self, location: &str) -> Result<(), String> {
+    pub fn validate_for(&self, location: &str) -> Result<(), AccessError> {
         let cloud = cloud_of(location);
         let is_default = self.credentials == Credentials::Anonymous
             && self.endpoint.is_none()
@@ -125,7 +132,8 @@ impl SourceAccess {
                     "credentials, endpoint, region and options apply to s3:// and gs:// \
                      sources only, not to `{}`",
                     wx_model::sanitize_message(location, &[])
-                ))
+                )
+                .into())
             };
         }
         if let Some(endpoint) = &self.endpoint {
@@ -135,11 +143,12 @@ impl SourceAccess {
                 return Err(format!(
                     "endpoint `{}` is not an http(s) URL",
                     wx_model::sanitize_message(endpoint, &[])
-                ));
+                )
+                .into());
             }
         }
         if cloud == Cloud::Gcs && self.region.is_some() {
-            return Err("region applies to s3:// sources only".to_owned());
+            return Err("region applies to s3:// sources only".to_owned().into());
         }
         for key in self.options.keys() {
             let secret = match cloud {
@@ -155,7 +164,8 @@ impl SourceAccess {
                         return Err(format!(
                             "`{key}` is not an object_store S3 option (e.g. \
                              aws_virtual_hosted_style_request, aws_request_payer, allow_http)"
-                        ));
+                        )
+                        .into());
                     }
                 },
                 Cloud::Gcs => match key.to_ascii_lowercase().parse::<GoogleConfigKey>() {
@@ -167,7 +177,8 @@ impl SourceAccess {
                         return Err(format!(
                             "`{key}` is not an object_store GCS option (e.g. \
                              google_service_account, google_application_credentials, allow_http)"
-                        ));
+                        )
+                        .into());
                     }
                 },
                 Cloud::Other => false,
@@ -177,7 +188,8 @@ impl SourceAccess {
                     "option `{key}` carries a secret: the configuration is stored with every \
                      run, so give it through the environment instead (credentials = \
                      \"environment\" and the standard AWS_* / GOOGLE_* variables)"
-                ));
+                )
+                .into());
             }
         }
         Ok(())
@@ -185,7 +197,7 @@ impl SourceAccess {
 
     /// An S3 builder for `bucket` with these settings applied: from the environment or
     /// unsigned, then region, endpoint and options.
-    pub(crate) fn s3_builder(&self, bucket: &str) -> Result<AmazonS3Builder, String> {
+    pub(crate) fn s3_builder(&self, bucket: &str) -> Result<AmazonS3Builder, AccessError> {
         let mut builder = match self.credentials {
             Credentials::Anonymous => AmazonS3Builder::new()
                 .with_skip_signature(true)
@@ -210,7 +222,10 @@ impl SourceAccess {
     }
 
     /// A GCS builder for `bucket` with these settings applied.
-    pub(crate) fn gcs_builder(&self, bucket: &str) -> Result<GoogleCloudStorageBuilder, String> {
+    pub(crate) fn gcs_builder(
+        &self,
+        bucket: &str,
+    ) -> Result<GoogleCloudStorageBuilder, AccessError> {
         let mut builder = match self.credentials {
             Credentials::Anonymous => GoogleCloudStorageBuilder::new().with_skip_signature(true),
             Credentials::Environment => GoogleCloudStorageBuilder::from_env(),
@@ -322,7 +337,7 @@ pub fn s3_bucket(
     let store = config
         .access
         .s3_builder(bucket)
-        .map_err(client_error)?
+        .map_err(|e| client_error(e.to_string()))?
         .with_retry(config.retry())
         .with_client_options(config.client_options())
         .build()
@@ -365,7 +380,7 @@ pub fn gcs_bucket(
     let store = config
         .access
         .gcs_builder(bucket)
-        .map_err(client_error)?
+        .map_err(|e| client_error(e.to_string()))?
         .with_retry(config.retry())
         .with_client_options(config.client_options())
         .build()
@@ -458,9 +473,9 @@ mod tests {
         a.endpoint = Some("http://127.0.0.1:9000".into());
         a.validate_for("s3://mirror/era5").unwrap();
         assert!(a.allows_http());
-        let e = a.validate_for("/local/dir").unwrap_err();
+        let e = a.validate_for("/local/dir").unwrap_err().to_string();
         assert!(e.contains("s3:// and gs://"), "{e}");
-        let e = a.validate_for("gs://bucket").unwrap_err();
+        let e = a.validate_for("gs://bucket").unwrap_err().to_string();
         assert!(e.contains("aws_virtual_hosted_style_request"), "{e}");
         for secret in [
             "aws_secret_access_key",
@@ -469,7 +484,7 @@ mod tests {
         ] {
             let mut s = SourceAccess::default();
             s.options.insert(secret.into(), "x".into());
-            let e = s.validate_for("s3://b").unwrap_err();
+            let e = s.validate_for("s3://b").unwrap_err().to_string();
             assert!(e.contains("environment"), "{e}");
         }
         for secret in ["google_service_account_key", "google_bearer_token"] {
@@ -482,7 +497,12 @@ mod tests {
             .insert("google_service_account".into(), "/etc/key.json".into());
         s.validate_for("gs://b").unwrap();
         s.endpoint = Some("ftp://mirror".into());
-        assert!(s.validate_for("gs://b").unwrap_err().contains("http(s)"));
+        assert!(
+            s.validate_for("gs://b")
+                .unwrap_err()
+                .to_string()
+                .contains("http(s)")
+        );
         let mut s = SourceAccess::default();
         s.options
             .insert("aws_secret_access_key".into(), "hunter2".into());

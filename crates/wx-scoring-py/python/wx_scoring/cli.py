@@ -95,13 +95,13 @@ def _config_file(path: str | None) -> dict[str, Any]:
         return dict(tomllib.load(f))
 
 
-def _scoring_section(path: str | None) -> dict[str, Any]:
-    return dict(_config_file(path).get("scoring", {}))
+def _scoring_section(config: dict[str, Any]) -> dict[str, Any]:
+    return dict(config.get("scoring", {}))
 
 
-def _final_only(path: str | None) -> bool:
+def _final_only(config: dict[str, Any]) -> bool:
     """The validator's ``[data] era5_final_only`` (final ERA5 only, not ERA5T)."""
-    return bool(_config_file(path).get("data", {}).get("era5_final_only", False))
+    return bool(config.get("data", {}).get("era5_final_only", False))
 
 
 def _num(x: float | None) -> str:
@@ -220,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .datasets import score
 
+        config = _config_file(args.config)  # read once
         report = score(
             args.forecast,
             args.truth,
@@ -228,8 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             leads=args.leads,
             variables=args.variables,
             reference=args.reference,
-            config=_scoring_section(args.config),
-            final_only=_final_only(args.config),
+            config=_scoring_section(config),
+            final_only=_final_only(config),
         )
         doc = report.to_json()
     except Exception as e:  # one line, as wx-step prints its errors
