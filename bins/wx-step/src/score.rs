@@ -43,7 +43,7 @@ use wx_scoring::{
     score_levels,
 };
 use wx_steps::align::{
-    TruthOnGrid, onto, score_against_climatology, score_against_reference, truth_on_grid,
+    OnGrid, TruthOnGrid, onto, score_against_climatology, score_against_reference, truth_on_grid,
 };
 use wx_steps::config::TrustedLimits;
 
@@ -220,7 +220,7 @@ pub fn score_pair(
         let t = truth_on_grid(truth)?;
         let f = onto(forecast, &t, "forecast")?;
         let c = onto(climatology, &t, "climatology")?;
-        let m = score_against_climatology(&f, &t, &c, cfg)?;
+        let m = score_against_climatology(f.view(), &t, c.view(), cfg)?;
         Ok((t, f, c, m))
     })();
     let (t, f, c, metrics) = match aligned {
@@ -252,14 +252,19 @@ pub fn score_pair(
         let r = onto(r, &t, "reference")?;
         (0..t.values.len_of(Axis(0)))
             .map(|l| {
-                let one = |a: &ndarray::Array3<f32>| a.slice(s![l..l + 1, .., ..]).to_owned();
                 let level_truth = TruthOnGrid {
                     grid: t.grid.clone(),
                     weights: t.weights.clone(),
-                    values: one(&t.values),
+                    values: level_of(&t.values, l).into(),
                     levels: t.levels.get(l).map(|x| vec![*x]).unwrap_or_default(),
                 };
-                score_against_reference(&one(&f), &level_truth, &one(&c), &one(&r), cfg)
+                score_against_reference(
+                    level_of(&f, l),
+                    &level_truth,
+                    level_of(&c, l),
+                    level_of(&r, l),
+                    cfg,
+                )
             })
             .collect::<Result<Vec<_>, String>>()
     });
@@ -269,6 +274,11 @@ pub fn score_pair(
         per_level,
         reference,
     }
+}
+
+/// Level `l` of a stack as a one-level stack (a view).
+fn level_of<'a>(stack: &'a OnGrid<'_>, l: usize) -> ndarray::ArrayView3<'a, f32> {
+    stack.slice(s![l..l + 1, .., ..])
 }
 
 /// Opens a store from a path or URL. The forecast is miner-controlled: an `http(s)` forecast
