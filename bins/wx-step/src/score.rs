@@ -388,6 +388,34 @@ async fn read_forecast(
     }
 }
 
+/// The reads of one selection, all at once: their large chunks decode in parallel (wx-data
+/// decodes them on the blocking pool). The caller looks at the results in a fixed order, so
+/// that errors are reported as if the reads had been made one after the other.
+async fn read_all(
+    inputs: &Inputs,
+    v: VarLevel,
+    valid: DateTime<Utc>,
+    secrets: &[&str],
+) -> (
+    Result<Field, ZarrError>,
+    Result<Field, ZarrError>,
+    Option<Result<Field, ZarrError>>,
+    Result<Result<Field, String>>,
+) {
+    let reference = async {
+        match &inputs.reference {
+            Some(r) => Some(r.read(v, valid).await),
+            None => None,
+        }
+    };
+    tokio::join!(
+        inputs.truth.read(v, valid),
+        inputs.climatology.read(v, valid),
+        reference,
+        read_forecast(&inputs.forecast, v, valid, secrets),
+    )
+}
+
 /// The store lacks the variable, level or valid time asked for (as opposed to being unusable).
 fn is_selection_missing(e: &ZarrError) -> bool {
     matches!(
@@ -484,18 +512,13 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
         let mut pairs: Vec<(VarLevel, PairScore)> = Vec::new();
         for &v in &req.variables {
             let at = || format!("{v} at {}", rfc3339(valid));
-            let truth = inputs
-                .truth
-                .read(v, valid)
-                .await
-                .with_context(|| format!("reading the truth of {}", at()))?;
-            let climatology = inputs
-                .climatology
-                .read(v, valid)
-                .await
-                .with_context(|| format!("reading the climatology of {}", at()))?;
-            let reference = match &inputs.reference {
-                Some(r) => Some(match r.read(v, valid).await {
+            let (truth, climatology, reference, forecast) =
+                Box::pin(read_all(&inputs, v, valid, &secrets)).await;
+            let truth = truth.with_context(|| format!("reading the truth of {}", at()))?;
+            let climatology =
+                climatology.with_context(|| format!("reading the climatology of {}", at()))?;
+            let reference = match reference {
+                Some(read) => Some(match read {
                     Ok(field) => Ok(field),
                     // the reference lacks this selection: its metrics are null, nothing else
                     Err(e) if is_selection_missing(&e) => Err(e.to_string()),
@@ -506,7 +529,7 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
                 }),
                 None => None,
             };
-            let pair = match read_forecast(&inputs.forecast, v, valid, &secrets).await? {
+            let pair = match forecast? {
                 Ok(forecast) => {
                     let cfg = cfg.clone();
                     tokio::task::spawn_blocking(move || {
