@@ -7,6 +7,7 @@
 //!   queue's fencing (`wx-step run`);
 //! - [`cli`]: the command line.
 
+#![recursion_limit = "256"]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

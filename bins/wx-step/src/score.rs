@@ -43,7 +43,7 @@ use wx_scoring::{
     score_levels,
 };
 use wx_steps::align::{
-    AlignError, TruthOnGrid, onto, score_against_climatology, score_against_reference,
+    AlignError, OnGrid, TruthOnGrid, onto, score_against_climatology, score_against_reference,
     truth_on_grid,
 };
 use wx_steps::config::TrustedLimits;
@@ -221,7 +221,7 @@ pub fn score_pair(
         let t = truth_on_grid(truth)?;
         let f = onto(forecast, &t, "forecast")?;
         let c = onto(climatology, &t, "climatology")?;
-        let m = score_against_climatology(&f, &t, &c, cfg)?;
+        let m = score_against_climatology(f.view(), &t, c.view(), cfg)?;
         Ok((t, f, c, m))
     })();
     let (t, f, c, metrics) = match aligned {
@@ -253,15 +253,20 @@ pub fn score_pair(
         let r = onto(r, &t, "reference").map_err(|e| e.to_string())?;
         (0..t.values.len_of(Axis(0)))
             .map(|l| {
-                let one = |a: &ndarray::Array3<f32>| a.slice(s![l..l + 1, .., ..]).to_owned();
                 let level_truth = TruthOnGrid {
                     grid: t.grid.clone(),
                     weights: t.weights.clone(),
-                    values: one(&t.values),
+                    values: level_of(&t.values, l).into(),
                     levels: t.levels.get(l).map(|x| vec![*x]).unwrap_or_default(),
                 };
-                score_against_reference(&one(&f), &level_truth, &one(&c), &one(&r), cfg)
-                    .map_err(|e| e.to_string())
+                score_against_reference(
+                    level_of(&f, l),
+                    &level_truth,
+                    level_of(&c, l),
+                    level_of(&r, l),
+                    cfg,
+                )
+                .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, String>>()
     });
@@ -271,6 +276,11 @@ pub fn score_pair(
         per_level,
         reference,
     }
+}
+
+/// Level `l` of a stack as a one-level stack (a view).
+fn level_of<'a>(stack: &'a OnGrid<'_>, l: usize) -> ndarray::ArrayView3<'a, f32> {
+    stack.slice(s![l..l + 1, .., ..])
 }
 
 /// Opens a store from a path or URL. The forecast is miner-controlled: an `http(s)` forecast
@@ -392,6 +402,34 @@ async fn read_forecast(
     }
 }
 
+/// The reads of one selection, all at once: their large chunks decode in parallel (wx-data
+/// decodes them on the blocking pool). The caller looks at the results in a fixed order, so
+/// that errors are reported as if the reads had been made one after the other.
+async fn read_all(
+    inputs: &Inputs,
+    v: VarLevel,
+    valid: DateTime<Utc>,
+    secrets: &[&str],
+) -> (
+    Result<Field, ZarrError>,
+    Result<Field, ZarrError>,
+    Option<Result<Field, ZarrError>>,
+    ForecastRead,
+) {
+    let reference = async {
+        match &inputs.reference {
+            Some(r) => Some(r.read(v, valid).await),
+            None => None,
+        }
+    };
+    tokio::join!(
+        inputs.truth.read(v, valid),
+        inputs.climatology.read(v, valid),
+        reference,
+        read_forecast(&inputs.forecast, v, valid, secrets),
+    )
+}
+
 /// The store lacks the variable, level or valid time asked for (as opposed to being unusable).
 fn is_selection_missing(e: &ZarrError) -> bool {
     matches!(
@@ -488,18 +526,13 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
         let mut pairs: Vec<(VarLevel, PairScore)> = Vec::new();
         for &v in &req.variables {
             let at = || format!("{v} at {}", rfc3339(valid));
-            let truth = inputs
-                .truth
-                .read(v, valid)
-                .await
-                .with_context(|| format!("reading the truth of {}", at()))?;
-            let climatology = inputs
-                .climatology
-                .read(v, valid)
-                .await
-                .with_context(|| format!("reading the climatology of {}", at()))?;
-            let reference = match &inputs.reference {
-                Some(r) => Some(match r.read(v, valid).await {
+            let (truth, climatology, reference, forecast) =
+                Box::pin(read_all(&inputs, v, valid, &secrets)).await;
+            let truth = truth.with_context(|| format!("reading the truth of {}", at()))?;
+            let climatology =
+                climatology.with_context(|| format!("reading the climatology of {}", at()))?;
+            let reference = match reference {
+                Some(read) => Some(match read {
                     Ok(field) => Ok(field),
                     // the reference lacks this selection: its metrics are null, nothing else
                     Err(e) if is_selection_missing(&e) => Err(e.to_string()),
@@ -510,7 +543,7 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
                 }),
                 None => None,
             };
-            let pair = match read_forecast(&inputs.forecast, v, valid, &secrets).await {
+            let pair = match forecast {
                 ForecastRead::Unusable(e) => return Err(e),
                 ForecastRead::Field(forecast) => {
                     let cfg = cfg.clone();

@@ -224,7 +224,7 @@ async fn verify_against_libraries(
             let t = truth_on_grid(&truth).unwrap();
             let f = onto(&forecast, &t, "forecast").unwrap();
             let c = onto(&clim, &t, "climatology").unwrap();
-            let agg = score_against_climatology(&f, &t, &c, &cfg).unwrap();
+            let agg = score_against_climatology(f.view(), &t, c.view(), &cfg).unwrap();
             let per: Vec<VariableMetrics> = if t.levels.len() > 1 {
                 let hpa: Vec<f64> = t.levels.iter().map(|l| f64::from(*l)).collect();
                 let inputs = StackInputs {
@@ -256,7 +256,8 @@ async fn verify_against_libraries(
                                 "reference checks use one level"
                             );
                             let r = onto(&rf, &t, "reference").unwrap();
-                            let m = score_against_reference(&f, &t, &c, &r, &cfg).unwrap();
+                            let m = score_against_reference(f.view(), &t, c.view(), r.view(), &cfg)
+                                .unwrap();
                             check("skill_ref", &got["skill_ref"], m.skill.as_ref());
                             check(
                                 "clone_distance",

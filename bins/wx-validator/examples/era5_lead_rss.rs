@@ -93,7 +93,7 @@ async fn main() -> Result<()> {
             let t = truth_on_grid(&truth)?;
             let f = onto(&forecast, &t, "forecast")?;
             let c = onto(&climatology, &t, "climatology")?;
-            score_against_climatology(&f, &t, &c, &cfg)
+            score_against_climatology(f.view(), &t, c.view(), &cfg)
         })
         .await?;
         outcomes.insert(

@@ -1,7 +1,7 @@
 //! Regular latitude/longitude grids, orientation normalisation, cos-latitude
 //! weights and bilinear regridding (docs/scoring.md §2, §3).
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::error::ScoringError;
@@ -186,22 +186,32 @@ impl Orientation {
         !self.lat_reversed && self.lon_order.iter().enumerate().all(|(i, &j)| i == j)
     }
 
-    /// [`Orientation::apply`] to every level of a `(level, lat, lon)` stack.
+    /// [`Orientation::apply`] to every level of a `(level, lat, lon)` stack, written straight
+    /// into the result (no per-level temporary; rows copied whole when only the latitudes are
+    /// reversed).
     pub fn apply_stack<T: Float>(
         &self,
         field: ArrayView3<'_, T>,
     ) -> Result<Array3<T>, ScoringError> {
         let (nl, nr, nc) = field.dim();
-        let mut out = Array3::from_elem((nl, nr, nc), T::NAN);
-        for (level, mut o) in field.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
-            o.assign(&self.apply(level)?);
+        self.check_shape(nr, nc)?;
+        let mut out = Vec::with_capacity(nl * nr * nc);
+        for level in field.axis_iter(Axis(0)) {
+            self.extend_level(&mut out, level);
         }
-        Ok(out)
+        Array3::from_shape_vec((nl, nr, nc), out).map_err(|e| ScoringError::Grid(e.to_string()))
     }
 
     /// Reorder a `(lat, lon)` field from the input layout to the canonical one.
     pub fn apply<T: Float>(&self, field: ArrayView2<'_, T>) -> Result<Array2<T>, ScoringError> {
         let (nr, nc) = field.dim();
+        self.check_shape(nr, nc)?;
+        let mut out = Vec::with_capacity(nr * nc);
+        self.extend_level(&mut out, field);
+        Array2::from_shape_vec((nr, nc), out).map_err(|e| ScoringError::Grid(e.to_string()))
+    }
+
+    fn check_shape(&self, nr: usize, nc: usize) -> Result<(), ScoringError> {
         if nc != self.lon_order.len() || nr != self.nlat {
             return Err(ScoringError::ShapeMismatch {
                 what: "field",
@@ -209,14 +219,20 @@ impl Orientation {
                 found: vec![nr, nc],
             });
         }
-        let mut out = Array2::from_elem((nr, nc), T::NAN);
-        for (i, mut orow) in out.axis_iter_mut(Axis(0)).enumerate() {
+        Ok(())
+    }
+
+    /// Appends one `(lat, lon)` level in canonical order to `out` (the shape was checked).
+    fn extend_level<T: Float>(&self, out: &mut Vec<T>, field: ArrayView2<'_, T>) {
+        let nr = field.nrows();
+        let lon_identity = self.lon_order.iter().enumerate().all(|(i, &j)| i == j);
+        for i in 0..nr {
             let src = field.row(if self.lat_reversed { nr - 1 - i } else { i });
-            for (o, &j) in orow.iter_mut().zip(&self.lon_order) {
-                *o = src[j];
+            match (lon_identity, src.as_slice()) {
+                (true, Some(row)) => out.extend_from_slice(row),
+                _ => out.extend(self.lon_order.iter().map(|&j| src[j])),
             }
         }
-        Ok(out)
     }
 }
 
@@ -290,12 +306,13 @@ impl Regridder {
         (self.rows.len(), self.cols.len())
     }
 
-    /// [`Regridder::apply`] to every level of a `(level, lat, lon)` stack.
+    /// [`Regridder::apply`] to every level of a `(level, lat, lon)` stack, each level's rows
+    /// computed in parallel straight into the result (no per-level temporary).
     pub fn apply_stack<T: Float>(&self, src: ArrayView3<'_, T>) -> Result<Array3<T>, ScoringError> {
         let (nr, nc) = self.target_shape();
         let mut out = Array3::from_elem((src.shape()[0], nr, nc), T::NAN);
-        for (level, mut o) in src.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
-            o.assign(&self.apply(level)?);
+        for (level, o) in src.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+            self.apply_into(level, o)?;
         }
         Ok(out)
     }
@@ -303,6 +320,20 @@ impl Regridder {
     /// Interpolate one source field (canonical orientation, source shape) onto
     /// the target grid. Arithmetic is in `f64`; the result is rounded to `T`.
     pub fn apply<T: Float>(&self, src: ArrayView2<'_, T>) -> Result<Array2<T>, ScoringError> {
+        let (nr, nc) = self.target_shape();
+        let mut out = Array2::from_elem((nr, nc), T::NAN);
+        self.apply_into(src, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// [`Regridder::apply`] into `out` (target shape). A target row that coincides with a
+    /// source row, where every column coincides with the same source column, is that source
+    /// row copied (the bits the per-point exact copy gives).
+    fn apply_into<T: Float>(
+        &self,
+        src: ArrayView2<'_, T>,
+        mut out: ArrayViewMut2<'_, T>,
+    ) -> Result<(), ScoringError> {
         if src.dim() != self.src_shape {
             return Err(ScoringError::ShapeMismatch {
                 what: "source field",
@@ -310,14 +341,22 @@ impl Regridder {
                 found: src.shape().to_vec(),
             });
         }
-        let (nr, nc) = self.target_shape();
-        let mut out = Array2::from_elem((nr, nc), T::NAN);
+        let columns_copied = self.cols.len() == self.src_shape.1
+            && self
+                .cols
+                .iter()
+                .enumerate()
+                .all(|(j, cs)| cs.w1 == 0.0 && cs.i0 == j);
         out.axis_iter_mut(Axis(0))
             .into_par_iter()
             .zip(self.rows.par_iter())
             .for_each(|(mut orow, rs)| {
                 let r0 = src.row(rs.i0);
                 let r1 = src.row(rs.i1);
+                if rs.w1 == 0.0 && columns_copied {
+                    orow.assign(&r0);
+                    return;
+                }
                 for (o, cs) in orow.iter_mut().zip(&self.cols) {
                     let line = |r: &ArrayView1<'_, T>| -> f64 {
                         let mut v = cs.w0 * r[cs.i0].to_f64();
@@ -338,7 +377,7 @@ impl Regridder {
                     *o = T::from_f64(v);
                 }
             });
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -182,3 +182,52 @@ fn rows_outside_source_take_nearest_row() {
         sf.row(719).mapv(|v| -v)
     );
 }
+
+/// Latitudes reversed, longitudes already canonical (the WeatherBench2 climatology): rows are
+/// copied whole, level by level, in reverse order.
+#[test]
+fn a_latitude_flip_reverses_rows_of_every_level() {
+    let lats = [-90.0, -45.0, 0.0, 45.0, 90.0];
+    let lons = [0.0, 90.0, 180.0, 270.0];
+    let (g, o) = Grid::normalise(&lats, &lons).unwrap();
+    assert_eq!(g.lats(), &[90.0, 45.0, 0.0, -45.0, -90.0]);
+    let stack =
+        ndarray::Array3::from_shape_fn((3, 5, 4), |(l, i, j)| (100 * l + 10 * i + j) as f32);
+    let out = o.apply_stack(stack.view()).unwrap();
+    for l in 0..3 {
+        for i in 0..5 {
+            for j in 0..4 {
+                assert_eq!(out[[l, i, j]].to_bits(), stack[[l, 4 - i, j]].to_bits());
+            }
+        }
+    }
+    assert_eq!(
+        o.apply(stack.index_axis(ndarray::Axis(0), 2)).unwrap(),
+        out.index_axis(ndarray::Axis(0), 2)
+    );
+}
+
+/// A source grid whose points are a subset of the target's rows (a 0.25° store without the
+/// south pole) is copied row by row: every value the bits of its source point, on every level.
+#[test]
+fn coinciding_rows_are_copied_bit_for_bit_in_a_stack() {
+    let src = Grid::new(vec![90.0, 45.0, 0.0, -45.0], vec![0.0, 90.0, 180.0, 270.0]).unwrap();
+    let dst = Grid::regular_global(5, 4).unwrap();
+    let r = Regridder::new(&src, &dst);
+    let stack = ndarray::Array3::from_shape_fn((2, 4, 4), |(l, i, j)| {
+        if (l, i, j) == (1, 2, 3) {
+            f32::NAN
+        } else {
+            (l as f32 + 0.1) * (i as f32 - 1.7) + j as f32 / 3.0
+        }
+    });
+    let out = r.apply_stack(stack.view()).unwrap();
+    for l in 0..2 {
+        for i in 0..5 {
+            for j in 0..4 {
+                // the −90 row takes the nearest source row
+                assert_eq!(out[[l, i, j]].to_bits(), stack[[l, i.min(3), j]].to_bits());
+            }
+        }
+    }
+}

@@ -3,8 +3,13 @@
 //! The truth grid is the target: latitudes descending, longitudes in [0, 360). A forecast,
 //! reference or climatology on another regular grid is bilinearly regridded onto it; levels
 //! must match exactly. All of this is CPU work: callers run it on the blocking pool.
+//!
+//! A field already on the target grid in canonical orientation is not copied: [`truth_on_grid`]
+//! and [`onto`] then borrow its values (a [`CowArray`]), so that a 0.25° forecast on the truth
+//! grid costs no 54 MB copy per variable — and neither do the truth and the climatology that
+//! the data hub keeps canonical for every miner of a lead.
 
-use ndarray::{Array3, Axis};
+use ndarray::{ArrayView3, Axis, CowArray, Ix3};
 use wx_data::Field;
 use wx_scoring::{
     FieldInputs, Grid, Reference, Regridder, ScoringConfig, ScoringError, StackInputs,
@@ -47,16 +52,23 @@ pub enum AlignError {
     /// Normalising or scoring failed (the kernels' own message).
     #[error(transparent)]
     Scoring(#[from] ScoringError),
+    /// A reordered field did not fit its coordinates (a defect: reordering keeps the shape).
+    #[error(transparent)]
+    Field(#[from] wx_data::FieldError),
 }
 
+/// Values on the target grid, `(level, lat, lon)`: borrowed from the field when it already
+/// was canonical on that grid, owned when they had to be reordered or regridded.
+pub type OnGrid<'a> = CowArray<'a, f32, Ix3>;
+
 /// The truth on its normalised grid.
-pub struct TruthOnGrid {
+pub struct TruthOnGrid<'a> {
     /// The target grid.
     pub grid: Grid,
     /// cos-latitude row weights of the grid.
     pub weights: Vec<f64>,
     /// The truth values, `(level, lat, lon)`.
-    pub values: Array3<f32>,
+    pub values: OnGrid<'a>,
     /// The levels (hPa) of the first axis; empty for a surface field.
     pub levels: Vec<u16>,
 }
@@ -65,13 +77,14 @@ fn err(e: ScoringError) -> AlignError {
     AlignError::Scoring(e)
 }
 
-/// Normalises the truth field's orientation; its grid becomes the target grid.
-pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid, AlignError> {
+/// Normalises the truth field's orientation; its grid becomes the target grid. The values are
+/// borrowed when the field is canonical already.
+pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid<'_>, AlignError> {
     let (grid, orientation) = Grid::normalise(&truth.lats, &truth.lons).map_err(err)?;
     let values = if orientation.is_identity() {
-        truth.data.clone()
+        CowArray::from(truth.data.view())
     } else {
-        orientation.apply_stack(truth.data.view()).map_err(err)?
+        CowArray::from(orientation.apply_stack(truth.data.view()).map_err(err)?)
     };
     Ok(TruthOnGrid {
         weights: grid.lat_weights(),
@@ -83,7 +96,12 @@ pub fn truth_on_grid(truth: &Field) -> Result<TruthOnGrid, AlignError> {
 
 /// Puts another field (forecast, reference, climatology) onto the target grid: orientation
 /// normalised, then bilinear regridding unless the grids coincide. Levels must equal `levels`.
-pub fn onto(field: &Field, target: &TruthOnGrid, what: &str) -> Result<Array3<f32>, AlignError> {
+/// A field canonical on the target grid is borrowed, not copied (bit for bit the same values).
+pub fn onto<'a>(
+    field: &'a Field,
+    target: &TruthOnGrid<'_>,
+    what: &str,
+) -> Result<OnGrid<'a>, AlignError> {
     if field.levels != target.levels {
         return Err(AlignError::Levels {
             what: what.to_owned(),
@@ -97,34 +115,55 @@ pub fn onto(field: &Field, target: &TruthOnGrid, what: &str) -> Result<Array3<f3
             source,
         })?;
     let normalised = if orientation.is_identity() {
-        field.data.clone()
+        CowArray::from(field.data.view())
     } else {
-        orientation.apply_stack(field.data.view()).map_err(err)?
+        CowArray::from(orientation.apply_stack(field.data.view()).map_err(err)?)
     };
     if grid.same_points(&target.grid) {
         return Ok(normalised);
     }
     Regridder::new(&grid, &target.grid)
         .apply_stack(normalised.view())
+        .map(CowArray::from)
         .map_err(|source| AlignError::Regrid {
             what: what.to_owned(),
             source,
         })
 }
 
+/// A field put in canonical orientation (latitudes descending, longitudes in [0, 360)), the
+/// same values reordered; returned as is when it already is. The data hub keeps truth and
+/// climatology fields this way, so that every miner's [`onto`] borrows them.
+pub fn canonical(field: Field) -> Result<Field, AlignError> {
+    let (grid, orientation) = Grid::normalise(&field.lats, &field.lons).map_err(err)?;
+    if orientation.is_identity() {
+        return Ok(field);
+    }
+    let data = orientation.apply_stack(field.data.view()).map_err(err)?;
+    Field::new(
+        field.variable,
+        field.levels,
+        grid.lats().to_vec(),
+        grid.lons().to_vec(),
+        field.valid_time,
+        data,
+    )
+    .map_err(AlignError::Field)
+}
+
 /// ERA5 metrics of one variable: skill against the climatology, ACC with it, the climatology's
 /// own RMSE; multi-level variables aggregated with thickness weights.
 pub fn score_against_climatology(
-    forecast: &Array3<f32>,
-    truth: &TruthOnGrid,
-    climatology: &Array3<f32>,
+    forecast: ArrayView3<'_, f32>,
+    truth: &TruthOnGrid<'_>,
+    climatology: ArrayView3<'_, f32>,
     cfg: &ScoringConfig,
 ) -> Result<VariableMetrics, AlignError> {
     if truth.levels.len() > 1 {
         let inputs = StackInputs {
-            forecast: forecast.view(),
+            forecast,
             truth: truth.values.view(),
-            climatology: Some(climatology.view()),
+            climatology: Some(climatology),
             skill_vs_climatology: true,
         };
         let levels: Vec<f64> = truth.levels.iter().map(|l| f64::from(*l)).collect();
@@ -146,10 +185,10 @@ pub fn score_against_climatology(
 /// Day1 metrics of one variable: skill against a reference field (GFS), ACC with the
 /// climatology, clone distance and pattern correlation against the reference.
 pub fn score_against_reference(
-    forecast: &Array3<f32>,
-    truth: &TruthOnGrid,
-    climatology: &Array3<f32>,
-    reference: &Array3<f32>,
+    forecast: ArrayView3<'_, f32>,
+    truth: &TruthOnGrid<'_>,
+    climatology: ArrayView3<'_, f32>,
+    reference: ArrayView3<'_, f32>,
     cfg: &ScoringConfig,
 ) -> Result<VariableMetrics, AlignError> {
     let n = truth.values.len_of(Axis(0));
@@ -197,11 +236,13 @@ mod tests {
         let smooth = |lat: f64, lon: f64| {
             (280.0 + 10.0 * lat.to_radians().cos() + lon.to_radians().sin()) as f32
         };
-        let truth = truth_on_grid(&field(truth_lats.clone(), lons.clone(), smooth)).unwrap();
+        let truth_field = field(truth_lats.clone(), lons.clone(), smooth);
+        let truth = truth_on_grid(&truth_field).unwrap();
         // forecast: ascending latitudes without the -90 row, longitudes in -180..175
         let fl: Vec<f64> = (0..36).map(|i| -85.0 + 5.0 * i as f64).collect();
         let flon: Vec<f64> = (0..72).map(|j| -180.0 + 5.0 * j as f64).collect();
-        let fc = onto(&field(fl, flon, smooth), &truth, "forecast").unwrap();
+        let forecast = field(fl, flon, smooth);
+        let fc = onto(&forecast, &truth, "forecast").unwrap();
         assert_eq!(fc.dim(), (1, 37, 72));
         // coinciding points are copied exactly; the -90 row takes the nearest forecast row
         assert_eq!(fc[[0, 0, 10]], truth.values[[0, 0, 10]]);
@@ -216,5 +257,33 @@ mod tests {
                 .to_string()
                 .contains("levels")
         );
+    }
+
+    /// Fields canonical on the truth grid are borrowed, not copied; [`canonical`] reorders a
+    /// field once so that it is borrowed afterwards, with exactly the bits `onto` gives.
+    #[test]
+    fn canonical_fields_are_borrowed_with_the_same_bits() {
+        let lats: Vec<f64> = (0..37).map(|i| 90.0 - 5.0 * i as f64).collect();
+        let lons: Vec<f64> = (0..72).map(|j| 5.0 * j as f64).collect();
+        let wavy = |lat: f64, lon: f64| (lat * 0.37 + (lon * 0.11).sin() * 3.0) as f32;
+        let truth_field = field(lats.clone(), lons.clone(), wavy);
+        let truth = truth_on_grid(&truth_field).unwrap();
+        assert!(truth.values.is_view(), "a canonical truth is borrowed");
+        assert!(onto(&truth_field, &truth, "forecast").unwrap().is_view());
+        // the WeatherBench2 way: latitudes ascending, and here longitudes in [-180, 180)
+        let asc: Vec<f64> = lats.iter().rev().copied().collect();
+        let west: Vec<f64> = (0..72).map(|j| -180.0 + 5.0 * j as f64).collect();
+        let raw = field(asc, west, wavy);
+        let reordered = onto(&raw, &truth, "climatology").unwrap();
+        assert!(!reordered.is_view());
+        let canon = canonical(raw.clone()).unwrap();
+        assert_eq!(canon.lats, lats);
+        assert_eq!(canon.lons, lons);
+        let borrowed = onto(&canon, &truth, "climatology").unwrap();
+        assert!(borrowed.is_view(), "a canonical field is borrowed");
+        let bits = |a: &OnGrid<'_>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&borrowed), bits(&reordered));
+        // canonical of a canonical field is the field itself
+        assert_eq!(canonical(canon.clone()).unwrap(), canon);
     }
 }

@@ -443,7 +443,7 @@ impl DataHub {
         let key = DataHub::key(self.era5_source_id(), v, valid_time)?;
         self.cached(key, || async {
             let reader = self.era5_reader(valid_time).await?;
-            reader.read(v, valid_time).await.map_err(era5_read_error)
+            canonical(reader.read(v, valid_time).await.map_err(era5_read_error)?).await
         })
         .await
     }
@@ -462,7 +462,7 @@ impl DataHub {
         let key = DataHub::key("climatology", v, valid_time)?;
         self.cached(key, || async {
             let reader = self.climatology_reader().await?;
-            reader.read(v, valid_time).await.map_err(truth_error)
+            canonical(reader.read(v, valid_time).await.map_err(truth_error)?).await
         })
         .await
     }
@@ -701,6 +701,16 @@ fn gfs_error(e: &wx_data::gfs::GfsError) -> DataError {
     let mut d = DataError::infra(kind, e);
     d.not_ready = kind == ErrorKind::SourceUnavailable;
     d
+}
+
+/// A truth-side field in canonical orientation (latitudes descending, longitudes in [0, 360)),
+/// reordered once on the blocking pool before it is cached: every miner's alignment then
+/// borrows it instead of reordering a copy (the WeatherBench2 climatology's latitudes ascend).
+async fn canonical(field: Field) -> Result<Field, DataError> {
+    tokio::task::spawn_blocking(move || crate::align::canonical(field))
+        .await
+        .map_err(|e| DataError::infra(ErrorKind::Internal, e))?
+        .map_err(|e| DataError::infra(ErrorKind::Format, e))
 }
 
 /// A transport error reaching a miner's store.

@@ -69,7 +69,7 @@ async fn day1_climatology(
                     target.grid.lats().to_vec(),
                     target.grid.lons().to_vec(),
                     valid,
-                    values,
+                    values.into_owned(),
                 )
                 .map_err(|e| {
                     DataError::new(ErrorKind::Internal, Blame::Infrastructure, e.to_string())
@@ -286,7 +286,7 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                 let f = onto(&forecast, &truth, "forecast")?;
                 let r = onto(&reference, &truth, "GFS reference")?;
                 let c = onto(&climatology, &truth, "climatology")?;
-                score_against_reference(&f, &truth, &c, &r, &cfg)
+                score_against_reference(f.view(), &truth, c.view(), r.view(), &cfg)
             })
             .await?;
         ctx.metrics

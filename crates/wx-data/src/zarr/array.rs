@@ -700,19 +700,34 @@ impl ZarrArray {
             });
         }
         debug_assert_eq!(expected, num_elements * std::mem::size_of::<T>() as u64);
-        let decoded = match &self.codecs.sharding {
-            None => decode_encoded(&self.codecs.encoding, &encoded, len),
-            Some(sharding) => {
+        let fill = match &self.codecs.sharding {
+            None => None,
+            Some(_) => {
                 let fill =
                     ArrayBytes::new_fill_value(self.array.data_type(), 1, self.array.fill_value())
                         .map_err(|e| self.err(format!("fill value: {e}")))?;
                 let fill = Vec::<T>::from_array_bytes(fill, &[1], self.array.data_type())
                     .map_err(|e| self.err(format!("fill value: {e}")))?;
-                let fill = *fill
-                    .first()
-                    .ok_or_else(|| self.err("fill value: none".to_owned()))?;
-                decode_shard(sharding, &shape_u64, &encoded, fill)
+                Some(
+                    *fill
+                        .first()
+                        .ok_or_else(|| self.err("fill value: none".to_owned()))?,
+                )
             }
+        };
+        let codecs = self.codecs.clone();
+        let decode = move || match (&codecs.sharding, fill) {
+            (Some(sharding), Some(fill)) => decode_shard(sharding, &shape_u64, &encoded, fill),
+            _ => decode_encoded(&codecs.encoding, &encoded, len),
+        };
+        // A large chunk is decoded on the blocking pool: the runtime's workers keep serving
+        // other reads (and heartbeats) meanwhile, and the chunks of one read decode in parallel.
+        let decoded = if expected >= DECODE_OFFLOAD_BYTES {
+            tokio::task::spawn_blocking(decode)
+                .await
+                .map_err(|e| self.err(format!("chunk {chunk_indices:?}: decoding task: {e}")))?
+        } else {
+            decode()
         };
         decoded.map_err(|m| ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}")))
     }
@@ -721,6 +736,10 @@ impl ZarrArray {
         ZarrError::format(&self.store, &self.name, message)
     }
 }
+
+/// Decoded chunks at least this large are decoded on the blocking pool (smaller ones, such as
+/// coordinates, inline: the hand-over would cost more than the decoding).
+const DECODE_OFFLOAD_BYTES: u64 = 1 << 20;
 
 /// Widens (or narrows) data values to f32 through the CF decoding, if any.
 fn widen<T: Copy>(
