@@ -111,7 +111,13 @@ pub async fn measure_run(
         .with_context(|| format!("starting {} run", validator.display()))?;
     let watched = watch(&db, &mut child, timeout).await;
     let stopped = stop(&mut child);
-    let (run, cpu, peak_rss) = watched.with_context(|| format!("see {}", log_path.display()))?;
+    let (run, cpu, peak_rss) = watched.with_context(|| {
+        format!(
+            "the daemon's last log lines ({}):\n{}",
+            log_path.display(),
+            log_tail(&log_path, 20)
+        )
+    })?;
     stopped?;
     let _ = std::fs::remove_dir_all(&cache);
 
@@ -216,6 +222,13 @@ fn handovers(steps: &[StepRow]) -> Vec<Duration> {
         }
     }
     out
+}
+
+/// The last `lines` lines of a log file (empty when it cannot be read).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The names of the `WX_*` variables of this process's environment.

@@ -187,10 +187,15 @@ impl Display for Report {
             "  dispatcher: a miner's next step (verify → Day1 → ERA5) claimed {:.3} s after the previous one finished (median of the runs' medians)",
             median(waits).as_secs_f64()
         )?;
+        let concurrency = wx_model::config::ConcurrencyConfig::default();
         writeln!(
             f,
-            "caveat: with {l2} leads every lead's truth stays in the memory cache while all miners score it; \
-             a 10-lead run whose miners drift over more leads than the cache holds pays the per-lead cost more than once"
+            "caveats: with {l2} leads every lead's truth stays in the memory cache while all miners score it; \
+             a 10-lead run whose miners drift over more leads than the cache holds pays the per-lead cost more than once. \
+             The peak RSS is measured with at most {n2} day1/score or era5/score steps at once; a full run claims up to {} \
+             (each holds what it read while it waits for a permit, estimated at {} MiB).",
+            concurrency.miner_data_steps(wx_model::config::SCORING_PERMIT_BYTES),
+            wx_model::config::MINER_DATA_STEP_BYTES >> 20,
         )
     }
 }
