@@ -156,6 +156,23 @@ async fn watch(db: &Db, child: &mut Child, timeout: Duration) -> Result<(RunId, 
         if let Some(row) = db.runs().latest().await? {
             let cpu = procfs::cpu_time(pid, ticks)?;
             let start = *started.get_or_insert(cpu);
+            // every miner of the benchmark scores: a failed step would leave the run open
+            let run = RunId(row.id);
+            if let Some(failed) = db
+                .steps()
+                .list_run(run)
+                .await?
+                .into_iter()
+                .find(|s| s.status().ok() == Some(StepStatus::Failed))
+            {
+                bail!(
+                    "step {}/{} of miner {} failed: {}",
+                    failed.step_name,
+                    failed.substep,
+                    failed.miner_uid,
+                    failed.error_json.unwrap_or_default()
+                );
+            }
             match row.status() {
                 Ok(RunStatus::Completed) => {
                     return Ok((RunId(row.id), cpu - start, procfs::peak_rss_bytes(pid)?));

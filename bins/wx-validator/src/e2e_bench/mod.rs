@@ -123,16 +123,26 @@ async fn measure_runs(
     let mut runs = Vec::with_capacity(plans.len());
     for plan in plans {
         let dir = daemon_run::run_dir(work, plan);
-        let figures = daemon_run::measure_run(
-            sim,
-            &options.validator,
-            options.daemon_verbose,
-            &dir,
-            plan,
-            options.run_timeout,
-        )
-        .await
-        .with_context(|| format!("the run of {plan:?}"))?;
+        let measure = || {
+            daemon_run::measure_run(
+                sim,
+                &options.validator,
+                options.daemon_verbose,
+                &dir,
+                plan,
+                options.run_timeout,
+            )
+        };
+        // a run that fails for a reason of the daemon's (not a figure) is measured once more
+        let figures = match measure().await {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("e2e bench: the run of {plan:?} failed, measuring it again: {e:#}");
+                measure()
+                    .await
+                    .with_context(|| format!("the run of {plan:?}, twice"))?
+            }
+        };
         eprintln!(
             "e2e bench: {} miners × {} leads, {} scoring permit(s): wall {:.2} s, CPU {:.2} s, peak RSS {:.0} MiB",
             plan.miners,
