@@ -20,8 +20,10 @@
 //! of different miners as the daemon does, so a cost is what the extra work added to the run,
 //! waits included. Test-mode timings make every lead due and published at once (nothing waits
 //! for ERA5); the dispatcher's handovers between a miner's steps are reported.
-//! The per-lead cost assumes every lead's truth stays cached while the miners score it, as it
-//! does with 2 leads; see the printed caveat.
+//! The per-lead cost assumes every lead's truth is decoded once and shared through the caches;
+//! when the memory cache cannot hold the leads the miners are at, re-reads show up as
+//! per-miner-lead cost (the printed caveat). The exact 2 × 2 fit passes noise straight into the
+//! coefficients: on a shared machine compare several invocations.
 
 mod daemon_run;
 pub mod fit;

@@ -190,8 +190,9 @@ impl Display for Report {
         let concurrency = wx_model::config::ConcurrencyConfig::default();
         writeln!(
             f,
-            "caveats: with {l2} leads every lead's truth stays in the memory cache while all miners score it; \
-             a 10-lead run whose miners drift over more leads than the cache holds pays the per-lead cost more than once. \
+            "caveats: the fit assumes a lead's truth and climatology are decoded once and shared by the miners; \
+             when the memory cache cannot hold the leads the miners are at (interleaved steps, {l2} leads here, 10 in a full run), \
+             re-reads move cost from 'per lead' into 'per miner-lead'. Figures from a loaded machine scatter: compare invocations. \
              The peak RSS is measured with at most {n2} day1/score or era5/score steps at once; a full run claims up to {} \
              (each holds what it read while it waits for a permit, estimated at {} MiB).",
             concurrency.miner_data_steps(wx_model::config::SCORING_PERMIT_BYTES),
