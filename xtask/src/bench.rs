@@ -2,9 +2,10 @@
 
 use crate::postgres::Postgres;
 use anyhow::{Result, bail};
+use std::path::PathBuf;
 
 /// The benchmarks.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Debug, clap::Subcommand)]
 pub enum Which {
     /// Queue transitions per second (claim → complete) on PostgreSQL and SQLite, then the
     /// daemon's completion rate, completions recorded one by one against batched.
@@ -24,11 +25,17 @@ pub enum Which {
     /// ARCO-ERA5 layout (37 levels per chunk), written by zarr-python into target/bench-era5
     /// (creates target/bench-venv); fails above 1 GiB.
     Era5,
+    /// The real workload at 0.25°: the release daemon against simulated miners over verified
+    /// HTTP, split into per-run, per-miner, per-lead and per-miner-lead costs with the
+    /// extrapolated 255 × 10 run and the daemon's memory; then one lead through `wx-step score`
+    /// against numpy and xarray + xskillscore on the same stores. Prints figures next to the
+    /// targets; never fails on a figure.
+    E2e(crate::bench_e2e::E2eArgs),
 }
 
 /// Runs one benchmark.
 pub fn run(which: Which) -> Result<()> {
-    if let Which::Data = which {
+    if let Which::Data = &which {
         read_against_python()?;
     }
     let (package, bench, features): (&str, &str, &[&str]) = match which {
@@ -38,10 +45,11 @@ pub fn run(which: Which) -> Result<()> {
         Which::Pipeline => ("wx-validator", "pipeline", &[]),
         Which::Python => return python_against_rust(),
         Which::Era5 => return era5_lead_memory(),
+        Which::E2e(args) => return crate::bench_e2e::run(&args),
     };
     let pg = Postgres::provide()?;
     run_bench(package, bench, features, &pg.url)?;
-    if let Which::Queue = which {
+    if let Which::Queue = &which {
         run_bench("wx-scheduler", "completion", &[], &pg.url)?;
     }
     Ok(())
@@ -121,24 +129,7 @@ const ERA5_LEAD_PEAK_MIB: f64 = 1024.0;
 /// peak memory.
 fn era5_lead_memory() -> Result<()> {
     let root = crate::workspace_root();
-    let python = crate::python::ensure_venv(
-        &root,
-        "bench-venv",
-        &root.join("testdata/gen/bench-requirements.txt"),
-        "python3",
-    )?;
-    let dir = root.join("target/bench-era5");
-    if !dir.join("stores.json").is_file() {
-        eprintln!(
-            "writing the 0.25° stores into {} (about 900 MB)",
-            dir.display()
-        );
-        crate::python::run(
-            std::process::Command::new(&python)
-                .arg(root.join("testdata/gen/make_arco_bench_stores.py"))
-                .arg(&dir),
-        )?;
-    }
+    let (_, dir) = arco_stores()?;
     crate::python::run(crate::cargo().args([
         "build",
         "--release",
@@ -173,4 +164,30 @@ fn era5_lead_memory() -> Result<()> {
         bail!("scoring one ERA5 lead peaked at {peak:.0} MiB, above {ERA5_LEAD_PEAK_MIB:.0} MiB");
     }
     Ok(())
+}
+
+/// The bench venv's Python (created from `testdata/gen/bench-requirements.txt`) and
+/// `target/bench-era5`: full-size 0.25° stores in the public ARCO layout, a WeatherBench2
+/// climatology and a miner store, written once by `testdata/gen/make_arco_bench_stores.py`.
+pub fn arco_stores() -> Result<(PathBuf, PathBuf)> {
+    let root = crate::workspace_root();
+    let python = crate::python::ensure_venv(
+        &root,
+        "bench-venv",
+        &root.join("testdata/gen/bench-requirements.txt"),
+        "python3",
+    )?;
+    let dir = root.join("target/bench-era5");
+    if !dir.join("stores.json").is_file() {
+        eprintln!(
+            "writing the 0.25° stores into {} (about 900 MB)",
+            dir.display()
+        );
+        crate::python::run(
+            std::process::Command::new(&python)
+                .arg(root.join("testdata/gen/make_arco_bench_stores.py"))
+                .arg(&dir),
+        )?;
+    }
+    Ok((python, dir))
 }

@@ -3,14 +3,15 @@
 //! - `cargo xtask test [-- <cargo test args>]` runs the whole test suite on both backends,
 //!   with a PostgreSQL from `DATABASE_URL` or a private throwaway cluster, then the Python
 //!   package's pytest suite in a throwaway virtualenv.
-//! - `cargo xtask bench <queue|scoring|data|pipeline|python|era5>` runs a benchmark and prints its
-//!   figures.
+//! - `cargo xtask bench <queue|scoring|data|pipeline|python|era5|e2e>` runs a benchmark and prints
+//!   its figures (`cargo xtask bench e2e --help` for the end-to-end one's options).
 //! - `cargo xtask reference-values` recomputes wx-scoring's Python cross-check values.
 //! - `cargo xtask deploy-config` regenerates `deploy/wx.example.toml`.
 
 #![deny(unsafe_code)]
 
 mod bench;
+mod bench_e2e;
 mod deploy_config;
 mod postgres;
 mod python;
@@ -43,7 +44,7 @@ enum Command {
     /// Run a benchmark.
     Bench {
         /// Which benchmark.
-        #[arg(value_enum)]
+        #[command(subcommand)]
         which: bench::Which,
     },
 }

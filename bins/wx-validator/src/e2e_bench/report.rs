@@ -1,0 +1,202 @@
+//! The benchmark's figures, each next to its target (issue 15; they apply at 0.25°).
+
+use super::daemon_run::{RunFigures, median};
+use super::fit::{Costs, Design};
+use anyhow::{Context, Result};
+use std::fmt::{self, Display, Formatter};
+
+/// Miners of a full run.
+pub const FULL_MINERS: u32 = 255;
+/// ERA5 leads of a full run.
+pub const FULL_LEADS: u32 = 10;
+/// Target: marginal wall time per miner-lead, seconds.
+pub const TARGET_MINER_LEAD_SECONDS: f64 = 0.45;
+/// Target: per-miner wall time (Day1 and the miner's other fixed work), seconds.
+pub const TARGET_MINER_SECONDS: f64 = 0.2;
+/// Target: the extrapolated full run, seconds.
+pub const TARGET_FULL_RUN_SECONDS: f64 = 20.0 * 60.0;
+/// Target: the daemon's peak resident set at the default concurrency, bytes.
+pub const TARGET_PEAK_RSS_BYTES: u64 = 4 << 30;
+
+/// What the benchmark found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Grid spacing, degrees.
+    pub resolution_deg: f64,
+    /// The 2 × 2 design.
+    pub design: Design,
+    /// Every measured run, in order.
+    pub runs: Vec<RunFigures>,
+    /// Wall-time costs.
+    pub wall: Costs,
+    /// CPU-time costs.
+    pub cpu: Costs,
+}
+
+impl Report {
+    /// Fits the costs of `runs`.
+    pub fn new(resolution_deg: f64, design: Design, runs: Vec<RunFigures>) -> Result<Report> {
+        let (wall, cpu) = super::costs(design, &runs)?;
+        Ok(Report {
+            resolution_deg,
+            design,
+            runs,
+            wall,
+            cpu,
+        })
+    }
+
+    /// The extrapolated wall time of a full run (255 miners × 10 leads, 255 Day1), seconds.
+    pub fn full_run_seconds(&self) -> f64 {
+        self.wall.predict(FULL_MINERS, FULL_LEADS)
+    }
+
+    /// The largest peak resident set of the runs at the default 2 scoring permits, bytes.
+    pub fn peak_rss_default(&self) -> u64 {
+        self.runs
+            .iter()
+            .filter(|r| r.plan.scoring_permits == 2)
+            .map(|r| r.peak_rss)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Peak resident sets of the largest run on 1 and on 2 scoring permits, bytes.
+    pub fn peak_rss_by_permits(&self) -> Result<(u64, u64)> {
+        let (miners, leads) = (self.design.miners.1, self.design.leads.1);
+        let at = |permits| {
+            self.runs
+                .iter()
+                .find(|r| {
+                    r.plan.miners == miners
+                        && r.plan.leads == leads
+                        && r.plan.scoring_permits == permits
+                })
+                .map(|r| r.peak_rss)
+                .with_context(|| format!("no run on {permits} scoring permit(s)"))
+        };
+        Ok((at(1)?, at(2)?))
+    }
+
+    fn verdict(&self, value: f64, target: f64) -> String {
+        if self.resolution_deg != 0.25 {
+            "(targets are for 0.25°)".to_owned()
+        } else if value <= target {
+            "pass".to_owned()
+        } else {
+            format!("over ({:.2}× the target)", value / target)
+        }
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
+impl Display for Report {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let (n1, n2) = self.design.miners;
+        let (l1, l2) = self.design.leads;
+        writeln!(
+            f,
+            "end-to-end benchmark at {}°: real wx-validator run, SQLite, simulated miners over verified HTTP on 127.0.0.1",
+            self.resolution_deg
+        )?;
+        writeln!(
+            f,
+            "runs ({n1} and {n2} miners × {l1} and {l2} leads on 2 scoring permits, then {n2} × {l2} on 1):"
+        )?;
+        for r in &self.runs {
+            writeln!(
+                f,
+                "  {:>3} miners × {} leads, {} permit(s): wall {:>7.2} s  CPU {:>7.2} s ({:.2} cores)  peak RSS {:>6.0} MiB  Day1 step median {:.2} s  handover median {:.3} s, max {:.3} s",
+                r.plan.miners,
+                r.plan.leads,
+                r.plan.scoring_permits,
+                r.wall.as_secs_f64(),
+                r.cpu.as_secs_f64(),
+                r.cpu.as_secs_f64() / r.wall.as_secs_f64().max(1e-9),
+                mib(r.peak_rss),
+                r.day1_step_median.as_secs_f64(),
+                r.handover_median.as_secs_f64(),
+                r.handover_max.as_secs_f64(),
+            )?;
+        }
+        let row = |f: &mut Formatter<'_>, what: &str, wall: f64, cpu: f64, verdict: String| {
+            writeln!(
+                f,
+                "  {what:<44} wall {wall:>8.3} s   CPU {cpu:>8.3} s   {verdict}"
+            )
+        };
+        writeln!(f, "costs (fitted on the 2 × 2 design):")?;
+        row(
+            f,
+            "per miner-lead (marginal; target ≤ 0.45 s)",
+            self.wall.miner_lead,
+            self.cpu.miner_lead,
+            self.verdict(self.wall.miner_lead, TARGET_MINER_LEAD_SECONDS),
+        )?;
+        row(
+            f,
+            "per lead (truth + climatology, shared)",
+            self.wall.lead,
+            self.cpu.lead,
+            String::new(),
+        )?;
+        row(
+            f,
+            "per miner (verify + Day1; target ≤ 0.2 s)",
+            self.wall.miner,
+            self.cpu.miner,
+            self.verdict(self.wall.miner, TARGET_MINER_SECONDS),
+        )?;
+        row(
+            f,
+            "per run (seed, GFS, Day1 climatology)",
+            self.wall.run,
+            self.cpu.run,
+            String::new(),
+        )?;
+        let full = self.full_run_seconds();
+        writeln!(
+            f,
+            "  full run {FULL_MINERS} miners × {FULL_LEADS} leads + {FULL_MINERS} Day1, extrapolated: wall {:.1} min, CPU {:.1} min   {} (target ≤ 20 min)",
+            full / 60.0,
+            self.cpu.predict(FULL_MINERS, FULL_LEADS) / 60.0,
+            self.verdict(full, TARGET_FULL_RUN_SECONDS),
+        )?;
+        let peak = self.peak_rss_default();
+        writeln!(
+            f,
+            "  daemon peak RSS at the default concurrency: {:.0} MiB   {} (target ≤ 4096 MiB)",
+            mib(peak),
+            self.verdict(peak as f64, TARGET_PEAK_RSS_BYTES as f64),
+        )?;
+        if let Ok((one, two)) = self.peak_rss_by_permits() {
+            writeln!(
+                f,
+                "  working set, {n2} miners × {l2} leads: peak RSS {:.0} MiB on 1 scoring permit, {:.0} MiB on 2: {:+.0} MiB for the second permit",
+                mib(one),
+                mib(two),
+                mib(two) - mib(one)
+            )?;
+        }
+        let waits: Vec<_> = self.runs.iter().map(|r| r.handover_median).collect();
+        writeln!(
+            f,
+            "  dispatcher: a miner's next step (verify → Day1 → ERA5) claimed {:.3} s after the previous one finished (median of the runs' medians)",
+            median(waits).as_secs_f64()
+        )?;
+        let concurrency = wx_model::config::ConcurrencyConfig::default();
+        writeln!(
+            f,
+            "caveats: the fit assumes a lead's truth and climatology are decoded once and shared by the miners; \
+             when the memory cache cannot hold the leads the miners are at (interleaved steps, {l2} leads here, 10 in a full run), \
+             re-reads move cost from 'per lead' into 'per miner-lead'. Figures from a loaded machine scatter: compare invocations. \
+             The peak RSS is measured with at most {n2} day1/score or era5/score steps at once; a full run claims up to {} \
+             (each holds what it read while it waits for a permit, estimated at {} MiB).",
+            concurrency.miner_data_steps(wx_model::config::SCORING_PERMIT_BYTES),
+            wx_model::config::MINER_DATA_STEP_BYTES >> 20,
+        )
+    }
+}

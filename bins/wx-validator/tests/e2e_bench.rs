@@ -1,0 +1,58 @@
+//! The end-to-end benchmark's code path (`cargo xtask bench e2e`) on a tiny world, so that a
+//! change that breaks it shows in the test suite; the real 0.25° figures come only from
+//! `cargo xtask bench e2e`.
+
+use std::time::Duration;
+use wx_validator::e2e_bench::{E2eOptions, measure};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_benchmark_runs_end_to_end_on_a_tiny_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = E2eOptions {
+        resolution_deg: 10.0,
+        miners: 3,
+        validator: env!("CARGO_BIN_EXE_wx-validator").into(),
+        work: dir.path().join("bench"),
+        seed: 7,
+        run_timeout: Duration::from_secs(120),
+        daemon_verbose: 0,
+    };
+    let report = measure(&options).await.unwrap();
+
+    // the 2 × 2 design (1 and 3 miners × 1 and 2 leads), then 3 × 2 on one scoring permit
+    let plans: Vec<_> = report
+        .runs
+        .iter()
+        .map(|r| (r.plan.miners, r.plan.leads, r.plan.scoring_permits))
+        .collect();
+    assert_eq!(
+        plans,
+        vec![(1, 1, 2), (1, 2, 2), (3, 1, 2), (3, 2, 2), (3, 2, 1)]
+    );
+    for r in &report.runs {
+        assert!(r.wall > Duration::ZERO, "{r:?}");
+        assert!(r.cpu > Duration::ZERO, "{r:?}");
+        assert!(r.peak_rss > 1 << 20, "{r:?}");
+        assert!(r.day1_step_median > Duration::ZERO, "{r:?}");
+    }
+    // the fit reproduces every corner it was fitted on
+    for r in report.runs.iter().filter(|r| r.plan.scoring_permits == 2) {
+        let predicted = report.wall.predict(r.plan.miners, r.plan.leads);
+        assert!((predicted - r.wall.as_secs_f64()).abs() < 1e-6, "{r:?}");
+    }
+    assert!(report.full_run_seconds().is_finite());
+    let (one, two) = report.peak_rss_by_permits().unwrap();
+    assert!(one > 0 && two > 0);
+    let text = report.to_string();
+    println!("{text}");
+    for figure in [
+        "per miner-lead",
+        "per lead",
+        "per miner",
+        "255 miners × 10 leads",
+        "peak RSS",
+        "(targets are for 0.25°)",
+    ] {
+        assert!(text.contains(figure), "{figure} missing from:\n{text}");
+    }
+}
