@@ -48,6 +48,17 @@ const STATS_ROWS_POLL: chrono::Duration = chrono::Duration::seconds(30);
 /// seed/steps_rows: a pending verify/open_store step per miner that has a stats row.
 pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
     let run = claim.key.run;
+    // The seeding step's status is read BEFORE the stats rows: seed/stats_rows commits its rows
+    // and its completion in one transaction, so a terminal status seen first guarantees that
+    // its rows are visible to the read that follows. Read the other way round, the rows could
+    // be committed between the two reads and a run would fail with rows in place.
+    let seeding = ctx
+        .db
+        .steps()
+        .get(&StepKey::run_level(run, StepKind::SeedStatsRows))
+        .await
+        .map_err(|e| crate::context::db_failure(&e))?;
+    let seeding_ended = seeding.is_some_and(|s| s.status().is_ok_and(|s| s.is_terminal()));
     let stats = ctx
         .db
         .stats()
@@ -56,13 +67,7 @@ pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
         .map_err(|e| crate::context::db_failure(&e))?;
     let now = ctx.now();
     if stats.is_empty() {
-        let seeding = ctx
-            .db
-            .steps()
-            .get(&StepKey::run_level(run, StepKind::SeedStatsRows))
-            .await
-            .map_err(|e| crate::context::db_failure(&e))?;
-        if seeding.is_some_and(|s| s.status().is_ok_and(|s| s.is_terminal())) {
+        if seeding_ended {
             return Err(StepFailure::permanent(
                 ErrorKind::Internal,
                 Blame::Infrastructure,
