@@ -71,12 +71,7 @@ fn run_bench(package: &str, bench: &str, features: &[&str], pg_url: &str) -> Res
 /// example and the Python stack against one `wx-test-server` and prints both figures.
 fn read_against_python() -> Result<()> {
     let root = crate::workspace_root();
-    let python = crate::python::ensure_venv(
-        &root,
-        "bench-venv",
-        &root.join("testdata/gen/bench-requirements.txt"),
-        "python3",
-    )?;
+    let python = bench_venv(&root)?;
     crate::python::run(crate::cargo().args([
         "build",
         "--release",
@@ -166,17 +161,23 @@ fn era5_lead_memory() -> Result<()> {
     Ok(())
 }
 
+/// The Python of `target/bench-venv`, the benchmarks' venv (xarray, zarr-python, dask, numpy,
+/// xskillscore; pinned in `testdata/gen/bench-requirements.txt`), created when missing or stale.
+fn bench_venv(root: &std::path::Path) -> Result<PathBuf> {
+    crate::python::ensure_venv(
+        root,
+        "bench-venv",
+        &root.join("testdata/gen/bench-requirements.txt"),
+        "python3",
+    )
+}
+
 /// The bench venv's Python (created from `testdata/gen/bench-requirements.txt`) and
 /// `target/bench-era5`: full-size 0.25° stores in the public ARCO layout, a WeatherBench2
 /// climatology and a miner store, written once by `testdata/gen/make_arco_bench_stores.py`.
 pub fn arco_stores() -> Result<(PathBuf, PathBuf)> {
     let root = crate::workspace_root();
-    let python = crate::python::ensure_venv(
-        &root,
-        "bench-venv",
-        &root.join("testdata/gen/bench-requirements.txt"),
-        "python3",
-    )?;
+    let python = bench_venv(&root)?;
     let dir = root.join("target/bench-era5");
     if !dir.join("stores.json").is_file() {
         eprintln!(

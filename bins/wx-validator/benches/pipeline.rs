@@ -7,14 +7,14 @@
 //! completion. Steps per second count units of work (claimable steps that ended) and every
 //! step row (sub-step events included).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wx_model::{StepKind, StepStatus};
 use wx_sim::WorldSpec;
 use wx_sim::spec::standard_mix;
 use wx_store::testing::TestDb;
+use wx_validator::e2e_bench::{peak_rss_bytes, spawn_daemon, stop_daemon};
 use wx_validator::simulation::{Simulation, wait_for_completion, wait_for_final_snapshot};
 
 const MINERS: usize = 255;
@@ -88,15 +88,12 @@ async fn one_run(sim: &Simulation, t: &TestDb, work: &Path) -> Result<Figures> {
     let log = std::fs::File::create(work.join("daemon.log"))?;
 
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wx-validator"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .context("starting wx-validator run")?;
+    let mut child = spawn_daemon(
+        Path::new(env!("CARGO_BIN_EXE_wx-validator")),
+        0,
+        &config_path,
+        log,
+    )?;
     let outcome = async {
         let run = wait_for_completion(&t.db, None, Duration::from_secs(1800)).await?;
         wait_for_final_snapshot(&t.db, run, Duration::from_secs(300)).await?;
@@ -104,8 +101,8 @@ async fn one_run(sim: &Simulation, t: &TestDb, work: &Path) -> Result<Figures> {
     }
     .await;
     let wall = started.elapsed();
-    let peak_rss_kib = peak_rss_kib(child.id());
-    stop(&mut child)?;
+    let peak_rss = peak_rss_bytes(child.id());
+    stop_daemon(&mut child)?;
     let run = outcome.with_context(|| format!("see {}", work.join("daemon.log").display()))?;
 
     let counts = t.db.steps().counts(Some(run)).await?;
@@ -119,33 +116,6 @@ async fn one_run(sim: &Simulation, t: &TestDb, work: &Path) -> Result<Figures> {
         wall,
         units,
         rows,
-        peak_rss_kib: peak_rss_kib?,
+        peak_rss_kib: peak_rss? / 1024,
     })
-}
-
-/// The peak resident set of a live process (`VmHWM` of `/proc/PID/status`), KiB.
-fn peak_rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .context("reading the daemon's /proc status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc status")
-}
-
-/// SIGTERM (graceful shutdown), then wait.
-fn stop(child: &mut Child) -> Result<()> {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?
-        .success();
-    if !ok {
-        child.kill()?;
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("wx-validator run exited with {status}");
-    }
-    Ok(())
 }

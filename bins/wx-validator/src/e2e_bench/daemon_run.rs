@@ -94,21 +94,7 @@ pub async fn measure_run(
     let log_path = dir.join("daemon.log");
     let log = std::fs::File::create(&log_path)?;
 
-    let mut command = Command::new(validator);
-    // the configuration is wx.toml alone: no WX_* variable of the caller's shell applies
-    for name in wx_variables() {
-        command.env_remove(name);
-    }
-    let mut child = command
-        .args(std::iter::repeat_n("-v", usize::from(verbose)))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {} run", validator.display()))?;
+    let mut child = spawn_daemon(validator, verbose, &config_path, log)?;
     let watched = watch(&db, &mut child, timeout).await;
     let stopped = stop(&mut child);
     let (run, cpu, peak_rss) = watched.with_context(|| {
@@ -249,6 +235,31 @@ fn log_tail(path: &Path, lines: usize) -> String {
 }
 
 /// The names of the `WX_*` variables of this process's environment.
+/// Starts `validator --config CONFIG run` (`-v` repeated `verbose` times) with its log going to
+/// `log`. The configuration is the file alone: no `WX_*` variable nor `RUST_LOG` of the
+/// caller's shell applies.
+pub fn spawn_daemon(
+    validator: &Path,
+    verbose: u8,
+    config_path: &Path,
+    log: std::fs::File,
+) -> Result<Child> {
+    let mut command = Command::new(validator);
+    for name in wx_variables() {
+        command.env_remove(name);
+    }
+    command
+        .args(std::iter::repeat_n("-v", usize::from(verbose)))
+        .arg("--config")
+        .arg(config_path)
+        .arg("run")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {} run", validator.display()))
+}
+
 fn wx_variables() -> Vec<String> {
     std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
@@ -282,7 +293,7 @@ pub fn median(mut values: Vec<Duration>) -> Duration {
 }
 
 /// SIGTERM (graceful shutdown), then wait; SIGKILL when it does not stop within 60 s.
-fn stop(child: &mut Child) -> Result<()> {
+pub fn stop(child: &mut Child) -> Result<()> {
     if child.try_wait()?.is_some() {
         return Ok(());
     }

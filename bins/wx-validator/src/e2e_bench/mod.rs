@@ -30,7 +30,8 @@ pub mod fit;
 mod procfs;
 mod report;
 
-pub use daemon_run::{RunFigures, RunPlan};
+pub use daemon_run::{RunFigures, RunPlan, spawn_daemon, stop as stop_daemon};
+pub use procfs::peak_rss_bytes;
 pub use report::Report;
 
 use crate::simulation::Simulation;
