@@ -655,7 +655,7 @@ async fn writer_round_trip_through_a_local_tree() {
     let q = make(Variable::Q, PRESSURE_LEVELS_HPA.to_vec(), &|k, j, _| {
         1e-6 * (k * 19 + j) as f32
     });
-    let written = vec![t2m, z, q];
+    let written = [t2m, z, q];
     let cycle: Vec<CycleField<'_>> = written.iter().map(CycleField::from).collect();
     writer::write_local_cycle(dir.path(), &layout, init, 12, &cycle).unwrap();
     let src = LocalGfsSource::new(dir.path(), layout).unwrap();
