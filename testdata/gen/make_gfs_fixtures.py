@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the GFS / GRIB2 fixtures of wx-data (crates/wx-data/src/gfs).
+"""Generate the GFS / GRIB2 fixtures of wx-grib and wx-data (crates/wx-grib, crates/wx-data/src/gfs).
 
 Usage:
     python testdata/gen/make_gfs_fixtures.py <outdir> [--pygrib-sample PATH | --pygrib-sdist PATH]

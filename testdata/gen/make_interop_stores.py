@@ -11,7 +11,7 @@ and the variables listed below; values are `fields.forecast` (see fields.py) wit
 For each store, `stores/<name>.expected.json` holds what xarray decodes (`xr.open_zarr`, default
 CF decoding), cast to float32 as wx keeps it: per variable the shape, the SHA-256 of the
 little-endian float32 bytes (NaN canonicalised to 0x7fc00000), the NaN count and a few sample
-values. The Rust tests (crates/wx-data/tests/stores_read.rs) compare wx's reads with these.
+values. The Rust tests (crates/wx-data/tests/stores_read.rs, crates/wx-zarr/tests/) compare wx's reads with these.
 
 Stores (docs/data.md §1.5):
 

@@ -36,7 +36,6 @@ use wx_data::transport::{
     BearerToken, CloudConfig, HttpStoreConfig, LimitedStorage, SourceAccess, StoreHandle,
     connect_miner_store, open_source,
 };
-use wx_data::zarr::{DynStorage, ReadOptions, ZarrError};
 use wx_model::{Level, VarLevel};
 use wx_scoring::{
     MetricValue, ScoringConfig, StackInputs, VariableMetrics, VariableOutcome, era5_lead_score,
@@ -47,6 +46,7 @@ use wx_steps::align::{
     truth_on_grid,
 };
 use wx_steps::config::TrustedLimits;
+use wx_zarr::{DynStorage, ReadOptions, ZarrError};
 
 /// How the stores may be reached.
 #[derive(Debug, Clone, Default)]

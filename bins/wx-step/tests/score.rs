@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use wx_data::sources::{ClimatologyReader, Era5Reader, MinerForecastReader};
 use wx_data::transport::{SizeLimits, local_dir};
-use wx_data::zarr::{DynStorage, ReadOptions};
 use wx_model::VarLevel;
 use wx_scoring::{
     MetricValue, ScoringConfig, StackInputs, VariableMetrics, VariableOutcome, era5_lead_score,
@@ -19,6 +18,7 @@ use wx_scoring::{
 };
 use wx_steps::align::{onto, score_against_climatology, score_against_reference, truth_on_grid};
 use wx_testkit::{Fault, Faults, TestServer};
+use wx_zarr::{DynStorage, ReadOptions};
 
 const INIT: &str = "2024-12-30T00:00:00Z";
 const TOKEN: &str = "fixture-token-4711";

@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use wx_data::sources::{MinerForecastReader, Publication};
 use wx_data::transport::{SizeLimits, local_dir};
-use wx_data::zarr::ReadOptions;
 use wx_scoring::{VariableOutcome, era5_lead_score};
 use wx_steps::align::{onto, score_against_climatology, truth_on_grid};
 use wx_steps::{DataHub, ValidatorConfig};
+use wx_zarr::ReadOptions;
 
 /// `VmHWM` (peak resident set) or `VmRSS` of this process, MiB.
 fn status_mib(field: &str) -> Result<f64> {

@@ -7,8 +7,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::path::Path;
 use std::sync::Arc;
 use wx_data::sources::MinerForecastReader;
-use wx_data::zarr::{DynStorage, ReadOptions};
 use wx_model::{VarLevel, Variable};
+use wx_zarr::{DynStorage, ReadOptions};
 
 fn storage(name: &str) -> DynStorage {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -20,8 +20,8 @@ use wx_data::manifest::{ManifestClaim, SignaturePolicy};
 use wx_data::sources::miner::MinerForecastReader;
 use wx_data::transport::{BearerToken, HttpStoreConfig, connect_miner_store};
 use wx_data::verified::{VerifiedStore, open_verified};
-use wx_data::zarr::{DynStorage, FormatHint, ReadOptions};
 use wx_model::VarLevel;
+use wx_zarr::{DynStorage, FormatHint, ReadOptions};
 
 /// The allocator the wx binaries use.
 #[global_allocator]
@@ -121,7 +121,7 @@ async fn run(
             tokio::spawn(async move {
                 let field = reader.read(VarLevel::all(variable), time).await?;
                 // the field would be scored here; the benchmark only counts it
-                Ok::<u64, wx_data::zarr::ZarrError>(field.nbytes() as u64)
+                Ok::<u64, wx_zarr::ZarrError>(field.nbytes() as u64)
             })
         })
         .buffer_unordered(concurrency.max(1));

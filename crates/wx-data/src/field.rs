@@ -77,6 +77,19 @@ impl Field {
     }
 }
 
+/// The field as the GRIB2 writer takes it ([`wx_grib::writer::write_local_cycle`]).
+impl<'a> From<&'a Field> for wx_grib::writer::CycleField<'a> {
+    fn from(field: &'a Field) -> Self {
+        wx_grib::writer::CycleField {
+            variable: field.variable,
+            levels: &field.levels,
+            lats: &field.lats,
+            lons: &field.lons,
+            data: field.data.view(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

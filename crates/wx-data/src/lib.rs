@@ -6,6 +6,10 @@
 //! GCS go through one code path. Readers return [`Field`]s in the dimension order
 //! (level, lat, lon) with their coordinates as stored; orientation normalisation and regridding
 //! are done by `wx-scoring`.
+//!
+//! This crate is the transport, integrity, caches and the sources that compose them; the
+//! formats are crates of their own that do no network IO: `wx-zarr` (Zarr metadata, bounded
+//! chunk decoding, CF) and `wx-grib` (`.idx`, GRIB2 decoding, NOAA's layout, the writer).
 
 #![deny(unsafe_code)] // allowed only where a module states why (see its `#[allow(unsafe_code)]`)
 #![warn(missing_docs)]
@@ -41,6 +45,5 @@ pub mod manifest;
 pub mod sources;
 pub mod transport;
 pub mod verified;
-pub mod zarr;
 
 pub use field::{Field, FieldError};

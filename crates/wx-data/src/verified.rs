@@ -23,7 +23,7 @@
 //! Verified metadata is cached per store handle.
 //!
 //! Errors cross `zarrs` as the reader's [`StorageFailure`] (the [`IntegrityError`]'s kind and
-//! message), so [`crate::zarr::ZarrError::Storage`] reports e.g. `ErrorKind::Integrity` with the
+//! message), so [`wx_zarr::ZarrError::Storage`] reports e.g. `ErrorKind::Integrity` with the
 //! key; [`VerifiedStore::first_failure`] keeps the first typed [`IntegrityError`].
 //!
 //! [`fetch_frozen_manifest`] fetches `manifest.json` and `manifest.sig` through the same
@@ -48,7 +48,7 @@ use crate::manifest::{
     ManifestError, verify_manifest,
 };
 use crate::transport::{StoreHandle, TransportError, is_metadata_key};
-use crate::zarr::StorageFailure;
+use wx_zarr::StorageFailure;
 
 /// A read that failed verification or could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,7 +139,7 @@ impl IntegrityError {
 }
 
 /// How a failure crosses `zarrs`: the reader's [`StorageFailure`] (kind + sanitized message
-/// naming the store and key), which [`crate::zarr::ZarrError::Storage`] keeps.
+/// naming the store and key), which [`wx_zarr::ZarrError::Storage`] keeps.
 fn to_storage_error(error: IntegrityError) -> StorageError {
     StorageFailure {
         kind: error.kind(),

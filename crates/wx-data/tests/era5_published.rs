@@ -8,9 +8,9 @@ mod common;
 use common::*;
 use std::path::Path;
 use wx_data::sources::{Era5Flavour, Era5Reader, ExtentBasis, PendingReason, Publication};
-use wx_data::zarr::{ReadOptions, ZarrError};
 use wx_model::catalogue::PRESSURE_LEVELS_HPA;
 use wx_model::{VarLevel, Variable};
+use wx_zarr::{ReadOptions, ZarrError};
 
 const BOTH: [Variable; 2] = [Variable::T2m, Variable::T];
 

@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wx_data::Field;
 use wx_data::gfs::{
-    ExpectedGrid, GfsError, GfsLayout, GfsSource, InMemoryGfsSource, LocalGfsSource,
-    ObjectStoreGfs, S3GfsConfig, S3GfsSource, writer,
+    ExpectedGrid, GfsError, GfsSource, InMemoryGfsSource, LocalGfsSource, ObjectStoreGfs,
+    S3GfsConfig, S3GfsSource,
 };
+use wx_grib::GfsLayout;
+use wx_grib::writer::{self, CycleField};
 use wx_model::catalogue::{PRESSURE_LEVELS_HPA, STANDARD_GRAVITY, default_day1_variables};
 use wx_model::{ErrorKind, VarLevel, Variable};
 
@@ -653,8 +655,9 @@ async fn writer_round_trip_through_a_local_tree() {
     let q = make(Variable::Q, PRESSURE_LEVELS_HPA.to_vec(), &|k, j, _| {
         1e-6 * (k * 19 + j) as f32
     });
-    let written = vec![t2m, z, q];
-    writer::write_local_cycle(dir.path(), &layout, init, 12, &written).unwrap();
+    let written = [t2m, z, q];
+    let cycle: Vec<CycleField<'_>> = written.iter().map(CycleField::from).collect();
+    writer::write_local_cycle(dir.path(), &layout, init, 12, &cycle).unwrap();
     let src = LocalGfsSource::new(dir.path(), layout).unwrap();
     let vars = [
         VarLevel::all(Variable::T2m),

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use http_common::*;
 use wx_data::sources::miner::MinerForecastReader;
 use wx_data::verified::{VerifiedStore, open_verified};
-use wx_data::zarr::{DynStorage, ReadOptions};
 use wx_model::{ErrorKind, VarLevel, Variable};
 use wx_testkit::{Fault, Faults};
+use wx_zarr::{DynStorage, ReadOptions};
 
 fn init() -> DateTime<Utc> {
     "2024-12-30T00:00:00Z".parse().unwrap()

@@ -8,9 +8,9 @@ use common::*;
 use std::collections::HashMap;
 use wx_data::Field;
 use wx_data::sources::{ClimatologyReader, Era5Reader, MinerForecastReader};
-use wx_data::zarr::{Compression, ReadOptions, Selection, ZarrDataset, ZarrError, ZarrFormat};
 use wx_model::catalogue::PRESSURE_LEVELS_HPA;
 use wx_model::{ErrorKind, VarLevel, Variable};
+use wx_zarr::{Compression, ReadOptions, Selection, ZarrDataset, ZarrError, ZarrFormat};
 
 async fn open_miner(store: &str) -> MinerForecastReader {
     MinerForecastReader::open(fixture(store), ReadOptions::new(store), init())
@@ -400,93 +400,6 @@ async fn v2_without_consolidated_metadata_opens_arrays_by_name() {
 }
 
 #[tokio::test]
-async fn a_format_hint_restricts_the_metadata_probed() {
-    let mut v2_only = ReadOptions::new("v3 store");
-    v2_only.format = wx_data::zarr::FormatHint::V2;
-    let err = ZarrDataset::open(fixture("miner_v3"), v2_only)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ZarrError::MissingKey { .. }), "{err}");
-    let rec = Recording::new(fixture("miner_v3"));
-    let mut v3_only = ReadOptions::new("v3 store");
-    v3_only.format = wx_data::zarr::FormatHint::V3;
-    ZarrDataset::open(rec.clone(), v3_only).await.unwrap();
-    assert_eq!(rec.take(), ["zarr.json"], "no probe of v2 keys");
-}
-
-#[tokio::test]
-async fn a_read_of_exactly_one_chunk_equals_the_same_read_reassembled() {
-    // `t` is chunked (1 time, 13 levels, lat, lon): one valid time with every level in
-    // order is exactly one chunk, returned as decoded; the same levels in reverse order, or
-    // one time with all levels via two separate single-level reads, go through the general
-    // element-by-element assembly. They must agree.
-    let store = "miner_v2_blosc_zstd";
-    let dataset = ZarrDataset::open(fixture(store), ReadOptions::new(store))
-        .await
-        .unwrap();
-    let t = dataset.array("t").await.unwrap().expect("t exists");
-    let in_order: Vec<u64> = (0..13).collect();
-    let reversed: Vec<u64> = in_order.iter().rev().copied().collect();
-    let whole = t
-        .read_f32(&[
-            Selection::Index(3),
-            Selection::Indices(in_order),
-            Selection::All,
-            Selection::All,
-        ])
-        .await
-        .unwrap();
-    assert_eq!(whole.shape(), &[13, 36, 72]);
-    let all = t
-        .read_f32(&[
-            Selection::Index(3),
-            Selection::All,
-            Selection::All,
-            Selection::All,
-        ])
-        .await
-        .unwrap();
-    assert_eq!(all, whole);
-    let backwards = t
-        .read_f32(&[
-            Selection::Index(3),
-            Selection::Indices(reversed),
-            Selection::All,
-            Selection::All,
-        ])
-        .await
-        .unwrap();
-    for k in 0..13 {
-        let level = t
-            .read_f32(&[
-                Selection::Index(3),
-                Selection::Index(k as u64),
-                Selection::All,
-                Selection::All,
-            ])
-            .await
-            .unwrap();
-        assert_eq!(level, whole.index_axis(ndarray::Axis(0), k), "level {k}");
-        assert_eq!(
-            backwards.index_axis(ndarray::Axis(0), 12 - k),
-            whole.index_axis(ndarray::Axis(0), k),
-            "level {k} reversed"
-        );
-    }
-    // two valid times at once span two chunks: assembled, and equal to the single reads
-    let two = t
-        .read_f32(&[
-            Selection::Indices(vec![3, 4]),
-            Selection::All,
-            Selection::All,
-            Selection::All,
-        ])
-        .await
-        .unwrap();
-    assert_eq!(two.index_axis(ndarray::Axis(0), 0), whole);
-}
-
-#[tokio::test]
 async fn big_endian_elements_read_the_same_values() {
     // The same store with `2t` rewritten big-endian (`>f4`, each element's bytes reversed),
     // as zarr-python writes it when asked for that byte order.
@@ -605,7 +518,7 @@ async fn zarr_python_3_sharding_crc32c_lz4_zlib_and_cf_read_as_xarray_decodes() 
     let u = ds.array("10u").await.unwrap().unwrap();
     assert_eq!(u.compression(), Compression::Zlib);
     let v = ds.array("10v").await.unwrap().unwrap();
-    assert_eq!(v.element_type(), wx_data::zarr::ElementType::I16);
+    assert_eq!(v.element_type(), wx_zarr::ElementType::I16);
     let cf = v.cf_decoding().expect("10v is CF-packed");
     assert_eq!(
         (cf.scale_factor, cf.add_offset, cf.fill_values.as_slice()),
@@ -647,7 +560,7 @@ async fn cf_packed_integers_and_float_fill_values_read_as_xarray_decodes() {
     let store = "interop_v2_cf";
     let ds = check_expected(store, ReadOptions::trusted(store)).await;
     let t = ds.array("2t").await.unwrap().unwrap();
-    assert_eq!(t.element_type(), wx_data::zarr::ElementType::I16);
+    assert_eq!(t.element_type(), wx_zarr::ElementType::I16);
     let cf = t.cf_decoding().unwrap();
     assert_eq!(
         cf.fill_values,
@@ -655,7 +568,7 @@ async fn cf_packed_integers_and_float_fill_values_read_as_xarray_decodes() {
         "v2 fill_value is the _FillValue"
     );
     let u = ds.array("10u").await.unwrap().unwrap();
-    assert_eq!(u.element_type(), wx_data::zarr::ElementType::I8);
+    assert_eq!(u.element_type(), wx_zarr::ElementType::I8);
     assert_eq!(
         u.cf_decoding().unwrap().fill_values,
         vec![-128.0],

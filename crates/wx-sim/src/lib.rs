@@ -61,7 +61,7 @@
 //!   loudly if asked for one. Values = the model's climatology, which is exactly truth −
 //!   anomaly at every valid time.
 //! * **GFS** (`gfs/`): a `LocalGfsSource` tree (`gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF` +
-//!   `.idx`, GRIB2 simple packing by `wx_data::gfs::writer::write_local_cycle`) on the truth
+//!   `.idx`, GRIB2 simple packing by `wx_grib::writer::write_local_cycle`) on the truth
 //!   grid, holding for every Day1 lead L the forecast of the init cycle at L (truth + the
 //!   error of a skilled miner of scale 0.8) and the analysis f000 of the cycle init + L (truth +
 //!   a small error).

@@ -13,8 +13,8 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;
 use wx_data::Field;
-use wx_data::gfs::GfsLayout;
-use wx_data::gfs::writer::write_local_cycle;
+use wx_grib::GfsLayout;
+use wx_grib::writer::{CycleField, write_local_cycle};
 use wx_model::catalogue::PRESSURE_LEVELS_HPA;
 use wx_model::{Level, Variable};
 
@@ -617,6 +617,7 @@ pub(crate) fn write_gfs(
             (&analysis, valid, 0, &mut written.analysis_probes),
         ] {
             let fields = slots_to_fields(cube, values, valid)?;
+            let fields: Vec<CycleField<'_>> = fields.iter().map(CycleField::from).collect();
             let path = write_local_cycle(dir, &layout, init, fh, &fields)
                 .map_err(|e| SimError::Gfs(e.reason))?;
             written.bytes += std::fs::metadata(&path)

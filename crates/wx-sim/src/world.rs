@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use wx_data::gfs::{GfsLayout, GfsSource, LocalGfsSource};
+use wx_data::gfs::{GfsSource, LocalGfsSource};
+use wx_grib::GfsLayout;
 use wx_model::{Level, VarLevel, Variable};
 
 /// One value written to a store, at indices into its axes as stored.

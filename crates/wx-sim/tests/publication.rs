@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use wx_data::sources::{Era5Flavour, Era5Reader, PendingReason, Publication};
 use wx_data::transport::{SizeLimits, local_dir};
-use wx_data::zarr::ReadOptions;
 use wx_model::{Clock, OffsetClock, Variable};
 use wx_sim::{Era5Publication, Era5Schedule, World, WorldSpec};
+use wx_zarr::ReadOptions;
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -54,17 +54,17 @@ pub struct TrustedLimits {
 impl Default for TrustedLimits {
     fn default() -> Self {
         TrustedLimits {
-            metadata_mib: wx_data::zarr::TRUSTED_MAX_METADATA_BYTES >> 20,
-            chunk_mib: wx_data::zarr::TRUSTED_MAX_CHUNK_BYTES >> 20,
-            read_mib: wx_data::zarr::TRUSTED_MAX_READ_BYTES >> 20,
+            metadata_mib: wx_zarr::TRUSTED_MAX_METADATA_BYTES >> 20,
+            chunk_mib: wx_zarr::TRUSTED_MAX_CHUNK_BYTES >> 20,
+            read_mib: wx_zarr::TRUSTED_MAX_READ_BYTES >> 20,
         }
     }
 }
 
 impl TrustedLimits {
     /// The reader options of a trusted source called `name` with these limits.
-    pub fn read_options(&self, name: &str) -> wx_data::zarr::ReadOptions {
-        let mut o = wx_data::zarr::ReadOptions::trusted(name);
+    pub fn read_options(&self, name: &str) -> wx_zarr::ReadOptions {
+        let mut o = wx_zarr::ReadOptions::trusted(name);
         o.max_metadata_bytes = self.metadata_mib.saturating_mul(1 << 20);
         o.max_chunk_bytes = self.chunk_mib.saturating_mul(1 << 20);
         o.max_read_bytes = self.read_mib.saturating_mul(1 << 20);

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use wx_data::Field;
 use wx_data::cache::{CacheError, CacheKey, DiskCache, DiskCacheOptions, FieldMemoryCache};
 use wx_data::gfs::{
-    GfsLayout, GfsLimits, GfsSource, LocalGfsSource, NOAA_GFS_BUCKET, NOAA_GFS_REGION, S3GfsConfig,
+    GfsLimits, GfsSource, LocalGfsSource, NOAA_GFS_BUCKET, NOAA_GFS_REGION, S3GfsConfig,
     S3GfsSource,
 };
 use wx_data::manifest::{
@@ -28,8 +28,9 @@ use wx_data::transport::{
     open_source,
 };
 use wx_data::verified::VerifiedStore;
-use wx_data::zarr::{DynStorage, FormatHint, ReadOptions, ZarrError};
+use wx_grib::GfsLayout;
 use wx_model::{Blame, ErrorKind, VarLevel, Variable};
+use wx_zarr::{DynStorage, FormatHint, ReadOptions, ZarrError};
 
 /// A data access that failed, classified for the retry policy and the step log.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

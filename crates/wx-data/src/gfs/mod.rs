@@ -14,12 +14,12 @@
 //!   key layout — tests and the demo), both the same [`ObjectStoreGfs`] reader over an
 //!   `object_store`; and [`InMemoryGfsSource`], fields held in memory (for a synthetic demo or
 //!   for tests of the steps; no GRIB involved).
-//! * [`GfsLayout`] builds keys `gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF` (+ `.idx`).
-//! * Lower level, usable on their own: [`idx::GribIndex`] (`.idx` parsing and message byte
-//!   ranges), [`grib::decode_message`] / [`grib::split_fields`] (GRIB2 decoding of every field
-//!   of a message), [`catalog::MessageRequest`] (which message holds which variable),
-//!   [`writer`] (a GRIB2 simple-packing writer and a local-tree builder, so a `LocalGfsSource`
-//!   directory can be produced from arrays without Python).
+//! * The format is the crate `wx-grib`: [`wx_grib::GfsLayout`] builds keys
+//!   `gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF` (+ `.idx`), [`wx_grib::idx::GribIndex`]
+//!   parses `.idx` inventories and gives message byte ranges, [`wx_grib::grib::decode_message`]
+//!   decodes every field of a message, [`wx_grib::catalog::MessageRequest`] says which message
+//!   holds which variable, and [`wx_grib::writer`] writes a local tree a [`LocalGfsSource`]
+//!   reads. This module fetches the bytes and assembles [`Field`]s.
 //!
 //! # How a read works
 //!
@@ -42,17 +42,13 @@
 //! anything wrong in the inventory or the GRIB data `Format`, and a bad request (cycle hour,
 //! lead, a level on a surface variable) `Internal`.
 
-pub mod catalog;
-pub mod grib;
-pub mod idx;
 mod memory;
 mod source;
-pub mod writer;
 
 pub use memory::InMemoryGfsSource;
 pub use source::{
-    ExpectedGrid, GfsLayout, GfsLimits, LocalGfsSource, MAX_LEAD_HOURS, MAX_MESSAGE_BYTES,
-    NOAA_GFS_BUCKET, NOAA_GFS_REGION, ObjectStoreGfs, PRODUCT_0P25, S3GfsConfig, S3GfsSource,
+    ExpectedGrid, GfsLimits, LocalGfsSource, MAX_LEAD_HOURS, MAX_MESSAGE_BYTES, NOAA_GFS_BUCKET,
+    NOAA_GFS_REGION, ObjectStoreGfs, S3GfsConfig, S3GfsSource,
 };
 
 use crate::field::Field;

@@ -1,15 +1,12 @@
 //! GFS sources over object_store: NOAA Open Data on S3 and local directories with the same
 //! key layout, sharing one code path ([`ObjectStoreGfs`]).
 
-use super::catalog::MessageRequest;
-use super::grib::{self, LatLonGrid};
-use super::idx::{GribIndex, MAX_IDX_BYTES, MessageRange};
 use super::{GfsError, GfsSource, validate_cycle};
 use crate::field::Field;
 use crate::transport::{Credentials, SourceAccess};
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::{StreamExt, TryStreamExt};
 use ndarray::Array3;
 use object_store::path::Path as StorePath;
@@ -17,6 +14,10 @@ use object_store::{GetOptions, GetRange, ObjectStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use wx_grib::GfsLayout;
+use wx_grib::catalog::MessageRequest;
+use wx_grib::grib::{self, LatLonGrid};
+use wx_grib::idx::{GribIndex, MAX_IDX_BYTES, MessageRange};
 use wx_model::{ErrorKind, Level, VarLevel, sanitize_message};
 
 /// Largest single GRIB message fetched by default (a 0.25° field packs to about 1 MB);
@@ -47,51 +48,6 @@ const FETCH_CONCURRENCY: usize = 4;
 pub const NOAA_GFS_BUCKET: &str = "noaa-gfs-bdp-pds";
 /// Its region.
 pub const NOAA_GFS_REGION: &str = "us-east-1";
-/// The 0.25° pressure-level product.
-pub const PRODUCT_0P25: &str = "pgrb2.0p25";
-
-/// Key layout of a GFS archive: `gfs.YYYYMMDD/HH/atmos/gfs.tHHz.<product>.fFFF` (+ `.idx`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GfsLayout {
-    /// Product name in the file name, `pgrb2.0p25` on NOAA's bucket.
-    pub product: String,
-}
-
-impl Default for GfsLayout {
-    fn default() -> Self {
-        GfsLayout {
-            product: PRODUCT_0P25.to_owned(),
-        }
-    }
-}
-
-impl GfsLayout {
-    /// A layout with another product name (e.g. a coarse local tree).
-    pub fn with_product(product: impl Into<String>) -> Self {
-        GfsLayout {
-            product: product.into(),
-        }
-    }
-
-    /// The GRIB2 object key of cycle `init`, lead `lead_hours`. The cycle must be on the hour;
-    /// [`GfsSource`] implementations check 00/06/12/18 before calling this.
-    pub fn key(&self, init: DateTime<Utc>, lead_hours: u32) -> String {
-        format!(
-            "gfs.{}/{:02}/atmos/gfs.t{:02}z.{}.f{:03}",
-            init.format("%Y%m%d"),
-            init.hour(),
-            init.hour(),
-            self.product,
-            lead_hours
-        )
-    }
-
-    /// The `.idx` key beside [`GfsLayout::key`].
-    pub fn idx_key(&self, init: DateTime<Utc>, lead_hours: u32) -> String {
-        format!("{}.idx", self.key(init, lead_hours))
-    }
-}
-
 /// A grid every decoded field must have (checked against the GRIB grid definition).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpectedGrid {

@@ -4,9 +4,9 @@
 
 use super::layout::{GriddedStore, read_coordinate};
 use crate::field::Field;
-use crate::zarr::{DynStorage, ReadOptions, ZarrDataset, ZarrError};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use wx_model::VarLevel;
+use wx_zarr::{DynStorage, ReadOptions, ZarrDataset, ZarrError};
 
 /// A WB2-layout climatology store.
 ///

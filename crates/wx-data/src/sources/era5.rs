@@ -11,12 +11,12 @@
 
 use super::layout::{GriddedStore, VariableLayout, read_time_axis, time_index};
 use crate::field::Field;
-use crate::zarr::cftime::summarize_times;
-use crate::zarr::{DynStorage, ReadOptions, Selection, ZarrDataset, ZarrError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use wx_model::catalogue::TIME_DIMENSION_NAMES;
 use wx_model::{VarLevel, Variable};
+use wx_zarr::cftime::summarize_times;
+use wx_zarr::{DynStorage, ReadOptions, Selection, ZarrDataset, ZarrError};
 
 /// Root attribute: the first day with data (`YYYY-MM-DD`).
 pub const VALID_TIME_START: &str = "valid_time_start";

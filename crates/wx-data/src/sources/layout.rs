@@ -2,8 +2,6 @@
 //! selection, and the read of one field normalised to (level, lat, lon).
 
 use crate::field::Field;
-use crate::zarr::cftime::summarize_times;
-use crate::zarr::{CfTimeUnits, Selection, ZarrArray, ZarrDataset, ZarrError};
 use chrono::{DateTime, Utc};
 use ndarray::{Array3, Axis, Ix3};
 use std::collections::HashMap;
@@ -13,6 +11,8 @@ use wx_model::catalogue::{
     LATITUDE_DIMENSION_NAMES, LEVEL_DIMENSION_NAMES, LONGITUDE_DIMENSION_NAMES, level_to_hpa,
 };
 use wx_model::{Level, VarLevel, Variable};
+use wx_zarr::cftime::summarize_times;
+use wx_zarr::{CfTimeUnits, Selection, ZarrArray, ZarrDataset, ZarrError};
 
 /// Where a variable's dimensions are, and its levels.
 #[derive(Debug, Clone)]

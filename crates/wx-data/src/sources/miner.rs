@@ -2,11 +2,11 @@
 
 use super::layout::{GriddedStore, VariableLayout, read_time_axis, time_index};
 use crate::field::Field;
-use crate::zarr::{DynStorage, ElementType, ReadOptions, ZarrDataset, ZarrError};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use wx_model::catalogue::TIME_DIMENSION_NAMES;
 use wx_model::{Level, VarLevel, Variable};
+use wx_zarr::{DynStorage, ElementType, ReadOptions, ZarrDataset, ZarrError};
 
 /// A miner's forecast store, opened and validated.
 ///
@@ -54,7 +54,7 @@ impl MinerForecastReader {
                 format!(
                     "no valid time after the run's init {} (times: {})",
                     init.format("%Y-%m-%dT%H:%M:%SZ"),
-                    crate::zarr::cftime::summarize_times(&times)
+                    wx_zarr::cftime::summarize_times(&times)
                 ),
             ));
         }

@@ -8,7 +8,7 @@
 //! - [`ClimatologyReader`]: the WeatherBench2 hourly climatology (nearest day of year and hour
 //!   floored to the store's step, docs/scoring.md §2).
 //!
-//! All take a [`crate::zarr::DynStorage`] and [`crate::zarr::ReadOptions`], so a local
+//! All take a [`wx_zarr::DynStorage`] and [`wx_zarr::ReadOptions`], so a local
 //! directory, HTTP(S) with manifest verification, S3 and GCS are read by the same code.
 //! Variable names are matched with `Variable::accepted_names`, level dimensions with
 //! `LEVEL_DIMENSION_NAMES` (values in Pa converted by `level_to_hpa`), levels and times exactly,

@@ -9,7 +9,7 @@ use zarrs::storage::{
 };
 
 use super::{StoreHandle, TransportError, is_metadata_key};
-use crate::zarr::StorageFailure;
+use wx_zarr::StorageFailure;
 
 /// Reads whole objects through [`StoreHandle::get_limited`]: metadata documents up to
 /// `metadata_max_bytes`, anything else up to `default_object_max_bytes`, and the handle's byte

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use wx_data::zarr::DynStorage;
+use wx_zarr::DynStorage;
 use zarrs::storage::byte_range::ByteRangeIterator;
 use zarrs::storage::{
     AsyncMaybeBytesIterator, AsyncReadableStorageTraits, MaybeBytes, StorageError, StoreKey,

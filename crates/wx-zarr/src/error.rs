@@ -135,7 +135,9 @@ impl ZarrError {
         }
     }
 
-    pub(crate) fn format(store: &str, key: &str, message: impl Into<String>) -> ZarrError {
+    /// A [`ZarrError::Format`] about `key` of `store` (readers built on this crate use it for
+    /// layouts they refuse).
+    pub fn format(store: &str, key: &str, message: impl Into<String>) -> ZarrError {
         ZarrError::Format {
             store: store.to_owned(),
             key: key.to_owned(),

@@ -1,4 +1,9 @@
-//! Generic async Zarr reading over any zarrs async readable storage.
+//! wx-zarr: bounded Zarr v2/v3 reading over any zarrs async readable storage.
+//!
+//! The format half of wx's data access: what a Zarr store means, never how its bytes travel.
+//! This crate does no network IO and does not depend on `object_store` or an HTTP client; the
+//! caller hands it a storage (wx-data's hardened transport, its manifest-verifying storage, or a
+//! local directory) and gets decoded `f32` arrays back.
 //!
 //! The seam with the transport/integrity layer is [`DynStorage`]
 //! (`Arc<dyn zarrs::storage::AsyncReadableStorageTraits>`): a local directory
@@ -27,6 +32,23 @@
 //!   error ([`MissingChunkPolicy::Error`], the default) unless the source is explicitly allowed
 //!   to have fill-value chunks.
 //! - [`cftime`] decodes CF time axes; times are matched exactly.
+//!
+//! # Limits
+//!
+//! [`ReadOptions::new`] holds the strict limits of a miner store (1 MiB of metadata JSON, 64 MiB
+//! per decoded chunk, 256 MiB per read, a missing chunk is an error); [`ReadOptions::trusted`]
+//! the larger ones of ERA5 and the WB2 climatology. Each is checked before the bytes it bounds
+//! are parsed, fetched or allocated.
+//!
+//! # Errors
+//!
+//! Every failure is a [`ZarrError`] naming the store (by [`ReadOptions::store_name`], never a
+//! URL) and the key; [`ZarrError::kind`] sorts it into a [`wx_model::ErrorKind`]. A storage
+//! reports its own failure kinds (timeout, integrity, size) through [`StorageFailure`]. A chunk
+//! that does not decode is a [`ZarrError::Format`] whose message is the [`DecodeError`].
+
+#![deny(unsafe_code)] // allowed only where a module states why (see its `#[allow(unsafe_code)]`)
+#![warn(missing_docs)]
 
 pub mod array;
 pub mod cf;
@@ -41,7 +63,7 @@ pub use array::{DynStorage, ElementType, Selection, ZarrArray};
 pub use cf::CfDecoding;
 pub use cftime::{CfTimeError, CfTimeUnits};
 pub use dataset::{ZarrDataset, ZarrFormat};
-pub use decode::{ChunkEncoding, Codecs, Compression, Sharding};
+pub use decode::{ChunkEncoding, Codecs, Compression, DecodeError, Sharding};
 pub use error::{StorageFailure, ZarrError};
 
 /// What to do when a chunk key is absent from the store.

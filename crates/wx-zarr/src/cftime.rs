@@ -119,7 +119,7 @@ fn parse_reference_date(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Formats a list of times for error messages: the first and last few, RFC 3339.
-pub(crate) fn summarize_times(times: &[DateTime<Utc>]) -> String {
+pub fn summarize_times(times: &[DateTime<Utc>]) -> String {
     let fmt = |t: &DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     match times.len() {
         0 => "none".to_owned(),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wx_data::gfs::grib;
+use wx_grib::grib;
 
 static CAUGHT: AtomicUsize = AtomicUsize::new(0);
 

@@ -9,7 +9,7 @@ use common::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wx_data::zarr::{ReadOptions, Selection, ZarrDataset};
+use wx_zarr::{ReadOptions, Selection, ZarrDataset};
 
 /// The system allocator, remembering the largest single allocation since the last reset.
 struct Largest;

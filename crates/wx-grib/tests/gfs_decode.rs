@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use wx_data::gfs::grib::{self, DecodedField, Surface};
+use wx_grib::grib::{self, DecodedField, Surface};
 
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/gfs")

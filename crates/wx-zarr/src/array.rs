@@ -1,7 +1,7 @@
 //! One Zarr array: its metadata, and bounded reads of a selection chunk by chunk.
 
 use super::cf::CfDecoding;
-use super::decode::{Codecs, Compression, codecs_of, decode_encoded, decode_shard};
+use super::decode::{Codecs, Compression, DecodeError, codecs_of, decode_encoded, decode_shard};
 use super::{MissingChunkPolicy, ReadOptions, ZarrError};
 use futures::StreamExt;
 use ndarray::{ArrayD, IxDyn};
@@ -259,10 +259,10 @@ impl ZarrArray {
             .cloned()
             .unwrap_or_default();
         let mut zarr_json = zarr_json;
-        let lz4 =
-            take_lz4(zarr_json.get_mut("codecs")).map_err(|m| ZarrError::format(store, &key, m))?;
+        let lz4 = take_lz4(zarr_json.get_mut("codecs"))
+            .map_err(|m| ZarrError::format(store, &key, m.to_string()))?;
         let inner_lz4 = take_lz4(zarr_json.pointer_mut("/codecs/0/configuration/codecs"))
-            .map_err(|m| ZarrError::format(store, &key, m))?;
+            .map_err(|m| ZarrError::format(store, &key, m.to_string()))?;
         let meta: ArrayMetadataV3 = serde_json::from_value(zarr_json)
             .map_err(|e| ZarrError::format(store, &key, format!("invalid array metadata: {e}")))?;
         let array = Array::new_with_metadata(
@@ -309,7 +309,7 @@ impl ZarrArray {
             ));
         }
         let codecs = codecs_of(&array.codecs(), lz4, inner_lz4)
-            .map_err(|message| ZarrError::format(store, key, message))?;
+            .map_err(|message| ZarrError::format(store, key, message.to_string()))?;
         if let Some(sharding) = &codecs.sharding {
             let shard: Vec<u64> = array
                 .chunk_shape(&vec![0; array.dimensionality()])
@@ -756,7 +756,7 @@ fn widen<T: Copy>(
 /// Takes a numcodecs LZ4 codec (`numcodecs.lz4`, which zarrs does not know) out of a v3 codec
 /// list, so that zarrs sees the rest; `true` when there was one. It must come right after the
 /// serialisation codec (only a crc32c may follow it).
-fn take_lz4(codecs: Option<&mut Value>) -> Result<bool, String> {
+fn take_lz4(codecs: Option<&mut Value>) -> Result<bool, DecodeError> {
     let Some(Value::Array(list)) = codecs else {
         return Ok(false);
     };
@@ -777,13 +777,13 @@ fn take_lz4(codecs: Option<&mut Value>) -> Result<bool, String> {
                 return Err(
                     "numcodecs.lz4 must come right after the `bytes` codec (only crc32c may \
                      follow it)"
-                        .to_owned(),
+                        .into(),
                 );
             }
             list.remove(*at);
             Ok(true)
         }
-        _ => Err("more than one numcodecs.lz4 codec".to_owned()),
+        _ => Err("more than one numcodecs.lz4 codec".into()),
     }
 }
 

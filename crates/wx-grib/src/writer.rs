@@ -1,6 +1,6 @@
 //! Writes GFS-like GRIB2 files (simple packing, template 5.0) and their `.idx`, so that a
-//! [`super::LocalGfsSource`] directory can be produced from arrays without Python (demo data,
-//! tests of the steps). The committed fixtures are written by ecCodes instead
+//! directory wx-data's `LocalGfsSource` reads can be produced from arrays without Python (demo
+//! data, tests of the steps). The committed fixtures are written by ecCodes instead
 //! (`testdata/gen/make_gfs_fixtures.py`); this writer is checked by decoding its output.
 //!
 //! Messages carry NCEP identification (centre 7), template 3.0 (regular lat/lon, scanning
@@ -9,10 +9,28 @@
 
 use super::catalog::MessageRequest;
 use super::grib::{GribError, Parameter, Surface};
-use super::source::GfsLayout;
-use crate::field::Field;
+use super::layout::GfsLayout;
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use ndarray::ArrayView3;
 use std::path::Path;
+use wx_model::{Level, Variable};
+
+/// One variable of a cycle for [`write_local_cycle`]: a surface field (`levels` empty, one
+/// slice) or one slice per pressure level, on a regular lat/lon grid. wx-data's `Field`
+/// converts into it (`CycleField::from(&field)`).
+#[derive(Debug, Clone)]
+pub struct CycleField<'a> {
+    /// The variable.
+    pub variable: Variable,
+    /// Pressure levels in hPa, in the order of the first axis; empty for a surface field.
+    pub levels: &'a [Level],
+    /// Latitudes of the rows: a regular axis, descending or ascending (degrees).
+    pub lats: &'a [f64],
+    /// Longitudes of the columns: a regular ascending axis (degrees).
+    pub lons: &'a [f64],
+    /// Values `[level, lat, lon]` (`z` in m² s⁻²); NaN is written as missing.
+    pub data: ArrayView3<'a, f32>,
+}
 
 /// One 2-D field to encode.
 #[derive(Debug, Clone)]
@@ -276,13 +294,14 @@ fn default_decimal_scale(parameter: Parameter) -> i16 {
 
 /// Writes `fields` (surface or multi-level, `z` in m² s⁻²) as the GRIB2 file and `.idx` of
 /// cycle `init`, lead `lead_hours` under `dir` in `layout`, one message per level, in the
-/// order given. Returns the path of the GRIB2 file.
+/// order given. Returns the path of the GRIB2 file. A field whose data shape is not
+/// `[levels.len().max(1), lats.len(), lons.len()]` is an error.
 pub fn write_local_cycle(
     dir: &Path,
     layout: &GfsLayout,
     init: DateTime<Utc>,
     lead_hours: u32,
-    fields: &[Field],
+    fields: &[CycleField<'_>],
 ) -> Result<std::path::PathBuf, GribError> {
     let mut file = Vec::new();
     let mut idx = String::new();
@@ -293,6 +312,18 @@ pub fn write_local_cycle(
     };
     let mut n = 0;
     for field in fields {
+        let expected = [
+            field.levels.len().max(1),
+            field.lats.len(),
+            field.lons.len(),
+        ];
+        if field.data.shape() != expected {
+            return bad(format!(
+                "{}: data shape {:?} does not match coordinates {expected:?}",
+                field.variable,
+                field.data.shape()
+            ));
+        }
         let levels: Vec<Option<u16>> = if field.levels.is_empty() {
             vec![None]
         } else {
@@ -312,8 +343,8 @@ pub fn write_local_cycle(
                 surface: req.surface,
                 reference_time: init,
                 forecast_hours: lead_hours,
-                lats: &field.lats,
-                lons: &field.lons,
+                lats: field.lats,
+                lons: field.lons,
                 values: &values,
                 decimal_scale: default_decimal_scale(req.parameter),
             })?;

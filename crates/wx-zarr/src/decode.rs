@@ -46,6 +46,25 @@ use zarrs::array::codec::{
 };
 use zarrs::array::{CodecChain, CodecMetadataOptions, CodecTraits};
 
+/// Why a chunk, a shard or a codec chain cannot be decoded, in words: what is wrong and what
+/// would be accepted. [`crate::ZarrArray`] reports it as a [`crate::ZarrError::Format`] naming
+/// the store and the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(String);
+
+impl From<String> for DecodeError {
+    fn from(message: String) -> Self {
+        DecodeError(message)
+    }
+}
+
+impl From<&str> for DecodeError {
+    fn from(message: &str) -> Self {
+        DecodeError(message.to_owned())
+    }
+}
+
 /// The compression of a supported codec chain: bytes serialisation plus at most one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -161,17 +180,21 @@ impl Codecs {
 /// numcodecs LZ4 compressor (which zarrs does not know, so it was taken out of the metadata
 /// before zarrs saw it) belongs right after serialisation; `inner_lz4` the same for a
 /// shard's inner chunks.
-pub(crate) fn codecs_of(chain: &CodecChain, lz4: bool, inner_lz4: bool) -> Result<Codecs, String> {
+pub(crate) fn codecs_of(
+    chain: &CodecChain,
+    lz4: bool,
+    inner_lz4: bool,
+) -> Result<Codecs, DecodeError> {
     no_filters(chain)?;
     let a2b = chain.array_to_bytes_codec();
     if let Some(sharding) = a2b.as_any().downcast_ref::<ShardingCodec>() {
         if lz4 {
-            return Err("an lz4 compressor around shards is not supported".to_owned());
+            return Err("an lz4 compressor around shards is not supported".into());
         }
         if !chain.bytes_to_bytes_codecs().is_empty() {
             return Err(
                 "codecs after `sharding_indexed` are not supported (compress the inner chunks)"
-                    .to_owned(),
+                    .into(),
             );
         }
         let sharding = sharding_of(sharding, inner_lz4)?;
@@ -186,34 +209,34 @@ pub(crate) fn codecs_of(chain: &CodecChain, lz4: bool, inner_lz4: bool) -> Resul
     })
 }
 
-fn no_filters(chain: &CodecChain) -> Result<(), String> {
+fn no_filters(chain: &CodecChain) -> Result<(), DecodeError> {
     match chain.array_to_array_codecs().first() {
         Some(first) => Err(format!(
             "codec `{}` before serialisation (filter, transpose or Fortran order) is not \
              supported; write C-order arrays without filters",
             codec_name(first.as_ref())
-        )),
+        )
+        .into()),
         None => Ok(()),
     }
 }
 
 /// The encoding of a chain without sharding: `bytes`, at most one compressor, an optional
 /// crc32c last.
-fn plain_encoding(chain: &CodecChain, lz4: bool, what: &str) -> Result<ChunkEncoding, String> {
+fn plain_encoding(chain: &CodecChain, lz4: bool, what: &str) -> Result<ChunkEncoding, DecodeError> {
     no_filters(chain)?;
     let a2b = chain.array_to_bytes_codec();
     let big_endian = if a2b.as_any().downcast_ref::<BytesCodec>().is_some() {
         big_endian_of(a2b.as_ref())
     } else if a2b.as_any().downcast_ref::<ShardingCodec>().is_some() {
-        return Err(format!(
-            "sharding inside {what} is not supported (one level only)"
-        ));
+        return Err(format!("sharding inside {what} is not supported (one level only)").into());
     } else {
         return Err(format!(
             "serialisation codec `{}` is not supported (only `bytes`, or `sharding_indexed` \
              around it)",
             codec_name(a2b.as_ref())
-        ));
+        )
+        .into());
     };
     let mut codecs = chain.bytes_to_bytes_codecs();
     let checksum = match codecs.last() {
@@ -224,40 +247,42 @@ fn plain_encoding(chain: &CodecChain, lz4: bool, what: &str) -> Result<ChunkEnco
         }
         _ => false,
     };
-    let compression = match (codecs, lz4) {
-        ([], true) => Compression::Lz4,
-        ([], false) => Compression::None,
-        ([one], false) => {
-            let any = one.as_any();
-            if any.downcast_ref::<BloscCodec>().is_some() {
-                Compression::Blosc
-            } else if any.downcast_ref::<ZstdCodec>().is_some() {
-                Compression::Zstd
-            } else if any.downcast_ref::<GzipCodec>().is_some() {
-                Compression::Gzip
-            } else if any.downcast_ref::<ZlibCodec>().is_some() {
-                Compression::Zlib
-            } else if any.downcast_ref::<Crc32cCodec>().is_some() {
-                return Err(format!(
+    let compression =
+        match (codecs, lz4) {
+            ([], true) => Compression::Lz4,
+            ([], false) => Compression::None,
+            ([one], false) => {
+                let any = one.as_any();
+                if any.downcast_ref::<BloscCodec>().is_some() {
+                    Compression::Blosc
+                } else if any.downcast_ref::<ZstdCodec>().is_some() {
+                    Compression::Zstd
+                } else if any.downcast_ref::<GzipCodec>().is_some() {
+                    Compression::Gzip
+                } else if any.downcast_ref::<ZlibCodec>().is_some() {
+                    Compression::Zlib
+                } else if any.downcast_ref::<Crc32cCodec>().is_some() {
+                    return Err(format!(
                     "a crc32c checksum before the compressor of {what} is not supported (put it \
                      last)"
-                ));
-            } else {
-                return Err(format!(
-                    "compressor `{}` is not supported (blosc, zstd, gzip, zlib, lz4 or none, \
+                ).into());
+                } else {
+                    return Err(format!(
+                        "compressor `{}` is not supported (blosc, zstd, gzip, zlib, lz4 or none, \
                      optionally followed by crc32c)",
-                    codec_name(one.as_ref())
-                ));
+                        codec_name(one.as_ref())
+                    )
+                    .into());
+                }
             }
-        }
-        (more, _) => {
-            return Err(format!(
+            (more, _) => {
+                return Err(format!(
                 "{} chained compressors/checksums are not supported (at most one of blosc, zstd, \
                  gzip, zlib, lz4, optionally followed by crc32c)",
                 more.len() + usize::from(lz4) + usize::from(checksum)
-            ));
-        }
-    };
+            ).into());
+            }
+        };
     Ok(ChunkEncoding {
         compression,
         checksum,
@@ -265,7 +290,7 @@ fn plain_encoding(chain: &CodecChain, lz4: bool, what: &str) -> Result<ChunkEnco
     })
 }
 
-fn sharding_of(codec: &ShardingCodec, inner_lz4: bool) -> Result<Sharding, String> {
+fn sharding_of(codec: &ShardingCodec, inner_lz4: bool) -> Result<Sharding, DecodeError> {
     use zarrs::array::codec::{ShardingCodecConfiguration, ShardingIndexLocation};
     let configuration = codec
         .configuration_v3(&CodecMetadataOptions::default())
@@ -274,7 +299,7 @@ fn sharding_of(codec: &ShardingCodec, inner_lz4: bool) -> Result<Sharding, Strin
         serde_json::from_value(serde_json::Value::Object(configuration.into()))
             .map_err(|e| format!("sharding_indexed configuration: {e}"))?;
     let ShardingCodecConfiguration::V1(v1) = configuration else {
-        return Err("this sharding_indexed configuration is not supported".to_owned());
+        return Err("this sharding_indexed configuration is not supported".into());
     };
     let inner = CodecChain::from_metadata(&v1.codecs)
         .map_err(|e| format!("sharding_indexed inner codecs: {e}"))?;
@@ -286,7 +311,7 @@ fn sharding_of(codec: &ShardingCodec, inner_lz4: bool) -> Result<Sharding, Strin
         return Err(
             "a shard index must be little-endian `bytes`, optionally with crc32c (compressed \
              indexes are not supported)"
-                .to_owned(),
+                .into(),
         );
     }
     Ok(Sharding {
@@ -298,7 +323,7 @@ fn sharding_of(codec: &ShardingCodec, inner_lz4: bool) -> Result<Sharding, Strin
 }
 
 /// A crc32c codec must keep its checksum at the end (the spec's only layout).
-fn crc32c_at_end<C: CodecTraits + ?Sized>(codec: &C) -> Result<(), String> {
+fn crc32c_at_end<C: CodecTraits + ?Sized>(codec: &C) -> Result<(), DecodeError> {
     let location = codec
         .configuration_v3(&CodecMetadataOptions::default())
         .and_then(|c| {
@@ -308,9 +333,9 @@ fn crc32c_at_end<C: CodecTraits + ?Sized>(codec: &C) -> Result<(), String> {
         });
     match location.as_deref() {
         None | Some("end") => Ok(()),
-        Some(other) => Err(format!(
-            "crc32c with location `{other}` is not supported (only at the end)"
-        )),
+        Some(other) => {
+            Err(format!("crc32c with location `{other}` is not supported (only at the end)").into())
+        }
     }
 }
 
@@ -327,21 +352,23 @@ pub(crate) fn precheck(
     compression: Compression,
     encoded: &[u8],
     expected: u64,
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     let len = encoded.len() as u64;
     match compression {
         Compression::None => {
             if len != expected {
                 return Err(format!(
                     "uncompressed chunk is {len} bytes but the chunk shape needs {expected}"
-                ));
+                )
+                .into());
             }
         }
         Compression::Blosc => {
             if encoded.len() < 16 {
                 return Err(format!(
                     "blosc chunk is {len} bytes, shorter than its 16-byte header (truncated)"
-                ));
+                )
+                .into());
             }
             let word = |i: usize| {
                 u64::from(u32::from_le_bytes([
@@ -356,12 +383,14 @@ pub(crate) fn precheck(
                 return Err(format!(
                     "blosc header says {cbytes} compressed bytes but the chunk is {len} bytes \
                      (truncated or padded)"
-                ));
+                )
+                .into());
             }
             if nbytes != expected {
                 return Err(format!(
                     "blosc chunk decodes to {nbytes} bytes but the chunk shape needs {expected}"
-                ));
+                )
+                .into());
             }
         }
         Compression::Zstd => {
@@ -376,23 +405,24 @@ pub(crate) fn precheck(
                 return Err(format!(
                     "zstd chunk has {} bytes after its first frame; only single-frame chunks are read",
                     len - frame as u64
-                ));
+                ).into());
             }
             match zstd_safe::get_frame_content_size(encoded) {
                 Ok(Some(size)) if size == expected => {}
                 Ok(Some(size)) => {
                     return Err(format!(
                         "zstd chunk decodes to {size} bytes but the chunk shape needs {expected}"
-                    ));
+                    )
+                    .into());
                 }
                 Ok(None) => {
                     return Err(
                         "zstd frame does not declare its decompressed size; write it with the \
                          content size flag (numcodecs and zarr-python do)"
-                            .to_owned(),
+                            .into(),
                     );
                 }
-                Err(_) => return Err("zstd frame header is invalid".to_owned()),
+                Err(_) => return Err("zstd frame header is invalid".into()),
             }
         }
         Compression::Lz4 => {
@@ -400,7 +430,8 @@ pub(crate) fn precheck(
             if declared != expected {
                 return Err(format!(
                     "lz4 chunk decodes to {declared} bytes but the chunk shape needs {expected}"
-                ));
+                )
+                .into());
             }
         }
         // gzip and zlib declare no size up front; `decode_chunk` stops one byte past it
@@ -410,23 +441,25 @@ pub(crate) fn precheck(
 }
 
 /// The decoded size numcodecs' LZ4 writes before the block (4 bytes, little-endian).
-fn lz4_declared_size(encoded: &[u8]) -> Result<u64, String> {
+fn lz4_declared_size(encoded: &[u8]) -> Result<u64, DecodeError> {
     match encoded {
         [a, b, c, d, ..] => Ok(u64::from(u32::from_le_bytes([*a, *b, *c, *d]))),
         _ => Err(format!(
             "lz4 chunk is {} bytes, shorter than its 4-byte size header (truncated)",
             encoded.len()
-        )),
+        )
+        .into()),
     }
 }
 
 /// Checks and strips a trailing crc32c checksum.
-fn strip_checksum(encoded: &[u8]) -> Result<&[u8], String> {
+fn strip_checksum(encoded: &[u8]) -> Result<&[u8], DecodeError> {
     let Some(split) = encoded.len().checked_sub(CHECKSUM_BYTES as usize) else {
         return Err(format!(
             "chunk is {} bytes, shorter than its crc32c checksum (truncated)",
             encoded.len()
-        ));
+        )
+        .into());
     };
     let (data, stored) = encoded.split_at(split);
     let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
@@ -434,7 +467,8 @@ fn strip_checksum(encoded: &[u8]) -> Result<&[u8], String> {
     if actual != stored {
         return Err(format!(
             "crc32c checksum {actual:08x} does not match the stored {stored:08x} (damaged chunk)"
-        ));
+        )
+        .into());
     }
     Ok(data)
 }
@@ -445,7 +479,7 @@ pub(crate) fn decode_encoded<T: Pod>(
     encoding: &ChunkEncoding,
     encoded: &[u8],
     len: usize,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, DecodeError> {
     let data = if encoding.checksum {
         strip_checksum(encoded)?
     } else {
@@ -463,7 +497,7 @@ pub(crate) fn decode_shard<T: Pod>(
     shard_shape: &[u64],
     encoded: &[u8],
     fill: T,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, DecodeError> {
     let inner_shape = &sharding.inner_shape;
     if inner_shape.len() != shard_shape.len()
         || inner_shape
@@ -473,7 +507,8 @@ pub(crate) fn decode_shard<T: Pod>(
     {
         return Err(format!(
             "inner chunk shape {inner_shape:?} does not divide the shard shape {shard_shape:?}"
-        ));
+        )
+        .into());
     }
     let grid: Vec<u64> = shard_shape
         .iter()
@@ -494,7 +529,8 @@ pub(crate) fn decode_shard<T: Pod>(
     if total < index_len {
         return Err(format!(
             "shard is {total} bytes, shorter than its {index_len}-byte index (truncated)"
-        ));
+        )
+        .into());
     }
     let (index, data_start, data_end) = if sharding.index_at_start {
         (&encoded[..index_len as usize], index_len, total)
@@ -531,13 +567,15 @@ pub(crate) fn decode_shard<T: Pod>(
             return Err(format!(
                 "shard index entry {i} points at bytes {offset}+{nbytes}, outside the shard's \
                  data ({data_start}..{data_end})"
-            ));
+            )
+            .into());
         };
         if nbytes > max_inner {
             return Err(format!(
                 "shard index entry {i} is {nbytes} bytes, over the {max_inner} an inner chunk of \
                  {inner_bytes} bytes may take"
-            ));
+            )
+            .into());
         }
         ranges.push(Some(offset as usize..end as usize));
     }
@@ -624,7 +662,7 @@ pub(crate) fn decode_chunk<T: Pod>(
     encoded: &[u8],
     len: usize,
     swap_bytes: bool,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, DecodeError> {
     let nbytes = len
         .checked_mul(size_of::<T>())
         .ok_or_else(|| format!("a chunk of {len} elements does not fit in memory"))?;
@@ -637,7 +675,8 @@ pub(crate) fn decode_chunk<T: Pod>(
                     "uncompressed chunk is {} bytes but the chunk shape needs {}",
                     encoded.len(),
                     dst.len()
-                ));
+                )
+                .into());
             }
             // SAFETY: `dst` is writable for `dst.len()` bytes, which `encoded` holds; the two are
             // distinct allocations.
@@ -665,8 +704,8 @@ pub(crate) fn decode_chunk<T: Pod>(
 /// buffer is returned only when `write` reports having written every byte.
 fn decode_uninit<T: Pod>(
     len: usize,
-    write: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<usize, String>,
-) -> Result<Vec<T>, String> {
+    write: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<usize, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
     // `decode_chunk` checked that this product fits
     let nbytes = len * size_of::<T>();
     let mut out: Vec<T> = Vec::with_capacity(len);
@@ -678,9 +717,9 @@ fn decode_uninit<T: Pod>(
     };
     let written = write(bytes)?;
     if written != nbytes {
-        return Err(format!(
-            "decodes to {written} bytes but the chunk shape needs {nbytes}"
-        ));
+        return Err(
+            format!("decodes to {written} bytes but the chunk shape needs {nbytes}").into(),
+        );
     }
     // SAFETY: `write` initialised all `nbytes` bytes, and any bytes are a valid `T` (`Pod`).
     unsafe { out.set_len(len) };
@@ -688,20 +727,21 @@ fn decode_uninit<T: Pod>(
 }
 
 /// Blosc 1 into `dst`; returns the number of bytes written.
-fn blosc_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
+fn blosc_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, DecodeError> {
     let mut declared = 0usize;
     // SAFETY: c-blosc reads at most `encoded.len()` bytes of `encoded` to validate the header.
     let valid = unsafe {
         blosc_src::blosc_cbuffer_validate(encoded.as_ptr().cast(), encoded.len(), &mut declared)
     };
     if valid < 0 {
-        return Err("blosc header is invalid".to_owned());
+        return Err("blosc header is invalid".into());
     }
     if declared != dst.len() {
         return Err(format!(
             "blosc chunk decodes to {declared} bytes but the chunk shape needs {}",
             dst.len()
-        ));
+        )
+        .into());
     }
     // SAFETY: the context interface is thread-safe and "guaranteed not to write the `dest`
     // buffer more than what is specified in `destsize`" (blosc.h); the header was validated
@@ -723,11 +763,12 @@ fn blosc_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize
                  {written})",
                 dst.len()
             )
+            .into()
         })
 }
 
 /// One zstd frame into `dst`; returns the number of bytes written.
-fn zstd_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
+fn zstd_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize, DecodeError> {
     use zstd::zstd_safe::zstd_sys;
     // SAFETY: libzstd writes at most `dst.len()` bytes into `dst` and reads `encoded` only.
     let code = unsafe {
@@ -745,7 +786,8 @@ fn zstd_decompress(encoded: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize,
             "zstd chunk does not decode into the {} bytes the chunk shape needs: {}",
             dst.len(),
             name.to_string_lossy()
-        ));
+        )
+        .into());
     }
     Ok(code)
 }
@@ -756,7 +798,7 @@ fn inflate_bounded<T: Pod>(
     mut decoder: impl Read,
     name: &str,
     len: usize,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, DecodeError> {
     let mut out = vec![T::zeroed(); len];
     let bytes = bytemuck::cast_slice_mut::<T, u8>(&mut out);
     let mut filled = 0;
@@ -766,11 +808,12 @@ fn inflate_bounded<T: Pod>(
                 return Err(format!(
                     "{name} chunk decodes to {filled} bytes but the chunk shape needs {}",
                     bytes.len()
-                ));
+                )
+                .into());
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("{name} chunk does not decode: {e}")),
+            Err(e) => return Err(format!("{name} chunk does not decode: {e}").into()),
         }
     }
     let mut past_the_end = [0u8; 1];
@@ -779,14 +822,15 @@ fn inflate_bounded<T: Pod>(
         Ok(_) => Err(format!(
             "{name} chunk decodes to more than the {} bytes the chunk shape needs",
             filled
-        )),
-        Err(e) => Err(format!("{name} chunk does not decode: {e}")),
+        )
+        .into()),
+        Err(e) => Err(format!("{name} chunk does not decode: {e}").into()),
     }
 }
 
 /// numcodecs' LZ4 (size header checked by [`precheck`]) into a zeroed buffer of exactly `len`
 /// elements; lz4_flex never writes past the buffer it is given.
-fn lz4_decompress<T: Pod>(encoded: &[u8], len: usize) -> Result<Vec<T>, String> {
+fn lz4_decompress<T: Pod>(encoded: &[u8], len: usize) -> Result<Vec<T>, DecodeError> {
     let mut out = vec![T::zeroed(); len];
     let bytes = bytemuck::cast_slice_mut::<T, u8>(&mut out);
     let written = lz4_flex::block::decompress_into(&encoded[4..], bytes).map_err(|e| {
@@ -799,7 +843,8 @@ fn lz4_decompress<T: Pod>(encoded: &[u8], len: usize) -> Result<Vec<T>, String> 
         return Err(format!(
             "lz4 chunk decodes to {written} bytes but the chunk shape needs {}",
             bytes.len()
-        ));
+        )
+        .into());
     }
     Ok(out)
 }
@@ -820,7 +865,9 @@ mod tests {
         let data = vec![7u8; 4000];
         let enc = zstd::bulk::compress(&data, 3).unwrap();
         assert!(precheck(Compression::Zstd, &enc, 4000).is_ok());
-        let err = precheck(Compression::Zstd, &enc, 4004).unwrap_err();
+        let err = precheck(Compression::Zstd, &enc, 4004)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("4000") && err.contains("4004"), "{err}");
         let truncated = &enc[..enc.len() - 3];
         assert!(precheck(Compression::Zstd, truncated, 4000).is_err());
@@ -829,6 +876,7 @@ mod tests {
         assert!(
             precheck(Compression::Zstd, &two, 8000)
                 .unwrap_err()
+                .to_string()
                 .contains("frame")
         );
         assert!(precheck(Compression::Zstd, b"not zstd at all", 4000).is_err());
@@ -843,12 +891,15 @@ mod tests {
             precheck(Compression::Gzip, &enc, 4096).is_ok(),
             "gzip has no header size"
         );
-        let err = decode_chunk::<f32>(Compression::Gzip, &enc, 1024, false).unwrap_err();
+        let err = decode_chunk::<f32>(Compression::Gzip, &enc, 1024, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("more than the 4096 bytes"), "{err}");
         let whole = decode_chunk::<f32>(Compression::Gzip, &enc, 1 << 18, false).unwrap();
         assert!(whole.iter().all(|v| v.to_bits() == 0));
         let err = decode_chunk::<f32>(Compression::Gzip, &enc[..enc.len() / 2], 1 << 18, false)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gzip"), "{err}");
     }
 
@@ -900,7 +951,9 @@ mod tests {
         assert_eq!(bits(&got), bits(&values));
         let last = encoded.len() - 1;
         encoded[last] ^= 1;
-        let err = decode_encoded::<f32>(&encoding, &encoded, values.len()).unwrap_err();
+        let err = decode_encoded::<f32>(&encoding, &encoded, values.len())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("crc32c"), "{err}");
         assert!(decode_encoded::<f32>(&encoding, &[1, 2], values.len()).is_err());
     }
@@ -944,7 +997,9 @@ mod tests {
                 -1, -1, -1, 33, 34, 35,
             ]
         );
-        let err = decode_shard::<i32>(&sharding, &[4, 7], &shard, -1).unwrap_err();
+        let err = decode_shard::<i32>(&sharding, &[4, 7], &shard, -1)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not divide"), "{err}");
     }
 
@@ -993,7 +1048,9 @@ mod tests {
             let got = decode_chunk::<f32>(*compression, encoded, values.len(), false).unwrap();
             assert_eq!(bits(&got), bits(&values), "{name}");
             for wrong in [values.len() - 1, values.len() + 1] {
-                let err = decode_chunk::<f32>(*compression, encoded, wrong, false).unwrap_err();
+                let err = decode_chunk::<f32>(*compression, encoded, wrong, false)
+                    .unwrap_err()
+                    .to_string();
                 assert!(
                     err.contains(&(wrong * 4).to_string()),
                     "{name} {wrong}: {err}"
@@ -1048,7 +1105,9 @@ mod tests {
         header.extend_from_slice(&(1u32 << 30).to_le_bytes()); // claims 1 GiB
         header.extend_from_slice(&0u32.to_le_bytes());
         header.extend_from_slice(&16u32.to_le_bytes());
-        let err = precheck(Compression::Blosc, &header, 4096).unwrap_err();
+        let err = precheck(Compression::Blosc, &header, 4096)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("1073741824"), "{err}");
         assert!(precheck(Compression::Blosc, &header[..10], 4096).is_err());
     }
