@@ -27,6 +27,9 @@ pub struct E2eArgs {
     /// Seed of the world.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How many times each of the four corner runs is measured (the fit takes their medians).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: u32,
     /// Rounds of the single-lead comparison (xarray + xskillscore: see --xskillscore-rounds).
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
@@ -75,6 +78,7 @@ pub fn run(args: &E2eArgs) -> Result<()> {
             .args(["--resolution", &args.resolution.to_string()])
             .args(["--miners", &args.miners.to_string()])
             .args(["--seed", &args.seed.to_string()])
+            .args(["--repeats", &args.repeats.to_string()])
             .env_remove("RUST_LOG")
             .status()
             .context("running the e2e_bench example")?;

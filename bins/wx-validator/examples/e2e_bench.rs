@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! e2e_bench --validator target/release/wx-validator --work target/bench-e2e \
-//!     [--resolution 0.25] [--miners 6] [--seed 42]
+//!     [--resolution 0.25] [--miners 6] [--seed 42] [--repeats 3]
 //! ```
 
 #[global_allocator]
@@ -33,6 +33,9 @@ struct Args {
     /// Seed of the world.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// How many times each corner of the design is measured (the fit takes medians).
+    #[arg(long, default_value_t = 3)]
+    repeats: u32,
     /// Give up a run after this many seconds.
     #[arg(long, default_value_t = 900)]
     run_timeout: u64,
@@ -52,6 +55,7 @@ async fn main() -> Result<()> {
         seed: args.seed,
         run_timeout: Duration::from_secs(args.run_timeout),
         daemon_verbose: args.verbose,
+        repeats: args.repeats,
     })
     .await?;
     print!("{report}");

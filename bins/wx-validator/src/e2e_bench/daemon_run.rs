@@ -37,6 +37,10 @@ pub struct RunFigures {
     pub peak_rss: u64,
     /// Median time of a day1/score step from its claim to its completion.
     pub day1_step_median: Duration,
+    /// Median time of an era5/score step from its claim to its completion, divided by the
+    /// run's leads: a miner-lead's latency under the run's contention (a cross-check of the
+    /// fitted throughput cost, which is taken between runs instead).
+    pub era5_step_per_lead_median: Duration,
     /// Median time from a miner's step finishing to its successor's claim (verify/open_store
     /// → day1/score → era5/score): the dispatcher's reaction and slot waits.
     pub handover_median: Duration,
@@ -118,6 +122,9 @@ pub async fn measure_run(
         peak_rss,
         day1_step_median: median(durations(&steps, &[StepKind::Day1Score], |s| {
             Some(between(s.started_at?, s.completed_at?))
+        })),
+        era5_step_per_lead_median: median(durations(&steps, &[StepKind::Era5Score], |s| {
+            Some(between(s.started_at?, s.completed_at?) / plan.leads.max(1))
         })),
         handover_median: median(handovers(&steps)),
         handover_max: handovers(&steps).into_iter().max().unwrap_or_default(),

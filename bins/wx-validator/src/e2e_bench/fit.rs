@@ -16,7 +16,10 @@
 //!   and verified, decoded, regridded, scored and written).
 //!
 //! Four runs on a 2 × 2 design (`n₁ < n₂` miners × `l₁ < l₂` leads) determine the four
-//! coefficients exactly ([`Costs::from_corners`]).
+//! coefficients exactly ([`Costs::from_corners`]). An exact fit passes each run's noise straight
+//! into the coefficients (on a shared machine one slow run made a per-miner cost negative), so
+//! each corner is measured several times and the fit takes the corner's median ([`median`]):
+//! one disturbed run per corner then moves nothing.
 
 /// One measured figure at each corner of the 2 × 2 design.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,9 +85,34 @@ impl Costs {
     }
 }
 
+/// The median of `values` (the mean of the two middle values of an even count); `None` when
+/// empty or when a value is not a number.
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() || values.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_ignores_one_outlier() {
+        assert_eq!(median(&[1.0, 50.0, 1.2]), Some(1.2));
+        assert_eq!(median(&[3.0, 1.0, 2.0, 100.0]), Some(2.5));
+        assert_eq!(median(&[4.0]), Some(4.0));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[1.0, f64::NAN]), None);
+    }
 
     #[test]
     fn corners_give_back_the_costs() {

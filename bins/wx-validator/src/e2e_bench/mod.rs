@@ -10,11 +10,13 @@
 //! leads, until the run completes. Wall time is the run's creation → completion by the
 //! daemon's timestamps (the process's start-up is not counted); CPU is the daemon's user +
 //! system time over the same window (`/proc/PID/stat`, all threads; the simulated miners'
-//! servers run in the benchmark's process, not counted); peak memory is its `VmHWM`. Four
-//! runs on a 2 × 2 design (`n` = a third of the miners and all of them; `l` = 1 and 2) give
-//! per-run, per-miner, per-lead and per-miner-lead costs exactly ([`fit`]); a fifth run, all
-//! miners and leads on one scoring permit, gives the memory a permit adds. The extrapolation
-//! to 255 × 10 is `run + 255·miner + 10·lead + 2550·miner_lead`.
+//! servers run in the benchmark's process, not counted); peak memory is its `VmHWM`. The four
+//! corners of a 2 × 2 design (`n` = a third of the miners and all of them; `l` = 1 and 2) are
+//! each run [`E2eOptions::repeats`] times, round by round with the corners' order rotated
+//! each round (so that a slow spell of the machine does not fall on one corner); the medians of
+//! the corners give per-run, per-miner, per-lead and per-miner-lead costs ([`fit`]). A last run,
+//! all miners and leads on one scoring permit, gives the memory a permit adds. The
+//! extrapolation to 255 × 10 is `run + 255·miner + 10·lead + 2550·miner_lead`.
 //!
 //! Wall-time costs are throughput on this machine: runs overlap verification, Day1 and ERA5
 //! of different miners as the daemon does, so a cost is what the extra work added to the run,
@@ -22,8 +24,8 @@
 //! for ERA5); the dispatcher's handovers between a miner's steps are reported.
 //! The per-lead cost assumes every lead's truth is decoded once and shared through the caches;
 //! when the memory cache cannot hold the leads the miners are at, re-reads show up as
-//! per-miner-lead cost (the printed caveat). The exact 2 × 2 fit passes noise straight into the
-//! coefficients: on a shared machine compare several invocations.
+//! per-miner-lead cost (the printed caveat). The report shows each corner's spread over its
+//! repeats, so a noisy machine is visible next to the figures it produced.
 
 mod daemon_run;
 pub mod fit;
@@ -58,6 +60,8 @@ pub struct E2eOptions {
     pub run_timeout: Duration,
     /// The daemons' log level in each run's `daemon.log`: 0 info, 1 debug, 2 trace.
     pub daemon_verbose: u8,
+    /// How many times each corner of the design is measured (the fit takes medians; at least 1).
+    pub repeats: u32,
 }
 
 /// The ERA5 leads of the benchmark's world (hours): two, so that per-lead costs separate.
@@ -122,7 +126,7 @@ async fn measure_runs(
     work: &std::path::Path,
     design: Design,
 ) -> Result<Vec<RunFigures>> {
-    let plans = plans(design);
+    let plans = plans(design, options.repeats);
     let mut runs = Vec::with_capacity(plans.len());
     for plan in plans {
         let dir = daemon_run::run_dir(work, plan);
@@ -160,8 +164,9 @@ async fn measure_runs(
     Ok(runs)
 }
 
-/// The five runs: the four corners at the default 2 scoring permits, then the largest on one.
-pub fn plans(design: Design) -> Vec<RunPlan> {
+/// The runs: `repeats` rounds of the four corners at the default 2 scoring permits (round `r`
+/// starts at corner `r mod 4`), then the largest corner once on one permit.
+pub fn plans(design: Design, repeats: u32) -> Vec<RunPlan> {
     let (n1, n2) = design.miners;
     let (l1, l2) = design.leads;
     let at = |miners, leads, scoring_permits| RunPlan {
@@ -169,23 +174,32 @@ pub fn plans(design: Design) -> Vec<RunPlan> {
         leads,
         scoring_permits,
     };
-    vec![
-        at(n1, l1, 2),
-        at(n1, l2, 2),
-        at(n2, l1, 2),
-        at(n2, l2, 2),
-        at(n2, l2, 1),
-    ]
+    let corners = [at(n1, l1, 2), at(n1, l2, 2), at(n2, l1, 2), at(n2, l2, 2)];
+    let mut plans = Vec::with_capacity(corners.len() * repeats.max(1) as usize + 1);
+    for round in 0..repeats.max(1) as usize {
+        plans.extend((0..corners.len()).map(|i| corners[(round + i) % corners.len()]));
+    }
+    plans.push(at(n2, l2, 1));
+    plans
 }
 
-/// The corners of one figure of the runs.
+/// Every measurement of one corner of the design at the default 2 scoring permits.
+pub fn corner_samples(
+    runs: &[RunFigures],
+    miners: u32,
+    leads: u32,
+    f: impl Fn(&RunFigures) -> f64,
+) -> Vec<f64> {
+    runs.iter()
+        .filter(|r| r.plan.miners == miners && r.plan.leads == leads && r.plan.scoring_permits == 2)
+        .map(f)
+        .collect()
+}
+
+/// The median of each corner of one figure of the runs.
 fn corners(design: Design, runs: &[RunFigures], f: impl Fn(&RunFigures) -> f64) -> Result<Corners> {
     let at = |miners, leads| {
-        runs.iter()
-            .find(|r| {
-                r.plan.miners == miners && r.plan.leads == leads && r.plan.scoring_permits == 2
-            })
-            .map(&f)
+        fit::median(&corner_samples(runs, miners, leads, &f))
             .with_context(|| format!("no run of {miners} miners × {leads} leads"))
     };
     Ok(Corners {

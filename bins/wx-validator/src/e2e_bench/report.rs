@@ -104,12 +104,12 @@ impl Display for Report {
         )?;
         writeln!(
             f,
-            "runs ({n1} and {n2} miners × {l1} and {l2} leads on 2 scoring permits, then {n2} × {l2} on 1):"
+            "runs, in order ({n1} and {n2} miners × {l1} and {l2} leads on 2 scoring permits, then {n2} × {l2} on 1):"
         )?;
         for r in &self.runs {
             writeln!(
                 f,
-                "  {:>3} miners × {} leads, {} permit(s): wall {:>7.2} s  CPU {:>7.2} s ({:.2} cores)  peak RSS {:>6.0} MiB  Day1 step median {:.2} s  handover median {:.3} s, max {:.3} s",
+                "  {:>3} miners × {} leads, {} permit(s): wall {:>7.2} s  CPU {:>7.2} s ({:.2} cores)  peak RSS {:>6.0} MiB  Day1 step median {:.2} s  ERA5 step per lead median {:.2} s  handover median {:.3} s, max {:.3} s",
                 r.plan.miners,
                 r.plan.leads,
                 r.plan.scoring_permits,
@@ -118,6 +118,7 @@ impl Display for Report {
                 r.cpu.as_secs_f64() / r.wall.as_secs_f64().max(1e-9),
                 mib(r.peak_rss),
                 r.day1_step_median.as_secs_f64(),
+                r.era5_step_per_lead_median.as_secs_f64(),
                 r.handover_median.as_secs_f64(),
                 r.handover_max.as_secs_f64(),
             )?;
@@ -128,7 +129,29 @@ impl Display for Report {
                 "  {what:<44} wall {wall:>8.3} s   CPU {cpu:>8.3} s   {verdict}"
             )
         };
-        writeln!(f, "costs (fitted on the 2 × 2 design):")?;
+        writeln!(
+            f,
+            "corners (the fit's input: median of each corner's runs, min–max):"
+        )?;
+        for (miners, leads) in [(n1, l1), (n1, l2), (n2, l1), (n2, l2)] {
+            let spread = |figure: fn(&RunFigures) -> f64| {
+                let samples = super::corner_samples(&self.runs, miners, leads, figure);
+                let (lo, hi) = samples
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                        (lo.min(*v), hi.max(*v))
+                    });
+                let mid = super::fit::median(&samples).unwrap_or(f64::NAN);
+                (samples.len(), mid, lo, hi)
+            };
+            let (count, wall, wall_lo, wall_hi) = spread(|r| r.wall.as_secs_f64());
+            let (_, cpu, cpu_lo, cpu_hi) = spread(|r| r.cpu.as_secs_f64());
+            writeln!(
+                f,
+                "  {miners:>3} miners × {leads} leads, {count} run(s): wall {wall:>7.2} s ({wall_lo:.2}–{wall_hi:.2})  CPU {cpu:>7.2} s ({cpu_lo:.2}–{cpu_hi:.2})"
+            )?;
+        }
+        writeln!(f, "costs (fitted on the corners' medians):")?;
         row(
             f,
             "per miner-lead (marginal; target ≤ 0.45 s)",
@@ -192,7 +215,7 @@ impl Display for Report {
             f,
             "caveats: the fit assumes a lead's truth and climatology are decoded once and shared by the miners; \
              when the memory cache cannot hold the leads the miners are at (interleaved steps, {l2} leads here, 10 in a full run), \
-             re-reads move cost from 'per lead' into 'per miner-lead'. Figures from a loaded machine scatter: compare invocations. \
+             re-reads move cost from 'per lead' into 'per miner-lead'. A wide min–max at a corner means the machine was busy: measure again. \
              The peak RSS is measured with at most {n2} day1/score or era5/score steps at once; a full run claims up to {} \
              (each holds what it read while it waits for a permit, estimated at {} MiB).",
             concurrency.miner_data_steps(wx_model::config::SCORING_PERMIT_BYTES),

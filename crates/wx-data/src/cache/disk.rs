@@ -396,8 +396,9 @@ fn remove_via_trash(path: &Path, trash: &Path) -> Result<(), CacheError> {
     std::fs::remove_dir_all(&aside).map_err(|e| io_error(&aside, e))
 }
 
-/// Writes an entry under a temporary name in the same directory, flushes it, and renames it
-/// into place. If a complete entry appeared meanwhile, ours is discarded.
+/// Writes an entry under a temporary name in the same directory and renames it into place (not
+/// flushed to disk: see `entry::write`). If a complete entry appeared meanwhile, ours is
+/// discarded.
 fn write_atomically(final_path: &Path, key: &CacheKey, field: &Field) -> Result<(), CacheError> {
     let dir = final_path
         .parent()
@@ -411,7 +412,6 @@ fn write_atomically(final_path: &Path, key: &CacheKey, field: &Field) -> Result<
     ));
     let result = (|| {
         entry::write(&tmp, key, field).map_err(|e| io_error(&tmp, e))?;
-        entry::sync_tree(&tmp).map_err(|e| io_error(&tmp, e))?;
         match std::fs::rename(&tmp, final_path) {
             Ok(()) => {}
             // a complete entry is already there (another writer won): keep it
@@ -420,7 +420,7 @@ fn write_atomically(final_path: &Path, key: &CacheKey, field: &Field) -> Result<
             }
             Err(e) => return Err(io_error(final_path, e)),
         }
-        entry::sync_dir(dir).map_err(|e| io_error(dir, e))
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -32,8 +32,10 @@
 //! disappears. A lock whose owner is on this host and no longer runs is taken over at once;
 //! a lock from another host (or unreadable) after [`DiskCacheOptions::stale_lock_after`]
 //! without heartbeat. The filler writes the entry under a temporary name in the same
-//! directory, fsyncs every file and the directory, and renames it into place: a reader sees a
-//! complete entry or none, even if the writer crashes. Correctness never depends on the lock
+//! directory and renames it into place: a reader sees a complete entry or none, even if the
+//! writer crashes. Files are not flushed to disk one by one (that cost about a thousand fsyncs
+//! per lead): after a power loss a partly written entry fails its checksum on read and is
+//! refilled. Correctness never depends on the lock
 //! (the rename is atomic and a second complete entry is discarded); the lock only avoids
 //! duplicate work.
 //!
