@@ -14,30 +14,6 @@
 #![deny(unsafe_code)] // allowed only where a module states why (see its `#[allow(unsafe_code)]`)
 #![warn(missing_docs)]
 
-/// Declares an error that is a message in words (a reason an operator or a miner reads), with
-/// `From<String>` and `From<&str>` so that the function's `format!`s and literals turn into it.
-macro_rules! message_error {
-    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-        #[error("{0}")]
-        $vis struct $name(String);
-
-        impl From<String> for $name {
-            fn from(message: String) -> Self {
-                $name(message)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(message: &str) -> Self {
-                $name(message.to_owned())
-            }
-        }
-    };
-}
-pub(crate) use message_error;
-
 pub mod cache;
 pub mod field;
 pub mod gfs;

@@ -305,7 +305,7 @@ pub struct Ss58Address {
     pub public_key: [u8; 32],
 }
 
-crate::message_error! {
+wx_model::message_error! {
     /// Why a text is not an SS58 address of a 32-byte account, in words.
     pub struct Ss58Error;
 }

@@ -173,7 +173,7 @@ fn record_text(e: &IdxEntry) -> String {
     }
 }
 
-crate::message_error! {
+wx_model::message_error! {
     /// Why one line of a `.idx` inventory cannot be read.
     pub(crate) struct IdxLineError;
 }

@@ -178,6 +178,41 @@ fn strip_url_secrets(s: &str) -> String {
     out
 }
 
+/// Declares an error that is a message in words (a reason an operator or a miner reads), with
+/// `From<String>` and `From<&str>` so that a function's `format!`s and literals turn into it.
+///
+/// ```
+/// wx_model::message_error! {
+///     /// Why a thing could not be read.
+///     pub struct ReadError;
+/// }
+/// let e: ReadError = "no such thing".into();
+/// assert_eq!(e.to_string(), "no such thing");
+/// ```
+///
+/// The crate that uses it must depend on `thiserror` (the derive is spelled `thiserror::Error`).
+#[macro_export]
+macro_rules! message_error {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        #[error("{0}")]
+        $vis struct $name(String);
+
+        impl From<String> for $name {
+            fn from(message: String) -> Self {
+                $name(message)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(message: &str) -> Self {
+                $name(message.to_owned())
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

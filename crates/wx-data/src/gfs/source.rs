@@ -65,7 +65,7 @@ pub struct ExpectedGrid {
     pub lon_step: f64,
 }
 
-crate::message_error! {
+wx_model::message_error! {
     /// A decoded GRIB2 grid that is not the one expected, described.
     struct GridMismatch;
 }

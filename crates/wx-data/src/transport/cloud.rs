@@ -106,7 +106,7 @@ fn cloud_of(location: &str) -> Cloud {
     }
 }
 
-crate::message_error! {
+wx_model::message_error! {
     /// Access settings of a source that cannot work (an unknown option, a secret in the
     /// configuration, settings for a location that is not a bucket); the message says what to
     /// change.

@@ -1,5 +1,6 @@
-//! Helpers shared by the Zarr tests: local storages over the committed fixtures (`testdata/`),
-//! temporary copies to corrupt, and a storage that records the keys it is asked for.
+//! Helpers shared by the Zarr tests (and, included by path, by wx-data's store tests): local
+//! storages over the committed fixtures (`testdata/`), temporary copies to corrupt, and a storage
+//! that records the keys it is asked for.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

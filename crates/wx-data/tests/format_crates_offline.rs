@@ -1,5 +1,5 @@
-//! wx-grib is a format crate: it does no network IO, so neither object_store nor the HTTP client
-//! may be among its normal dependencies (docs/ARCHITECTURE.md, "Invariants"). Checked with
+//! wx-zarr and wx-grib are format crates: they do no network IO, so neither object_store nor the
+//! HTTP client may be among their normal dependencies (docs/ARCHITECTURE.md, "Invariants"). Checked with
 //! `cargo tree` on the workspace's lock file; wx-data, which does the transport, is the control
 //! that the check sees those crates when they are there.
 
@@ -37,15 +37,18 @@ fn normal_dependencies(package: &str) -> Vec<String> {
 const NETWORK: [&str; 2] = ["object_store", "reqwest"];
 
 #[test]
-fn wx_grib_links_neither_object_store_nor_an_http_client() {
-    let deps = normal_dependencies("wx-grib");
-    assert!(deps.iter().any(|d| d == "wx-model"), "{deps:?}");
-    let network: Vec<&String> = deps
-        .iter()
-        .filter(|d| NETWORK.contains(&d.as_str()))
-        .collect();
-    assert!(network.is_empty(), "wx-grib depends on {network:?}");
+fn format_crates_link_neither_object_store_nor_an_http_client() {
+    for format in ["wx-zarr", "wx-grib"] {
+        let deps = normal_dependencies(format);
+        assert!(deps.iter().any(|d| d == "wx-model"), "{format}: {deps:?}");
+        let network: Vec<&String> = deps
+            .iter()
+            .filter(|d| NETWORK.contains(&d.as_str()))
+            .collect();
+        assert!(network.is_empty(), "{format} depends on {network:?}");
+    }
 
+    // the control: the transport crate does link them, so the check sees them when they are there
     let transport = normal_dependencies("wx-data");
     for name in NETWORK {
         assert!(
