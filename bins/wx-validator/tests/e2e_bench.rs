@@ -65,6 +65,10 @@ async fn the_benchmark_runs_end_to_end_on_a_tiny_world() {
         );
     }
     assert!(report.full_run_seconds().is_finite());
+    // the full run is never extrapolated below its CPU time spread over every core
+    assert!(report.cores >= 1);
+    assert!(report.full_run_seconds() >= report.cpu_floor_seconds());
+    assert!(report.full_run_seconds() >= report.wall.predict(255, 10));
     let (one, two) = report.peak_rss_by_permits().unwrap();
     assert!(one > 0 && two > 0);
     let text = report.to_string();
@@ -77,6 +81,7 @@ async fn the_benchmark_runs_end_to_end_on_a_tiny_world() {
         "peak RSS",
         "(targets are for 0.25°)",
         "2 run(s)",
+        "spread over this machine's",
     ] {
         assert!(text.contains(figure), "{figure} missing from:\n{text}");
     }

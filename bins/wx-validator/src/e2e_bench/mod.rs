@@ -16,7 +16,10 @@
 //! each round (so that a slow spell of the machine does not fall on one corner); the medians of
 //! the corners give per-run, per-miner, per-lead and per-miner-lead costs ([`fit`]). A last run,
 //! all miners and leads on one scoring permit, gives the memory a permit adds. The
-//! extrapolation to 255 × 10 is `run + 255·miner + 10·lead + 2550·miner_lead`.
+//! extrapolation to 255 × 10 is `run + 255·miner + 10·lead + 2550·miner_lead` in wall time,
+//! but never less than the same sum in CPU time divided by the machine's cores: in small runs
+//! a miner's work partly fills time the daemon would otherwise wait (on a lead's truth), which
+//! makes the wall-time marginal cost look cheaper than a busy full run can be.
 //!
 //! Wall-time costs are throughput on this machine: runs overlap verification, Day1 and ERA5
 //! of different miners as the daemon does, so a cost is what the extra work added to the run,
