@@ -686,7 +686,9 @@ impl ZarrArray {
         T: ElementOwned + bytemuck::Pod + Send + Sync,
         Vec<T>: FromArrayBytes,
     {
-        match self.read_chunk_part(chunk_indices, None).await? {
+        // boxed: this extra level of nested futures once took a step's future (wx-steps'
+        // fair_play test) past the compiler's query depth in a workspace clippy run
+        match Box::pin(self.read_chunk_part(chunk_indices, None)).await? {
             Decoded::Whole(values) => Ok(values),
             Decoded::Runs(..) => Err(self.err(format!(
                 "internal: chunk {chunk_indices:?} decoded in part when whole was asked"
