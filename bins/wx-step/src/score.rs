@@ -216,15 +216,30 @@ pub fn score_pair(
     cfg: &ScoringConfig,
 ) -> PairScore {
     let levels = truth.levels.clone();
-    // exactly wx_steps::era5::score_variable
+    // the numbers of wx_steps::era5::score_variable (for a stack, `score_against_climatology`
+    // is the aggregate of `score_levels`)
     let aligned = (|| -> Result<_, AlignError> {
         let t = truth_on_grid(truth)?;
         let f = onto(forecast, &t, "forecast")?;
         let c = onto(climatology, &t, "climatology")?;
+        if t.levels.len() > 1 {
+            // the per-level metrics and their aggregate (what `score_against_climatology`
+            // returns) from one pass of the kernel over the stack
+            let inputs = StackInputs {
+                forecast: f.view(),
+                truth: t.values.view(),
+                climatology: Some(c.view()),
+                skill_vs_climatology: true,
+            };
+            let hpa: Vec<f64> = t.levels.iter().map(|l| f64::from(*l)).collect();
+            let (per, aggregate) = score_levels(&inputs, &hpa, &t.weights, cfg)?;
+            let per_level = per.iter().map(VariableMetrics::from).collect();
+            return Ok((t, f, c, aggregate, Some(per_level)));
+        }
         let m = score_against_climatology(f.view(), &t, c.view(), cfg)?;
-        Ok((t, f, c, m))
+        Ok((t, f, c, m.clone(), Some(vec![m])))
     })();
-    let (t, f, c, metrics) = match aligned {
+    let (t, f, c, metrics, per_level) = match aligned {
         Ok(x) => x,
         Err(e) => {
             return PairScore {
@@ -234,20 +249,6 @@ pub fn score_pair(
                 reference: None,
             };
         }
-    };
-    let per_level = if t.levels.len() > 1 {
-        let inputs = StackInputs {
-            forecast: f.view(),
-            truth: t.values.view(),
-            climatology: Some(c.view()),
-            skill_vs_climatology: true,
-        };
-        let hpa: Vec<f64> = t.levels.iter().map(|l| f64::from(*l)).collect();
-        score_levels(&inputs, &hpa, &t.weights, cfg)
-            .map(|(per, _)| per.iter().map(VariableMetrics::from).collect())
-            .ok()
-    } else {
-        Some(vec![metrics.clone()])
     };
     let reference = reference.map(|r| {
         let r = onto(r, &t, "reference").map_err(|e| e.to_string())?;

@@ -1,7 +1,9 @@
 //! One Zarr array: its metadata, and bounded reads of a selection chunk by chunk.
 
 use super::cf::CfDecoding;
-use super::decode::{Codecs, Compression, DecodeError, codecs_of, decode_encoded, decode_shard};
+use super::decode::{
+    Codecs, Compression, DecodeError, Run, codecs_of, decode_encoded, decode_runs, decode_shard,
+};
 use super::{MissingChunkPolicy, ReadOptions, ZarrError};
 use futures::StreamExt;
 use ndarray::{ArrayD, IxDyn};
@@ -565,23 +567,59 @@ impl ZarrArray {
             return ArrayD::from_shape_vec(IxDyn(&out_shape), values)
                 .map_err(|e| self.err(format!("internal shape error: {e}")));
         }
+        // Blosc chunks of which the selection keeps a part (37 ARCO levels, 13 scored) decode
+        // only the blocks that part overlaps: the runs the selection copies out of each chunk
+        let partial = self.codecs.sharding.is_none()
+            && self.codecs.encoding.compression == Compression::Blosc;
+        if partial
+            && let [only] = chunks.as_slice()
+            && let runs = runs_of(&out_shape, &chunk_shape, only, &shape, selection)
+            && in_output_order(&runs, out_len)
+        {
+            // one chunk whose runs, concatenated, are the result: no copy, no zeroed output
+            match self.read_chunk_part::<T>(only, Some(runs)).await? {
+                Decoded::Runs(values, _) => {
+                    return ArrayD::from_shape_vec(IxDyn(&out_shape), values)
+                        .map_err(|e| self.err(format!("internal shape error: {e}")));
+                }
+                Decoded::Whole(values) => {
+                    let mut out = vec![T::default(); out_len];
+                    scatter(
+                        &mut out,
+                        &out_shape,
+                        &values,
+                        &chunk_shape,
+                        only,
+                        &shape,
+                        selection,
+                    );
+                    return ArrayD::from_shape_vec(IxDyn(&out_shape), out)
+                        .map_err(|e| self.err(format!("internal shape error: {e}")));
+                }
+            }
+        }
         let mut out = vec![T::default(); out_len];
+        let (out_shape_ref, chunk_shape_ref, shape_ref) = (&out_shape, &chunk_shape, &shape);
         let mut stream = futures::stream::iter(chunks.into_iter().map(|ci| async move {
-            let values = self.read_chunk::<T>(&ci).await?;
+            let runs =
+                partial.then(|| runs_of(out_shape_ref, chunk_shape_ref, &ci, shape_ref, selection));
+            let values = self.read_chunk_part::<T>(&ci, runs).await?;
             Ok::<_, ZarrError>((ci, values))
         }))
         .buffer_unordered(self.options.max_concurrent_chunks.max(1));
         while let Some(result) = stream.next().await {
-            let (ci, values) = result?;
-            scatter(
-                &mut out,
-                &out_shape,
-                &values,
-                &chunk_shape,
-                &ci,
-                &shape,
-                selection,
-            );
+            match result? {
+                (ci, Decoded::Whole(values)) => scatter(
+                    &mut out,
+                    &out_shape,
+                    &values,
+                    &chunk_shape,
+                    &ci,
+                    &shape,
+                    selection,
+                ),
+                (_, Decoded::Runs(values, runs)) => place_runs(&mut out, &values, &runs),
+            }
         }
         ArrayD::from_shape_vec(IxDyn(&out_shape), out)
             .map_err(|e| self.err(format!("internal shape error: {e}")))
@@ -648,6 +686,27 @@ impl ZarrArray {
         T: ElementOwned + bytemuck::Pod + Send + Sync,
         Vec<T>: FromArrayBytes,
     {
+        // boxed: this extra level of nested futures once took a step's future (wx-steps'
+        // fair_play test) past the compiler's query depth in a workspace clippy run
+        match Box::pin(self.read_chunk_part(chunk_indices, None)).await? {
+            Decoded::Whole(values) => Ok(values),
+            Decoded::Runs(..) => Err(self.err(format!(
+                "internal: chunk {chunk_indices:?} decoded in part when whole was asked"
+            ))),
+        }
+    }
+
+    /// Fetches one chunk and decodes it (bounded) whole, or only the elements of `runs` when
+    /// its codec can ([`decode_runs`]); or applies the missing-chunk policy (whole).
+    async fn read_chunk_part<T>(
+        &self,
+        chunk_indices: &[u64],
+        runs: Option<Vec<Run>>,
+    ) -> Result<Decoded<T>, ZarrError>
+    where
+        T: ElementOwned + bytemuck::Pod + Send + Sync,
+        Vec<T>: FromArrayBytes,
+    {
         let key: StoreKey = self.array.chunk_key(chunk_indices);
         let key_str = key.as_str().to_owned();
         let chunk_shape = self
@@ -683,6 +742,7 @@ impl ZarrArray {
                     )
                     .map_err(|e| self.err(format!("fill value: {e}")))?;
                     Vec::<T>::from_array_bytes(fill, &shape_u64, self.array.data_type())
+                        .map(Decoded::Whole)
                         .map_err(|e| self.err(format!("fill value: {e}")))
                 }
             };
@@ -716,9 +776,18 @@ impl ZarrArray {
             }
         };
         let codecs = self.codecs.clone();
-        let decode = move || match (&codecs.sharding, fill) {
-            (Some(sharding), Some(fill)) => decode_shard(sharding, &shape_u64, &encoded, fill),
-            _ => decode_encoded(&codecs.encoding, &encoded, len),
+        let decode = move || {
+            if codecs.sharding.is_none()
+                && let Some(runs) = runs
+                && let Some(values) = decode_runs(&codecs.encoding, &encoded, len, &runs)?
+            {
+                return Ok(Decoded::Runs(values, runs));
+            }
+            match (&codecs.sharding, fill) {
+                (Some(sharding), Some(fill)) => decode_shard(sharding, &shape_u64, &encoded, fill),
+                _ => decode_encoded(&codecs.encoding, &encoded, len),
+            }
+            .map(Decoded::Whole)
         };
         // A large chunk is decoded on the blocking pool: the runtime's workers keep serving
         // other reads (and heartbeats) meanwhile, and the chunks of one read decode in parallel.
@@ -735,6 +804,14 @@ impl ZarrArray {
     fn err(&self, message: String) -> ZarrError {
         ZarrError::format(&self.store, &self.name, message)
     }
+}
+
+/// One decoded chunk: whole (C order), or the elements of its runs concatenated.
+enum Decoded<T> {
+    /// The whole chunk.
+    Whole(Vec<T>),
+    /// Only the elements of these runs, in their order.
+    Runs(Vec<T>, Vec<Run>),
 }
 
 /// Decoded chunks at least this large are decoded on the blocking pool (smaller ones, such as
@@ -835,7 +912,6 @@ fn cartesian(per_dim: &[Vec<u64>]) -> Vec<Vec<u64>> {
     out
 }
 
-/// Copies the selected elements of one decoded chunk into the (C-order) output.
 /// Whether the one chunk a selection touches holds exactly the selection, in order: along
 /// every dimension the chunk spans the whole array and the selection takes every index in
 /// order, or the chunk is one element thick and the selection is that index.
@@ -853,6 +929,56 @@ fn chunk_is_selection(chunk_shape: &[u64], array_shape: &[u64], selection: &[Sel
         })
 }
 
+/// The runs a selection copies out of one chunk into the (C-order) output: the elements
+/// [`scatter`] places, as maximal stretches contiguous in both, in output order along the
+/// selection's own order (output offsets increase when every selection keeps its indices
+/// ascending).
+fn runs_of(
+    out_shape: &[usize],
+    chunk_shape: &[u64],
+    chunk_indices: &[u64],
+    array_shape: &[u64],
+    selection: &[Selection],
+) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    visit_rows(
+        out_shape,
+        chunk_shape,
+        chunk_indices,
+        array_shape,
+        selection,
+        |chunk, out, len| match runs.last_mut() {
+            Some(last) if last.chunk + last.len == chunk && last.out + last.len == out => {
+                last.len += len;
+            }
+            _ => runs.push(Run { chunk, out, len }),
+        },
+    );
+    runs
+}
+
+/// Whether `runs`, concatenated, are an output of `out_len` elements in order.
+fn in_output_order(runs: &[Run], out_len: usize) -> bool {
+    let mut next = 0usize;
+    for run in runs {
+        if run.out != next {
+            return false;
+        }
+        next += run.len;
+    }
+    next == out_len
+}
+
+/// Places the elements of `runs`, decoded and concatenated in `values`, into the output.
+fn place_runs<T: Copy>(out: &mut [T], values: &[T], runs: &[Run]) {
+    let mut at = 0usize;
+    for run in runs {
+        out[run.out..run.out + run.len].copy_from_slice(&values[at..at + run.len]);
+        at += run.len;
+    }
+}
+
+/// Copies the selected elements of one decoded chunk into the (C-order) output.
 fn scatter<T: Copy>(
     out: &mut [T],
     out_shape: &[usize],
@@ -862,11 +988,31 @@ fn scatter<T: Copy>(
     array_shape: &[u64],
     selection: &[Selection],
 ) {
+    visit_rows(
+        out_shape,
+        chunk_shape,
+        chunk_indices,
+        array_shape,
+        selection,
+        |c, o, n| out[o..o + n].copy_from_slice(&chunk[c..c + n]),
+    );
+}
+
+/// Calls `copy(chunk_offset, out_offset, len)` for every stretch of the selected elements of
+/// one chunk that is contiguous in the chunk and in the (C-order) output: whole runs of the
+/// last dimension when its selection is contiguous (the usual case: whole longitude rows),
+/// single elements otherwise; leading dimensions in the selection's order.
+fn visit_rows(
+    out_shape: &[usize],
+    chunk_shape: &[u64],
+    chunk_indices: &[u64],
+    array_shape: &[u64],
+    selection: &[Selection],
+    mut copy: impl FnMut(usize, usize, usize),
+) {
     let ndim = chunk_shape.len();
     if ndim == 0 {
-        if let (Some(dst), Some(src)) = (out.first_mut(), chunk.first()) {
-            *dst = *src;
-        }
+        copy(0, 0, 1);
         return;
     }
     // (output position along the kept axis or None, position inside the chunk) per dimension
@@ -927,11 +1073,10 @@ fn scatter<T: Copy>(
         if contiguous {
             let (o, i) = pairs[last][0];
             let n = pairs[last].len();
-            let (src, dst) = (in_off + i, out_off + o.unwrap_or(0) * out_strides[last]);
-            out[dst..dst + n].copy_from_slice(&chunk[src..src + n]);
+            copy(in_off + i, out_off + o.unwrap_or(0) * out_strides[last], n);
         } else {
             for (o, i) in &pairs[last] {
-                out[out_off + o.unwrap_or(0) * out_strides[last]] = chunk[in_off + i];
+                copy(in_off + i, out_off + o.unwrap_or(0) * out_strides[last], 1);
             }
         }
         // advance the odometer over the leading dimensions
@@ -1043,6 +1188,120 @@ mod tests {
             &array,
             &[Index(2), All, All, All]
         ));
+    }
+
+    #[test]
+    fn runs_place_exactly_what_scatter_places() {
+        use Selection::*;
+        // array 3 x 7 x 5 x 6 in chunks of 1 x 7 x 5 x 6 (an ARCO-like chunk of every level),
+        // and in chunks of 2 x 3 x 2 x 4 (partial chunks at the edges)
+        let shape = [3u64, 7, 5, 6];
+        let selections = [
+            vec![Index(1), Indices(vec![1, 2, 4, 6]), All, All],
+            vec![Index(2), Indices(vec![6, 0, 3]), All, All],
+            vec![Index(0), Indices(vec![2, 2]), All, Indices(vec![1, 2, 3])],
+            vec![Indices(vec![0, 2]), All, Index(4), Indices(vec![5, 0])],
+            vec![All, All, All, All],
+            vec![Index(1), Index(3), All, Index(2)],
+        ];
+        for chunk_shape in [[1u64, 7, 5, 6], [2, 3, 2, 4]] {
+            for selection in &selections {
+                let out_shape: Vec<usize> = selection
+                    .iter()
+                    .zip(&shape)
+                    .filter_map(|(sel, n)| match sel {
+                        Index(_) => None,
+                        Indices(v) => Some(v.len()),
+                        All => Some(*n as usize),
+                    })
+                    .collect();
+                let out_len: usize = out_shape.iter().product();
+                let (mut scattered, mut placed) = (vec![-1i64; out_len], vec![-1i64; out_len]);
+                for ci in chunks_of(&chunk_shape, &shape, selection) {
+                    // element values name their chunk and position in it
+                    let n = chunk_shape.iter().product::<u64>() as i64;
+                    let base = ci.iter().fold(0i64, |a, c| a * 10 + *c as i64) * 1000;
+                    let chunk: Vec<i64> = (0..n).map(|k| base + k).collect();
+                    scatter(
+                        &mut scattered,
+                        &out_shape,
+                        &chunk,
+                        &chunk_shape,
+                        &ci,
+                        &shape,
+                        selection,
+                    );
+                    let runs = runs_of(&out_shape, &chunk_shape, &ci, &shape, selection);
+                    let values: Vec<i64> = runs
+                        .iter()
+                        .flat_map(|r| chunk[r.chunk..r.chunk + r.len].to_vec())
+                        .collect();
+                    place_runs(&mut placed, &values, &runs);
+                    // runs are maximal: two neighbours never continue each other in both
+                    for w in runs.windows(2) {
+                        assert!(
+                            w[0].chunk + w[0].len != w[1].chunk || w[0].out + w[0].len != w[1].out,
+                            "{selection:?}: {runs:?}"
+                        );
+                    }
+                }
+                assert_eq!(placed, scattered, "{chunk_shape:?} {selection:?}");
+                assert!(scattered.iter().all(|v| *v >= 0), "{selection:?}");
+            }
+        }
+        // the ARCO read: 4 levels of 7, each a run of a whole level (two neighbours merged)
+        let runs = runs_of(
+            &[4, 5, 6],
+            &[1, 7, 5, 6],
+            &[1, 0, 0, 0],
+            &shape,
+            &selections[0],
+        );
+        assert_eq!(
+            runs,
+            vec![
+                Run {
+                    chunk: 30,
+                    out: 0,
+                    len: 60
+                },
+                Run {
+                    chunk: 120,
+                    out: 60,
+                    len: 30
+                },
+                Run {
+                    chunk: 180,
+                    out: 90,
+                    len: 30
+                },
+            ]
+        );
+        assert!(in_output_order(&runs, 120));
+        assert!(!in_output_order(&runs, 121));
+        // levels in another order than stored: still the output in order, one run per level
+        let reordered = runs_of(
+            &[3, 5, 6],
+            &[1, 7, 5, 6],
+            &[2, 0, 0, 0],
+            &shape,
+            &selections[1],
+        );
+        assert_eq!(
+            reordered.iter().map(|r| r.chunk).collect::<Vec<_>>(),
+            vec![180, 0, 90]
+        );
+        assert!(in_output_order(&reordered, 90));
+        // one chunk of several holds a part of the output only
+        let first_time = [Index(0), All, All, All];
+        let part = runs_of(
+            &[7, 5, 6],
+            &[2, 3, 2, 4],
+            &[0, 1, 0, 0],
+            &shape,
+            &first_time,
+        );
+        assert!(!in_output_order(&part, 210));
     }
 
     #[test]

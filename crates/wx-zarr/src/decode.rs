@@ -29,6 +29,10 @@
 //! zero-filling (except for gzip, zlib and LZ4), no copy. It checks that exactly the expected
 //! number of bytes came out, and swaps the byte order of big-endian data.
 //!
+//! [`decode_runs`] decodes only part of a Blosc chunk (the stretches a read keeps, e.g. 13 of an
+//! ARCO-ERA5 chunk's 37 levels): after the same header checks, `blosc_getitem` decompresses only
+//! the blocks each stretch overlaps; runs that would touch nearly every block decode whole.
+//!
 //! [`decode_shard`] reads a shard (docs/data.md §1.5): the index's size follows from the metadata
 //! (16 bytes per inner chunk, at most [`MAX_INNER_CHUNKS`]), its checksum is checked, every
 //! entry must be "empty" or a byte range inside the shard's data part no longer than an inner
@@ -700,6 +704,130 @@ pub(crate) fn decode_chunk<T: Pod>(
     Ok(out)
 }
 
+/// A stretch of elements that is contiguous both in a chunk and in the read's output: `len`
+/// elements from flat offset `chunk` of the (C-order) chunk to flat offset `out` of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// Flat offset in the chunk, in elements.
+    pub chunk: usize,
+    /// Flat offset in the output, in elements.
+    pub out: usize,
+    /// Number of elements.
+    pub len: usize,
+}
+
+/// The Blosc format version whose block table [`decode_runs`] reads (`BLOSC_VERSION_FORMAT`).
+const BLOSC_FORMAT_VERSION: u8 = 2;
+
+/// Decodes only the elements of `runs` from a chunk of `chunk_len` elements, concatenated in the
+/// order of `runs`, when the chunk is Blosc-compressed and its blocks let that decode less than
+/// the whole chunk (an ARCO-ERA5 chunk holds 37 levels, wx scores 13 of them: each level is a
+/// run, and only the Blosc blocks it overlaps are decompressed, straight from the chunk's block
+/// table with `blosc_getitem`).
+///
+/// `Ok(None)` means "decode the chunk whole instead": another compression, a Blosc header this
+/// does not read (another format version, an element size other than `T`'s), or runs that
+/// touch (nearly) every block. The header is checked as [`decode_chunk`] checks it (declared
+/// size = the chunk's, compressed size = the bytes received, `blosc_cbuffer_validate`) before
+/// c-blosc reads the block table; c-blosc checks every block offset against that compressed
+/// size. An error is a message for a "corrupt chunk" error.
+pub(crate) fn decode_runs<T: Pod>(
+    encoding: &ChunkEncoding,
+    encoded: &[u8],
+    chunk_len: usize,
+    runs: &[Run],
+) -> Result<Option<Vec<T>>, DecodeError> {
+    if encoding.compression != Compression::Blosc {
+        return Ok(None);
+    }
+    let data = if encoding.checksum {
+        strip_checksum(encoded)?
+    } else {
+        encoded
+    };
+    let size = size_of::<T>();
+    let nbytes = chunk_len
+        .checked_mul(size)
+        .ok_or_else(|| format!("a chunk of {chunk_len} elements does not fit in memory"))?;
+    precheck(Compression::Blosc, data, nbytes as u64)?;
+    // c-blosc counts in `int`: larger chunks (which Blosc 1 cannot write) are decoded whole
+    if i32::try_from(nbytes).is_err() || i32::try_from(data.len()).is_err() {
+        return Ok(None);
+    }
+    let mut declared = 0usize;
+    // SAFETY: c-blosc reads at most `data.len()` bytes of `data` to validate the header.
+    let valid = unsafe {
+        blosc_src::blosc_cbuffer_validate(data.as_ptr().cast(), data.len(), &mut declared)
+    };
+    if valid < 0 || declared != nbytes {
+        return Err("blosc header is invalid".into());
+    }
+    // `precheck` checked the 16-byte header is there
+    let (version, typesize) = (data[0], usize::from(data[3]));
+    let blocksize = u32::from_le_bytes([data[8], data[9], data[10], data[11]]) as usize;
+    if version != BLOSC_FORMAT_VERSION || typesize != size || blocksize == 0 {
+        return Ok(None);
+    }
+    let mut wanted = 0usize;
+    let mut blocks = 0usize;
+    for run in runs {
+        let end = run
+            .chunk
+            .checked_add(run.len)
+            .filter(|end| run.len > 0 && *end <= chunk_len)
+            .ok_or_else(|| {
+                format!(
+                    "internal: elements {}+{} outside a chunk of {chunk_len}",
+                    run.chunk, run.len
+                )
+            })?;
+        wanted += run.len;
+        blocks += (end * size - 1) / blocksize - run.chunk * size / blocksize + 1;
+    }
+    // decoding the touched blocks must save a tenth of the chunk, else the whole decode (one
+    // call, no copies out of the block buffer) is as cheap
+    if blocks.saturating_mul(blocksize) > nbytes / 10 * 9 {
+        return Ok(None);
+    }
+    let mut out = decode_uninit::<T>(wanted, |dst| {
+        let mut written = 0usize;
+        for run in runs {
+            let bytes = run.len * size;
+            let dst = &mut dst[written..written + bytes];
+            // SAFETY: the header was validated against `data.len()` (compressed size = the
+            // bytes received, declared size = `nbytes`, format version 2, element size =
+            // `size`), so c-blosc reads the block table and every block inside `data` (it
+            // checks each block offset against the compressed size); the run lies inside the
+            // chunk (checked above, and `nbytes` fits in an `int`), and c-blosc writes exactly
+            // `run.len` elements into `dst`, which holds that many. It keeps no state between
+            // calls.
+            let code = unsafe {
+                blosc_src::blosc_getitem(
+                    data.as_ptr().cast(),
+                    run.chunk as i32,
+                    run.len as i32,
+                    dst.as_mut_ptr().cast(),
+                )
+            };
+            if usize::try_from(code).ok() != Some(bytes) {
+                return Err(format!(
+                    "blosc chunk does not decode elements {}+{} (code {code})",
+                    run.chunk, run.len
+                )
+                .into());
+            }
+            written += bytes;
+        }
+        Ok(written)
+    })?;
+    if encoding.big_endian != cfg!(target_endian = "big") {
+        for element in bytemuck::cast_slice_mut::<T, u8>(&mut out).chunks_exact_mut(size) {
+            element.reverse();
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Allocates `len` elements without initialising them and lets `write` fill their bytes; the
 /// buffer is returned only when `write` reports having written every byte.
 fn decode_uninit<T: Pod>(
@@ -1097,6 +1225,199 @@ mod tests {
             // gzip's CRC and zstd's/blosc's block structure catch most damage
             assert!(failures > 0, "{}: no damage detected", compression.name());
         }
+    }
+
+    /// Blosc with a given inner compressor, shuffle and block size (0: c-blosc's choice).
+    fn blosc_with(
+        data: &[u8],
+        typesize: usize,
+        cname: &std::ffi::CStr,
+        shuffle: u32,
+        blocksize: usize,
+    ) -> Vec<u8> {
+        let mut out = vec![0u8; data.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize];
+        // SAFETY: `out` has room for `data.len()` + the maximum overhead, as blosc.h asks.
+        let n = unsafe {
+            blosc_src::blosc_compress_ctx(
+                5,
+                shuffle as i32,
+                typesize,
+                data.len(),
+                data.as_ptr().cast(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                cname.as_ptr(),
+                blocksize,
+                1,
+            )
+        };
+        assert!(n > 0, "blosc_compress_ctx: {n}");
+        out.truncate(n as usize);
+        out
+    }
+
+    /// 100,000 values (400 kB): several Blosc blocks even where c-blosc enlarges them (LZ4
+    /// and BloscLZ split blocks of at least 64 kB).
+    fn many() -> Vec<f32> {
+        (0..10).flat_map(|_| values()).collect()
+    }
+
+    fn gathered(values: &[f32], runs: &[Run]) -> Vec<u32> {
+        runs.iter()
+            .flat_map(|r| bits(&values[r.chunk..r.chunk + r.len]))
+            .collect()
+    }
+
+    fn run(chunk: usize, len: usize) -> Run {
+        Run { chunk, out: 0, len }
+    }
+
+    #[test]
+    fn blosc_runs_decode_exactly_the_elements_of_their_blocks() {
+        let values = many();
+        let raw: &[u8] = bytemuck::cast_slice(&values);
+        let plain = ChunkEncoding {
+            compression: Compression::Blosc,
+            checksum: false,
+            big_endian: false,
+        };
+        // runs inside one block, across block edges, the last (short) block, unordered
+        let runs = [
+            run(10, 5),
+            run(20_000, 1000),
+            run(99_990, 10),
+            run(50_000, 1),
+        ];
+        for (cname, shuffle) in [
+            (c"lz4", blosc_src::BLOSC_SHUFFLE),
+            (c"zstd", blosc_src::BLOSC_BITSHUFFLE),
+            (c"blosclz", blosc_src::BLOSC_NOSHUFFLE),
+        ] {
+            let encoded = blosc_with(raw, 4, cname, shuffle, 4096);
+            let got = decode_runs::<f32>(&plain, &encoded, values.len(), &runs)
+                .unwrap()
+                .expect("a few blocks of many are decoded in part");
+            assert_eq!(bits(&got), gathered(&values, &runs), "{cname:?}");
+        }
+        // incompressible data is stored as a plain copy (BLOSC_MEMCPYED)
+        let noise: Vec<f32> = (0..100_000u32)
+            .map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761) >> 1))
+            .collect();
+        let encoded = blosc_with(bytemuck::cast_slice(&noise), 4, c"lz4", 0, 4096);
+        let got = decode_runs::<f32>(&plain, &encoded, noise.len(), &runs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(bits(&got), gathered(&noise, &runs));
+        // with a checksum, and big-endian elements
+        let encoded = blosc_with(raw, 4, c"lz4", blosc_src::BLOSC_SHUFFLE, 4096);
+        let mut checked = encoded.clone();
+        checked.extend(crc32c::crc32c(&encoded).to_le_bytes());
+        let with_checksum = ChunkEncoding {
+            checksum: true,
+            ..plain
+        };
+        let got = decode_runs::<f32>(&with_checksum, &checked, values.len(), &runs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(bits(&got), gathered(&values, &runs));
+        let last = checked.len() - 1;
+        checked[last] ^= 1;
+        assert!(decode_runs::<f32>(&with_checksum, &checked, values.len(), &runs).is_err());
+        let big: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let encoded = blosc_with(&big, 4, c"lz4", blosc_src::BLOSC_SHUFFLE, 4096);
+        let big_endian = ChunkEncoding {
+            big_endian: true,
+            ..plain
+        };
+        let got = decode_runs::<f32>(&big_endian, &encoded, values.len(), &runs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(bits(&got), gathered(&values, &runs));
+    }
+
+    #[test]
+    fn blosc_runs_fall_back_to_the_whole_chunk_when_they_save_nothing() {
+        let values = many();
+        let raw: &[u8] = bytemuck::cast_slice(&values);
+        let plain = ChunkEncoding {
+            compression: Compression::Blosc,
+            checksum: false,
+            big_endian: false,
+        };
+        let small = blosc_with(raw, 4, c"lz4", blosc_src::BLOSC_SHUFFLE, 4096);
+        // one run per block touches every block
+        let every_block: Vec<Run> = (0..7).map(|b| run(b * 16_384, 1)).collect();
+        assert!(
+            decode_runs::<f32>(&plain, &small, values.len(), &every_block)
+                .unwrap()
+                .is_none()
+        );
+        // one block holding the whole chunk
+        let one_block = blosc_with(raw, 4, c"lz4", blosc_src::BLOSC_SHUFFLE, raw.len());
+        assert!(
+            decode_runs::<f32>(&plain, &one_block, values.len(), &[run(0, 10)])
+                .unwrap()
+                .is_none()
+        );
+        // an element size other than the header's, another codec
+        let bytes_typed = blosc_with(raw, 1, c"lz4", blosc_src::BLOSC_SHUFFLE, 4096);
+        assert!(
+            decode_runs::<f32>(&plain, &bytes_typed, values.len(), &[run(0, 10)])
+                .unwrap()
+                .is_none()
+        );
+        let zstd = ChunkEncoding {
+            compression: Compression::Zstd,
+            ..plain
+        };
+        let encoded = zstd::bulk::compress(raw, 3).unwrap();
+        assert!(
+            decode_runs::<f32>(&zstd, &encoded, values.len(), &[run(0, 10)])
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn blosc_runs_refuse_bad_headers_runs_and_damaged_blocks() {
+        let values = many();
+        let raw: &[u8] = bytemuck::cast_slice(&values);
+        let plain = ChunkEncoding {
+            compression: Compression::Blosc,
+            checksum: false,
+            big_endian: false,
+        };
+        let encoded = blosc_with(raw, 4, c"lz4", blosc_src::BLOSC_SHUFFLE, 4096);
+        let n = values.len();
+        // the chunk shape disagrees with the header; truncated; a run past the chunk
+        let err = decode_runs::<f32>(&plain, &encoded, n + 1, &[run(0, 10)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("400004"), "{err}");
+        assert!(
+            decode_runs::<f32>(&plain, &encoded[..encoded.len() - 1], n, &[run(0, 10)]).is_err()
+        );
+        assert!(decode_runs::<f32>(&plain, &encoded[..8], n, &[run(0, 10)]).is_err());
+        let err = decode_runs::<f32>(&plain, &encoded, n, &[run(n - 5, 10)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside"), "{err}");
+        assert!(decode_runs::<f32>(&plain, &encoded, n, &[run(usize::MAX, 2)]).is_err());
+        // block offsets pointing anywhere, damaged payloads: errors or values, never a crash
+        let mut failures = 0;
+        for at in (0..encoded.len()).step_by(7) {
+            for flip in [0x5a_u8, 0xff] {
+                let mut damaged = encoded.clone();
+                damaged[at] ^= flip;
+                match decode_runs::<f32>(&plain, &damaged, n, &[run(100, 3000), run(90_000, 1000)])
+                {
+                    Err(_) => failures += 1,
+                    Ok(Some(got)) => assert_eq!(got.len(), 4000),
+                    Ok(None) => {}
+                }
+            }
+        }
+        assert!(failures > 0, "no damage detected");
     }
 
     #[test]
