@@ -29,6 +29,7 @@ pub mod verify;
 pub mod wrapper;
 
 use context::StepContext;
+use futures::future::BoxFuture;
 use rand::SeedableRng;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -176,23 +177,30 @@ impl Pipeline {
         }
     }
 
+    /// Runs the step's function. Each is boxed as a `dyn Future`: the steps' futures nest the
+    /// data layer's reads many levels deep, and without the box every caller's future type
+    /// (a test's, `wx-step run`'s) inherits that depth and can overflow the compiler's
+    /// recursion limit. One allocation per step is nothing next to what a step does.
     async fn dispatch(&self, claim: &Claim) -> StepResult {
         let ctx = &*self.ctx;
-        match claim.key.kind {
-            StepKind::SeedStatsRows => seed::stats_rows(ctx, claim).await,
-            StepKind::SeedStepsRows => seed::steps_rows(ctx, claim).await,
-            StepKind::SeedDownloadGfs => day1::download_gfs(ctx, claim).await,
-            StepKind::Day1ClimCache => day1::clim_cache(ctx, claim).await,
-            StepKind::VerifyOpenStore => verify::open_store(ctx, claim).await,
-            StepKind::Day1Score => day1::score(ctx, claim).await,
-            StepKind::Era5Score => era5::score(ctx, claim).await,
-            StepKind::AggregateSnapshot => aggregate::snapshot(ctx, claim).await,
-            other => Err(StepFailure::permanent(
-                wx_model::ErrorKind::Internal,
-                wx_model::Blame::Infrastructure,
-                &format!("{other} is a sub-step log row, not a unit of work"),
-            )),
-        }
+        let step: BoxFuture<'_, StepResult> = match claim.key.kind {
+            StepKind::SeedStatsRows => Box::pin(seed::stats_rows(ctx, claim)),
+            StepKind::SeedStepsRows => Box::pin(seed::steps_rows(ctx, claim)),
+            StepKind::SeedDownloadGfs => Box::pin(day1::download_gfs(ctx, claim)),
+            StepKind::Day1ClimCache => Box::pin(day1::clim_cache(ctx, claim)),
+            StepKind::VerifyOpenStore => Box::pin(verify::open_store(ctx, claim)),
+            StepKind::Day1Score => Box::pin(day1::score(ctx, claim)),
+            StepKind::Era5Score => Box::pin(era5::score(ctx, claim)),
+            StepKind::AggregateSnapshot => Box::pin(aggregate::snapshot(ctx, claim)),
+            other => {
+                return Err(StepFailure::permanent(
+                    wx_model::ErrorKind::Internal,
+                    wx_model::Blame::Infrastructure,
+                    &format!("{other} is a sub-step log row, not a unit of work"),
+                ));
+            }
+        };
+        step.await
     }
 
     /// The `aggregate/miner_stats` log row of a refresh, and the request to complete the run
