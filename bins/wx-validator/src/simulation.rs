@@ -43,16 +43,7 @@ impl Simulation {
 
     /// The miners as registry records.
     pub fn miner_records(&self) -> Vec<MinerRecord> {
-        self.network
-            .endpoints()
-            .iter()
-            .map(|m| MinerRecord {
-                uid: i64::from(m.uid),
-                hotkey: m.hotkey.clone(),
-                store_url: m.store_url.clone(),
-                access_token: m.access_token.clone(),
-            })
-            .collect()
+        registry_records(&self.network)
     }
 
     /// Imports the miners into the registry.
@@ -117,6 +108,20 @@ impl Simulation {
     pub async fn shutdown(self) {
         self.network.shutdown().await;
     }
+}
+
+/// The registry records of a simulated network's miners (what `miners import` would read).
+pub fn registry_records(network: &MinerNetwork) -> Vec<MinerRecord> {
+    network
+        .endpoints()
+        .iter()
+        .map(|m| MinerRecord {
+            uid: i64::from(m.uid),
+            hotkey: m.hotkey.clone(),
+            store_url: m.store_url.clone(),
+            access_token: m.access_token.clone(),
+        })
+        .collect()
 }
 
 /// The test-mode configuration of a validator scoring `world`.

@@ -17,12 +17,12 @@ use wx_model::{
 use wx_sim::{Behaviour, MinerNetwork, MinerSpec, NetworkOptions, WorldSpec};
 use wx_steps::ValidatorConfig;
 use wx_steps::config::MinerThroughput;
+use wx_store::Db;
 use wx_store::backend_tests;
 use wx_store::testing::TestDb;
-use wx_store::{Db, MinerRecord};
 use wx_testkit::Fault;
 use wx_validator::daemon::{DaemonParts, serve};
-use wx_validator::simulation::Simulation;
+use wx_validator::simulation::{Simulation, registry_records};
 
 /// `n` skilled miners, uids 1..=n, of a small world (10°, Day1 lead 12 h, ERA5 leads 24, 48 h).
 fn world(n: u16) -> WorldSpec {
@@ -156,16 +156,7 @@ async fn slow_miners_do_not_delay_honest_ones(t: TestDb) {
         assert!(network.delay_chunks(uid, Duration::from_secs(2)) > 0);
     }
     let with_slow = fresh_like(&t).await;
-    let records: Vec<MinerRecord> = network
-        .endpoints()
-        .iter()
-        .map(|m| MinerRecord {
-            uid: i64::from(m.uid),
-            hotkey: m.hotkey.clone(),
-            store_url: m.store_url.clone(),
-            access_token: m.access_token.clone(),
-        })
-        .collect();
+    let records = registry_records(&network);
     with_slow
         .db
         .miners()
