@@ -228,7 +228,7 @@ pub fn default_day1_variables() -> Vec<VarLevel> {
     ]
 }
 
-/// Day1 leads in hours: [12].
+/// Day1 leads in hours: `[12]`.
 pub fn default_day1_leads() -> Vec<u32> {
     vec![12]
 }

@@ -43,7 +43,7 @@
 //!
 //! * **ERA5** (`era5/`): ARCO-ERA5 layout — Zarr v2, consolidated; long names
 //!   (`2m_temperature`, …, `geopotential`) with ERA5 `units`, `long_name`, `short_name`; dims
-//!   (time, [level], latitude, longitude); `time` `<i8` hours since 1900-01-01
+//!   `(time, [level], latitude, longitude)`; `time` `<i8` hours since 1900-01-01
 //!   (proleptic_gregorian), every 6 h from the init to the last lead; `level` `<i8` (the 13
 //!   scored levels, or all 37 with [`Era5Levels::Arco37`]); `latitude` `<f4` 90 … −90;
 //!   chunks one time × all levels × whole grid, Blosc(zstd, 5, bitshuffle). Values = truth.
@@ -52,14 +52,14 @@
 //!   `valid_time_stop`, no chunk after the ERA5T stop; an [`Era5Publisher`] (see
 //!   [`publication`]) publishes the next days, by hand or on an [`Era5Schedule`] that follows
 //!   an injected clock, and can stall and resume.
-//! * **Climatology** (`climatology/`): WeatherBench2 layout — long names, dims (hour,
-//!   dayofyear, [level], longitude, latitude) in that order, `hour` 0/6/12/18, `dayofyear`
-//!   1 … 366, `latitude` `<f8` **ascending** −90 … 90, chunks one (hour, day) each, Zstd(3).
-//!   **Only the days the run needs hold chunks**: every hour of each day from one day before
-//!   the init to one day after the last lead ([`WorldSummary::climatology_days`]); other
-//!   days have no chunks, and a reader with the default `MissingChunkPolicy::Error` fails
-//!   loudly if asked for one. Values = the model's climatology, which is exactly truth −
-//!   anomaly at every valid time.
+//! * **Climatology** (`climatology/`): WeatherBench2 layout — long names, dims
+//!   `(hour, dayofyear, [level], longitude, latitude)` in that order, `hour` 0/6/12/18,
+//!   `dayofyear` 1 … 366, `latitude` `<f8` **ascending** −90 … 90, chunks one (hour, day)
+//!   each, Zstd(3). **Only the days the run needs hold chunks**: every hour of each day from
+//!   one day before the init to one day after the last lead
+//!   ([`WorldSummary::climatology_days`]); other days have no chunks, and a reader with the
+//!   default `MissingChunkPolicy::Error` fails loudly if asked for one. Values = the model's
+//!   climatology, which is exactly truth − anomaly at every valid time.
 //! * **GFS** (`gfs/`): a `LocalGfsSource` tree (`gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF` +
 //!   `.idx`, GRIB2 simple packing by `wx_grib::writer::write_local_cycle`) on the truth
 //!   grid, holding for every Day1 lead L the forecast of the init cycle at L (truth + the

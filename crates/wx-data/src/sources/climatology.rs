@@ -1,6 +1,6 @@
 //! The WeatherBench2 hourly climatology (docs/data.md §3.4, docs/scoring.md §2): indexed by
-//! `dayofyear` and `hour`, dimension order read from the metadata (WB2 stores (hour, dayofyear,
-//! [level], longitude, latitude)).
+//! `dayofyear` and `hour`, dimension order read from the metadata (WB2 stores
+//! `(hour, dayofyear, [level], longitude, latitude)`).
 
 use super::layout::{GriddedStore, read_coordinate};
 use crate::field::Field;

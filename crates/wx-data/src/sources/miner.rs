@@ -12,7 +12,7 @@ use wx_zarr::{DynStorage, ElementType, ReadOptions, ZarrDataset, ZarrError};
 ///
 /// [`MinerForecastReader::open`] reads the metadata (one GET when consolidated) and the
 /// coordinates, decodes the time axis, and checks every scored variable's layout: present under
-/// an accepted name, dims (time, [level], lat, lon) in any order and nothing else, float32,
+/// an accepted name, dims `(time, [level], lat, lon)` in any order and nothing else, float32,
 /// matching grid, levels in hPa, `units` as scored when present, and a chunk of at most
 /// [`ReadOptions::max_chunk_bytes`] decoded. A variable that fails is reported in
 /// [`MinerForecastReader::problems`] (so the caller can score it 0) while the others stay

@@ -8,13 +8,13 @@
 //! must then be copied into a typed one. wx therefore takes the codec chain *metadata* from zarrs
 //! (which parses and validates every configuration) and decodes chunks itself, with the same C and
 //! Rust libraries zarrs links (c-blosc, libzstd, flate2) plus lz4_flex and crc32c, for the codec
-//! chains it can bound (see [`codecs_of`], docs/data.md §1.2 and §1.5):
+//! chains it can bound (see `codecs_of`, docs/data.md §1.2 and §1.5):
 //!
 //! - serialisation `bytes` (either byte order), optionally inside `sharding_indexed`;
 //! - at most one compressor: Blosc, zstd, gzip, zlib, or numcodecs' LZ4;
 //! - optionally a `crc32c` checksum after it.
 //!
-//! [`precheck`] first checks, without allocating the output, that the chunk declares exactly the
+//! `precheck` first checks, without allocating the output, that the chunk declares exactly the
 //! chunk shape × element size:
 //!
 //! - no compressor: the byte length must be exactly that size;
@@ -22,21 +22,21 @@
 //! - zstd: one frame whose header declares that content size and whose frame length is the
 //!   length received (numcodecs and zarr-python always write the content size);
 //! - LZ4 (numcodecs): the 4-byte little-endian size header must be that size;
-//! - gzip and zlib: nothing to read in a header; [`decode_chunk`] stops one byte past that size.
+//! - gzip and zlib: nothing to read in a header; `decode_chunk` stops one byte past that size.
 //!
-//! [`decode_chunk`] checks the crc32c checksum when there is one, runs that check, then has the
+//! `decode_chunk` checks the crc32c checksum when there is one, runs that check, then has the
 //! decompressor write into the typed buffer the field will keep: no intermediate byte buffer, no
 //! zero-filling (except for gzip, zlib and LZ4), no copy. It checks that exactly the expected
 //! number of bytes came out, and swaps the byte order of big-endian data.
 //!
-//! [`decode_runs`] decodes only part of a Blosc chunk (the stretches a read keeps, e.g. 13 of an
+//! `decode_runs` decodes only part of a Blosc chunk (the stretches a read keeps, e.g. 13 of an
 //! ARCO-ERA5 chunk's 37 levels): after the same header checks, `blosc_getitem` decompresses only
 //! the blocks each stretch overlaps; runs that would touch nearly every block decode whole.
 //!
-//! [`decode_shard`] reads a shard (docs/data.md §1.5): the index's size follows from the metadata
+//! `decode_shard` reads a shard (docs/data.md §1.5): the index's size follows from the metadata
 //! (16 bytes per inner chunk, at most [`MAX_INNER_CHUNKS`]), its checksum is checked, every
 //! entry must be "empty" or a byte range inside the shard's data part no longer than an inner
-//! chunk may be encoded, and each inner chunk is decoded by [`decode_chunk`] to exactly its
+//! chunk may be encoded, and each inner chunk is decoded by `decode_chunk` to exactly its
 //! size. The output (the whole shard, whose decoded size the caller bounded before fetching) is
 //! allocated only after the index passed.
 //! Any other codec chain (filters, transpose, other compressors, two compressors, nested

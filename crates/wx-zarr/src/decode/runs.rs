@@ -33,6 +33,8 @@ pub(super) const BLOSC_FORMAT_VERSION: u8 = 2;
 /// size = the chunk's, compressed size = the bytes received, `blosc_cbuffer_validate`) before
 /// c-blosc reads the block table; c-blosc checks every block offset against that compressed
 /// size. An error is a message for a "corrupt chunk" error.
+///
+/// [`decode_chunk`]: super::chunk::decode_chunk
 pub(crate) fn decode_runs<T: Pod>(
     encoding: &ChunkEncoding,
     encoded: &[u8],
