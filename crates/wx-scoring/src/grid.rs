@@ -223,16 +223,35 @@ impl Orientation {
     }
 
     /// Appends one `(lat, lon)` level in canonical order to `out` (the shape was checked).
+    /// Rows are copied as the runs of consecutive input columns they are made of (two for a
+    /// grid whose longitudes start at −180), not element by element.
     fn extend_level<T: Float>(&self, out: &mut Vec<T>, field: ArrayView2<'_, T>) {
         let nr = field.nrows();
-        let lon_identity = self.lon_order.iter().enumerate().all(|(i, &j)| i == j);
+        let runs = self.lon_runs();
         for i in 0..nr {
             let src = field.row(if self.lat_reversed { nr - 1 - i } else { i });
-            match (lon_identity, src.as_slice()) {
-                (true, Some(row)) => out.extend_from_slice(row),
-                _ => out.extend(self.lon_order.iter().map(|&j| src[j])),
+            match src.as_slice() {
+                Some(row) => {
+                    for run in &runs {
+                        out.extend_from_slice(&row[run.clone()]);
+                    }
+                }
+                None => out.extend(self.lon_order.iter().map(|&j| src[j])),
             }
         }
+    }
+
+    /// The canonical row as ranges of input columns: `lon_order` cut wherever it stops
+    /// counting up by one.
+    fn lon_runs(&self) -> Vec<std::ops::Range<usize>> {
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+        for &j in &self.lon_order {
+            match runs.last_mut() {
+                Some(run) if run.end == j => run.end += 1,
+                _ => runs.push(j..j + 1),
+            }
+        }
+        runs
     }
 }
 
@@ -310,7 +329,11 @@ impl Regridder {
     /// computed in parallel straight into the result (no per-level temporary).
     pub fn apply_stack<T: Float>(&self, src: ArrayView3<'_, T>) -> Result<Array3<T>, ScoringError> {
         let (nr, nc) = self.target_shape();
-        let mut out = Array3::from_elem((src.shape()[0], nr, nc), T::NAN);
+        // `apply_into` writes every element: start from zeroed memory, which a fresh
+        // allocation gets without a pass of its own, rather than a NaN fill
+        let len = src.shape()[0] * nr * nc;
+        let mut out = Array3::from_shape_vec((src.shape()[0], nr, nc), vec![T::from_f64(0.0); len])
+            .map_err(|e| ScoringError::Grid(e.to_string()))?;
         for (level, o) in src.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
             self.apply_into(level, o)?;
         }
@@ -417,10 +440,7 @@ fn lon_stencil(src: &[f64], t: f64) -> Stencil {
         let d = (a - b).rem_euclid(360.0);
         d.min(360.0 - d)
     };
-    if let Some(j) = src
-        .iter()
-        .position(|&s| dist(s, t) <= COINCIDENCE_TOLERANCE_DEG)
-    {
+    if let Some(j) = coincident_lon(src, t, dist) {
         return Stencil::exact(j);
     }
     if n == 1 {
@@ -440,5 +460,108 @@ fn lon_stencil(src: &[f64], t: f64) -> Stencil {
         w0: 1.0 - w1,
         i1,
         w1,
+    }
+}
+
+/// The first source longitude (lowest index) within [`COINCIDENCE_TOLERANCE_DEG`] of `t` by
+/// `dist`, periodic: what a scan over every source column finds, found by binary search (the
+/// regridder is built for every field a miner sends). A coincident longitude lies within the
+/// tolerance of `t`, `t − 360` or `t + 360` (`src` and `t` in `[0, 360)`); each window is
+/// searched with twice the tolerance as margin, so rounding cannot leave one out, and `dist`
+/// decides as the scan did.
+fn coincident_lon(src: &[f64], t: f64, dist: impl Fn(f64, f64) -> f64) -> Option<usize> {
+    let margin = 2.0 * COINCIDENCE_TOLERANCE_DEG;
+    [t - 360.0, t, t + 360.0]
+        .into_iter()
+        .filter_map(|centre| {
+            let first = src.partition_point(|&s| s < centre - margin);
+            src[first..]
+                .iter()
+                .take_while(|&&s| s <= centre + margin)
+                .position(|&s| dist(s, t) <= COINCIDENCE_TOLERANCE_DEG)
+                .map(|k| first + k)
+        })
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    fn dist(a: f64, b: f64) -> f64 {
+        let d = (a - b).rem_euclid(360.0);
+        d.min(360.0 - d)
+    }
+
+    /// The scan `coincident_lon` replaces: every column, first match.
+    fn scanned(src: &[f64], t: f64) -> Option<usize> {
+        src.iter()
+            .position(|&s| dist(s, t) <= COINCIDENCE_TOLERANCE_DEG)
+    }
+
+    fn ascending(mut lons: Vec<f64>) -> Vec<f64> {
+        lons.sort_by(f64::total_cmp);
+        lons.dedup_by(|a, b| *a - *b <= COINCIDENCE_TOLERANCE_DEG);
+        lons
+    }
+
+    proptest! {
+        /// Random source longitudes, targets on, near (within and just outside the tolerance)
+        /// and across the 0/360 seam of them: the search finds what the scan found.
+        #[test]
+        fn coincident_lon_finds_what_the_scan_found(
+            lons in prop::collection::vec(0.0f64..360.0, 1..40),
+            pick in 0usize..40,
+            offset in prop::sample::select(vec![0.0, 5e-7, -5e-7, 1e-6, -1e-6, 1.5e-6, -2e-6, 0.3]),
+            free in 0.0f64..360.0,
+        ) {
+            let src = ascending(lons);
+            let near = (src[pick % src.len()] + offset).rem_euclid(360.0);
+            for t in [near, free, 0.0, 360.0 - 5e-7, 5e-7] {
+                prop_assert_eq!(coincident_lon(&src, t, dist), scanned(&src, t), "t = {}", t);
+            }
+        }
+    }
+
+    #[test]
+    fn coincident_lon_across_the_seam() {
+        let src = [0.0, 90.0, 180.0, 359.999_998_5];
+        for (t, want) in [
+            (0.0, Some(0)),
+            (359.999_999_9, Some(0)), // 1e-7 from 0 across the seam
+            (359.999_998, Some(3)),   // 5e-7 from the last column, 2e-6 from 0
+            (0.000_000_5, Some(0)),
+            (45.0, None),
+        ] {
+            assert_eq!(coincident_lon(&src, t, dist), want, "t = {t}");
+            assert_eq!(scanned(&src, t), want, "t = {t}");
+        }
+    }
+
+    /// Rows copied as runs of columns equal the element-by-element gather, for longitudes
+    /// starting at −180 (one rotation), at an odd start, and already canonical.
+    #[test]
+    fn reordered_rows_equal_the_gather() {
+        for lons in [
+            (0..8)
+                .map(|j| -180.0 + 45.0 * f64::from(j))
+                .collect::<Vec<_>>(),
+            (0..8).map(|j| 100.0 + 45.0 * f64::from(j)).collect(),
+            (0..8).map(|j| 45.0 * f64::from(j)).collect(),
+        ] {
+            let lats = vec![-45.0, 0.0, 45.0];
+            let (_, orientation) = Grid::normalise(&lats, &lons).unwrap();
+            let field = Array2::from_shape_fn((3, 8), |(i, j)| (10 * i + j) as f32);
+            let got = orientation.apply(field.view()).unwrap();
+            let want =
+                Array2::from_shape_fn((3, 8), |(i, j)| field[[2 - i, orientation.lon_order[j]]]);
+            assert_eq!(got, want, "longitudes {lons:?}");
+            // a view whose rows are not contiguous takes the gather path: same values
+            let transposed = field.t().to_owned();
+            let strided = transposed.t();
+            assert_eq!(orientation.apply(strided).unwrap(), want);
+        }
     }
 }
