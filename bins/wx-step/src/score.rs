@@ -42,8 +42,8 @@ use wx_scoring::{
     score_levels,
 };
 use wx_steps::align::{
-    AlignError, OnGrid, TruthOnGrid, onto, score_against_climatology, score_against_reference,
-    truth_on_grid,
+    AlignError, OnGrid, TruthOnGrid, onto, recycle, score_against_climatology,
+    score_against_reference, truth_on_grid,
 };
 use wx_steps::config::TrustedLimits;
 use wx_zarr::{DynStorage, ReadOptions, ZarrError};
@@ -252,7 +252,7 @@ pub fn score_pair(
     };
     let reference = reference.map(|r| {
         let r = onto(r, &t, "reference").map_err(|e| e.to_string())?;
-        (0..t.values.len_of(Axis(0)))
+        let scored = (0..t.values.len_of(Axis(0)))
             .map(|l| {
                 let level_truth = TruthOnGrid {
                     grid: t.grid.clone(),
@@ -269,8 +269,12 @@ pub fn score_pair(
                 )
                 .map_err(|e| e.to_string())
             })
-            .collect::<Result<Vec<_>, String>>()
+            .collect::<Result<Vec<_>, String>>();
+        recycle(r);
+        scored
     });
+    recycle(f);
+    recycle(c);
     PairScore {
         outcome: VariableOutcome::Scored(metrics),
         levels,

@@ -193,9 +193,21 @@ impl Orientation {
         &self,
         field: ArrayView3<'_, T>,
     ) -> Result<Array3<T>, ScoringError> {
+        self.apply_stack_in(field, Vec::new())
+    }
+
+    /// [`Orientation::apply_stack`] into the allocation of `storage` (its contents are
+    /// ignored), so that a caller can reuse a buffer it no longer needs.
+    pub fn apply_stack_in<T: Float>(
+        &self,
+        field: ArrayView3<'_, T>,
+        mut storage: Vec<T>,
+    ) -> Result<Array3<T>, ScoringError> {
         let (nl, nr, nc) = field.dim();
         self.check_shape(nr, nc)?;
-        let mut out = Vec::with_capacity(nl * nr * nc);
+        storage.clear();
+        storage.reserve(nl * nr * nc);
+        let mut out = storage;
         for level in field.axis_iter(Axis(0)) {
             self.extend_level(&mut out, level);
         }
@@ -332,7 +344,20 @@ impl Regridder {
         // `apply_into` writes every element: start from zeroed memory, which a fresh
         // allocation gets without a pass of its own, rather than a NaN fill
         let len = src.shape()[0] * nr * nc;
-        let mut out = Array3::from_shape_vec((src.shape()[0], nr, nc), vec![T::from_f64(0.0); len])
+        self.apply_stack_in(src, vec![T::from_f64(0.0); len])
+    }
+
+    /// [`Regridder::apply_stack`] into the allocation of `storage` (its contents are
+    /// ignored), so that a caller can reuse a buffer it no longer needs.
+    pub fn apply_stack_in<T: Float>(
+        &self,
+        src: ArrayView3<'_, T>,
+        mut storage: Vec<T>,
+    ) -> Result<Array3<T>, ScoringError> {
+        let (nr, nc) = self.target_shape();
+        // every element is written below; the fill only gives the length
+        storage.resize(src.shape()[0] * nr * nc, T::from_f64(0.0));
+        let mut out = Array3::from_shape_vec((src.shape()[0], nr, nc), storage)
             .map_err(|e| ScoringError::Grid(e.to_string()))?;
         for (level, o) in src.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
             self.apply_into(level, o)?;

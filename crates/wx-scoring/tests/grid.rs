@@ -231,3 +231,41 @@ fn coinciding_rows_are_copied_bit_for_bit_in_a_stack() {
         }
     }
 }
+
+/// Writing into a reused buffer (`apply_stack_in`, whose contents are ignored) gives the bits
+/// of a fresh result: for the regridder (interpolated and copied rows) and the orientation, with
+/// a buffer too short, exactly long enough and too long, all full of stale values.
+#[test]
+fn results_in_reused_buffers_equal_fresh_ones() {
+    let src = Grid::new(
+        vec![80.0, 30.0, -20.0, -70.0],
+        vec![0.0, 90.0, 180.0, 270.0],
+    )
+    .unwrap();
+    let dst = Grid::regular_global(7, 8).unwrap();
+    let r = Regridder::new(&src, &dst);
+    let stack = ndarray::Array3::from_shape_fn((3, 4, 4), |(l, i, j)| {
+        (l as f32 + 0.3) * (i as f32 - 1.2) + j as f32 / 7.0
+    });
+    let fresh = r.apply_stack(stack.view()).unwrap();
+    let (_, o) = Grid::normalise(&[-45.0, 0.0, 45.0, 89.0], &[-180.0, -90.0, 0.0, 90.0]).unwrap();
+    let oriented = o.apply_stack(stack.view()).unwrap();
+    let bits = |a: &ndarray::Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for stale in [1, fresh.len(), 3 * fresh.len()] {
+        let reused = r
+            .apply_stack_in(stack.view(), vec![f32::NAN; stale])
+            .unwrap();
+        assert_eq!(reused.dim(), fresh.dim());
+        assert_eq!(
+            bits(&reused),
+            bits(&fresh),
+            "regridded into {stale} stale values"
+        );
+        let reused = o.apply_stack_in(stack.view(), vec![-1.0; stale]).unwrap();
+        assert_eq!(
+            bits(&reused),
+            bits(&oriented),
+            "reoriented into {stale} stale values"
+        );
+    }
+}

@@ -117,24 +117,42 @@ pub fn onto<'a>(
     let normalised = if orientation.is_identity() {
         CowArray::from(field.data.view())
     } else {
-        CowArray::from(orientation.apply_stack(field.data.view()).map_err(err)?)
+        let storage = wx_zarr::buffers::take(field.data.len());
+        CowArray::from(
+            orientation
+                .apply_stack_in(field.data.view(), storage)
+                .map_err(err)?,
+        )
     };
     if grid.same_points(&target.grid) {
         return Ok(normalised);
     }
-    Regridder::new(&grid, &target.grid)
-        .apply_stack(normalised.view())
+    let regridder = Regridder::new(&grid, &target.grid);
+    let (nr, nc) = regridder.target_shape();
+    let storage = wx_zarr::buffers::take(field.data.len_of(Axis(0)) * nr * nc);
+    let regridded = regridder
+        .apply_stack_in(normalised.view(), storage)
         .map(CowArray::from)
         .map_err(|source| AlignError::Regrid {
             what: what.to_owned(),
             source,
-        })
+        });
+    recycle(normalised);
+    regridded
+}
+
+/// Hands values [`onto`] or [`truth_on_grid`] had to copy back to wx-zarr's buffer pool
+/// ([`wx_zarr::buffers`]) once scored; borrowed values are left alone.
+pub fn recycle(values: OnGrid<'_>) {
+    if !values.is_view() {
+        wx_zarr::buffers::recycle(values.into_owned().into_raw_vec_and_offset().0);
+    }
 }
 
 /// A field put in canonical orientation (latitudes descending, longitudes in [0, 360)), the
 /// same values reordered; returned as is when it already is. The data hub keeps truth and
 /// climatology fields this way, so that every miner's [`onto`] borrows them.
-pub fn canonical(field: Field) -> Result<Field, AlignError> {
+pub fn canonical(mut field: Field) -> Result<Field, AlignError> {
     let (grid, orientation) = Grid::normalise(&field.lats, &field.lons).map_err(err)?;
     if orientation.is_identity() {
         return Ok(field);
@@ -142,7 +160,7 @@ pub fn canonical(field: Field) -> Result<Field, AlignError> {
     let data = orientation.apply_stack(field.data.view()).map_err(err)?;
     Field::new(
         field.variable,
-        field.levels,
+        std::mem::take(&mut field.levels),
         grid.lats().to_vec(),
         grid.lons().to_vec(),
         field.valid_time,
@@ -247,10 +265,8 @@ mod tests {
         // coinciding points are copied exactly; the -90 row takes the nearest forecast row
         assert_eq!(fc[[0, 0, 10]], truth.values[[0, 0, 10]]);
         assert_eq!(fc[[0, 36, 3]], smooth(-85.0, 15.0));
-        let levels_differ = Field {
-            levels: vec![500],
-            ..field(truth_lats, lons, smooth)
-        };
+        let mut levels_differ = field(truth_lats, lons, smooth);
+        levels_differ.levels = vec![500];
         assert!(
             onto(&levels_differ, &truth, "forecast")
                 .unwrap_err()

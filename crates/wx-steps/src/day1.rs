@@ -5,7 +5,7 @@
 //! at the same lead. Climatology for ACC, regridded once per run onto the truth grid and cached
 //! on disk (`day1-clim/run-<id>`), removed when every miner is past Day1.
 
-use crate::align::{AlignError, onto, score_against_reference, truth_on_grid};
+use crate::align::{AlignError, onto, recycle, score_against_reference, truth_on_grid};
 use crate::context::{MinerDeadline, StepContext, data_failure, score_row};
 use crate::data::DataError;
 use crate::inputs::{fails_the_store, open_verified_miner};
@@ -286,7 +286,11 @@ pub async fn score(ctx: &StepContext, claim: &Claim) -> StepResult {
                 let f = onto(&forecast, &truth, "forecast")?;
                 let r = onto(&reference, &truth, "GFS reference")?;
                 let c = onto(&climatology, &truth, "climatology")?;
-                score_against_reference(f.view(), &truth, c.view(), r.view(), &cfg)
+                let scored = score_against_reference(f.view(), &truth, c.view(), r.view(), &cfg);
+                for values in [f, r, c] {
+                    recycle(values);
+                }
+                scored
             })
             .await?;
         ctx.metrics

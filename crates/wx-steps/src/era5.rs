@@ -10,7 +10,7 @@
 //! (`weather_unavailable_leads`, first observer wins) and every miner's E and completeness
 //! leave it out; when every lead is scored or unavailable, the miner's forecast is completed.
 
-use crate::align::{AlignError, onto, score_against_climatology, truth_on_grid};
+use crate::align::{AlignError, onto, recycle, score_against_climatology, truth_on_grid};
 use crate::context::{MinerDeadline, StepContext, data_failure, db_failure, score_row};
 use crate::data::miner_read_error;
 use crate::inputs::{fails_the_store, open_verified_miner};
@@ -164,7 +164,10 @@ async fn score_variable(
             let t = truth_on_grid(&truth)?;
             let f = onto(&forecast, &t, "forecast")?;
             let c = onto(&climatology, &t, "climatology")?;
-            score_against_climatology(f.view(), &t, c.view(), &cfg)
+            let scored = score_against_climatology(f.view(), &t, c.view(), &cfg);
+            recycle(f);
+            recycle(c);
+            scored
         })
         .await;
     let (metrics, took) = match scored {

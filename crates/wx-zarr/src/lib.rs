@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod array;
+pub mod buffers;
 pub mod cf;
 pub mod cftime;
 pub mod dataset;

@@ -288,7 +288,9 @@ impl GriddedStore {
         let data = if data.is_standard_layout() {
             data
         } else {
-            data.as_standard_layout().into_owned()
+            let copy = data.as_standard_layout().into_owned();
+            wx_zarr::buffers::recycle(data.into_raw_vec_and_offset().0);
+            copy
         };
         let levels = if layout.level.is_some() {
             wanted

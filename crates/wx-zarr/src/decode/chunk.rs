@@ -204,7 +204,8 @@ pub(super) fn decode_uninit<T: Pod>(
 ) -> Result<Vec<T>, DecodeError> {
     // `decode_chunk` checked that this product fits
     let nbytes = len * size_of::<T>();
-    let mut out: Vec<T> = Vec::with_capacity(len);
+    // a pooled buffer when one fits (crate::buffers): every byte is written below
+    let mut out: Vec<T> = crate::buffers::take(len);
     let spare = &mut out.spare_capacity_mut()[..len];
     // SAFETY: the same memory seen as bytes: `MaybeUninit<u8>` has alignment 1 and no validity
     // requirement, and `spare` spans exactly `nbytes` bytes.

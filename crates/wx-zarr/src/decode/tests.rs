@@ -453,3 +453,27 @@ fn blosc_headers_are_checked() {
     assert!(err.contains("1073741824"), "{err}");
     assert!(precheck(Compression::Blosc, &header[..10], 4096).is_err());
 }
+
+/// Chunks of 1 MiB or more decode into pooled buffers (crate::buffers): a buffer full of an
+/// earlier field's values (here NaN) gives exactly the chunk's values, for every codec that
+/// takes from the pool, and a damaged chunk is an error, not the old values.
+#[test]
+fn pooled_buffers_hold_only_the_new_chunk() {
+    let values: Vec<f32> = (0..(1 << 19) + 333)
+        .map(|i| (i % 977) as f32 * 0.5)
+        .collect();
+    let raw: &[u8] = bytemuck::cast_slice(&values);
+    for (compression, encoded) in [
+        (Compression::None, raw.to_vec()),
+        (Compression::Blosc, blosc(raw, 4)),
+        (Compression::Zstd, zstd::bulk::compress(raw, 3).unwrap()),
+    ] {
+        crate::buffers::recycle(vec![f32::NAN; values.len()]);
+        let got = decode_chunk::<f32>(compression, &encoded, values.len(), false).unwrap();
+        assert_eq!(bits(&got), bits(&values), "{}", compression.name());
+        crate::buffers::recycle(got);
+        let mut damaged = encoded.clone();
+        damaged.truncate(encoded.len() / 2);
+        assert!(decode_chunk::<f32>(compression, &damaged, values.len(), false).is_err());
+    }
+}
