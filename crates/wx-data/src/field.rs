@@ -77,7 +77,6 @@ impl Field {
     }
 }
 
-/// The field as the GRIB2 writer takes it ([`wx_grib::writer::write_local_cycle`]).
 /// A dropped field's values go back to wx-zarr's buffer pool ([`wx_zarr::buffers`]), so that
 /// the next field a reader decodes reuses memory already faulted in rather than fresh pages.
 impl Drop for Field {
@@ -87,6 +86,7 @@ impl Drop for Field {
     }
 }
 
+/// The field as the GRIB2 writer takes it ([`wx_grib::writer::write_local_cycle`]).
 impl<'a> From<&'a Field> for wx_grib::writer::CycleField<'a> {
     fn from(field: &'a Field) -> Self {
         wx_grib::writer::CycleField {
