@@ -129,20 +129,7 @@ impl ZarrArray {
                 Selection::All => Some(*n as usize),
             })
             .collect();
-        let out_bytes = out_shape
-            .iter()
-            .fold(std::mem::size_of::<T>() as u64, |a, n| {
-                a.saturating_mul(*n as u64)
-            });
-        if out_bytes > self.options.max_read_bytes {
-            return Err(ZarrError::TooLarge {
-                store: self.store.clone(),
-                key: self.name.clone(),
-                size: out_bytes,
-                limit: self.options.max_read_bytes,
-                what: "one read (selection size × element size)",
-            });
-        }
+        self.check_read_bytes(selection, std::mem::size_of::<T>() as u64)?;
         let chunk_shape = self.chunk_shape();
         let chunks = chunks_of(&chunk_shape, &shape, selection);
         let out_len: usize = out_shape.iter().product();
