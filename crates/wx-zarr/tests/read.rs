@@ -93,3 +93,42 @@ async fn a_read_of_exactly_one_chunk_equals_the_same_read_reassembled() {
         .unwrap();
     assert_eq!(two.index_axis(ndarray::Axis(0), 0), whole);
 }
+
+#[tokio::test]
+async fn a_read_larger_than_the_read_limit_is_refused_before_anything_is_fetched() {
+    // one valid time of `t` is 13 × 36 × 72 float32 = 134,784 bytes
+    let store = "miner_v2_blosc_zstd";
+    let one_time = [
+        Selection::Index(3),
+        Selection::All,
+        Selection::All,
+        Selection::All,
+    ];
+    let mut options = ReadOptions::new(store);
+    options.max_read_bytes = 13 * 36 * 72 * 4 - 1;
+    let rec = Recording::new(fixture(store));
+    let dataset = ZarrDataset::open(rec.clone(), options).await.unwrap();
+    let t = dataset.array("t").await.unwrap().expect("t exists");
+    rec.take();
+    let err = t.read_f32(&one_time).await.unwrap_err();
+    match &err {
+        ZarrError::TooLarge { size, what, .. } => {
+            assert_eq!(*size, 13 * 36 * 72 * 4);
+            assert!(what.contains("one read"), "{err}");
+        }
+        other => panic!("expected TooLarge, got {other}"),
+    }
+    assert!(rec.take().is_empty(), "no chunk fetched for a refused read");
+    // one level fewer fits
+    let twelve: Vec<u64> = (0..12).collect();
+    let fits = t
+        .read_f32(&[
+            Selection::Index(3),
+            Selection::Indices(twelve),
+            Selection::All,
+            Selection::All,
+        ])
+        .await
+        .unwrap();
+    assert_eq!(fits.shape(), &[12, 36, 72]);
+}
