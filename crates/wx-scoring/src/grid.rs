@@ -461,11 +461,7 @@ fn lat_stencil(src: &[f64], t: f64) -> Stencil {
 fn lon_stencil(src: &[f64], t: f64) -> Stencil {
     // src strictly ascending in [0, 360); periodic.
     let n = src.len();
-    let dist = |a: f64, b: f64| {
-        let d = (a - b).rem_euclid(360.0);
-        d.min(360.0 - d)
-    };
-    if let Some(j) = coincident_lon(src, t, dist) {
+    if let Some(j) = coincident_lon(src, t) {
         return Stencil::exact(j);
     }
     if n == 1 {
@@ -488,13 +484,19 @@ fn lon_stencil(src: &[f64], t: f64) -> Stencil {
     }
 }
 
+/// The distance in degrees between two longitudes on the circle (0 to 180).
+fn lon_distance(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(360.0);
+    d.min(360.0 - d)
+}
+
 /// The first source longitude (lowest index) within [`COINCIDENCE_TOLERANCE_DEG`] of `t` by
-/// `dist`, periodic: what a scan over every source column finds, found by binary search (the
+/// [`lon_distance`]: what a scan over every source column finds, found by binary search (the
 /// regridder is built for every field a miner sends). A coincident longitude lies within the
 /// tolerance of `t`, `t − 360` or `t + 360` (`src` and `t` in `[0, 360)`); each window is
-/// searched with twice the tolerance as margin, so rounding cannot leave one out, and `dist`
-/// decides as the scan did.
-fn coincident_lon(src: &[f64], t: f64, dist: impl Fn(f64, f64) -> f64) -> Option<usize> {
+/// searched with twice the tolerance as margin, so rounding cannot leave one out, and
+/// [`lon_distance`] decides as the scan did.
+fn coincident_lon(src: &[f64], t: f64) -> Option<usize> {
     let margin = 2.0 * COINCIDENCE_TOLERANCE_DEG;
     [t - 360.0, t, t + 360.0]
         .into_iter()
@@ -503,7 +505,7 @@ fn coincident_lon(src: &[f64], t: f64, dist: impl Fn(f64, f64) -> f64) -> Option
             src[first..]
                 .iter()
                 .take_while(|&&s| s <= centre + margin)
-                .position(|&s| dist(s, t) <= COINCIDENCE_TOLERANCE_DEG)
+                .position(|&s| lon_distance(s, t) <= COINCIDENCE_TOLERANCE_DEG)
                 .map(|k| first + k)
         })
         .min()
@@ -515,15 +517,10 @@ mod tests {
     use ndarray::Array2;
     use proptest::prelude::*;
 
-    fn dist(a: f64, b: f64) -> f64 {
-        let d = (a - b).rem_euclid(360.0);
-        d.min(360.0 - d)
-    }
-
     /// The scan `coincident_lon` replaces: every column, first match.
     fn scanned(src: &[f64], t: f64) -> Option<usize> {
         src.iter()
-            .position(|&s| dist(s, t) <= COINCIDENCE_TOLERANCE_DEG)
+            .position(|&s| lon_distance(s, t) <= COINCIDENCE_TOLERANCE_DEG)
     }
 
     fn ascending(mut lons: Vec<f64>) -> Vec<f64> {
@@ -545,7 +542,7 @@ mod tests {
             let src = ascending(lons);
             let near = (src[pick % src.len()] + offset).rem_euclid(360.0);
             for t in [near, free, 0.0, 360.0 - 5e-7, 5e-7] {
-                prop_assert_eq!(coincident_lon(&src, t, dist), scanned(&src, t), "t = {}", t);
+                prop_assert_eq!(coincident_lon(&src, t), scanned(&src, t), "t = {}", t);
             }
         }
     }
@@ -560,7 +557,7 @@ mod tests {
             (0.000_000_5, Some(0)),
             (45.0, None),
         ] {
-            assert_eq!(coincident_lon(&src, t, dist), want, "t = {t}");
+            assert_eq!(coincident_lon(&src, t), want, "t = {t}");
             assert_eq!(scanned(&src, t), want, "t = {t}");
         }
     }
