@@ -5,11 +5,16 @@
 
 use super::place::chunks_of;
 use super::{Selection, ZarrArray};
-use crate::decode::{Run, decode_encoded, decode_runs, decode_shard};
+use crate::decode::{
+    BLOSC_HEADER_BYTES, BloscLayout, Compression, DecodeError, Run, Segment, blosc_compact,
+    blosc_segments, decode_encoded, decode_runs, decode_shard,
+};
 use crate::{MissingChunkPolicy, ZarrError};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use std::ops::Range;
 use zarrs::array::{ArrayBytes, ElementOwned, FromArrayBytes};
-use zarrs::storage::StoreKey;
+use zarrs::storage::byte_range::ByteRange;
+use zarrs::storage::{Bytes, StoreKey};
 
 impl ZarrArray {
     /// The key of the first chunk a read of `selection` would need that is absent from the
@@ -78,6 +83,27 @@ impl ZarrArray {
         let expected = num_elements * self.element.size();
         let len = usize::try_from(num_elements)
             .map_err(|_| self.err(format!("chunk {chunk_indices:?} does not fit in memory")))?;
+        let max = self
+            .codecs
+            .max_encoded_len(num_elements, self.element.size());
+        if let Some(runs) = &runs
+            && let Some(blocks) = self.fetch_blosc_blocks(&key, len, runs, max).await?
+        {
+            let encoding = self.codecs.encoding;
+            let runs = runs.clone();
+            let decode = move || {
+                let compact = blocks.compact()?;
+                match decode_runs(&encoding, &compact, len, &runs)? {
+                    Some(values) => Ok(Decoded::Runs(values, runs)),
+                    None => Err(DecodeError::from(
+                        "internal: the blocks fetched for a partial read decode only whole",
+                    )),
+                }
+            };
+            return self
+                .decode_off_runtime(expected, chunk_indices, &key_str, decode)
+                .await;
+        }
         let encoded = self
             .storage
             .get(&key)
@@ -107,9 +133,6 @@ impl ZarrArray {
                 }
             };
         };
-        let max = self
-            .codecs
-            .max_encoded_len(num_elements, self.element.size());
         if encoded.len() as u64 > max {
             return Err(ZarrError::TooLarge {
                 store: self.store.clone(),
@@ -149,8 +172,21 @@ impl ZarrArray {
             }
             .map(Decoded::Whole)
         };
-        // A large chunk is decoded on the blocking pool: the runtime's workers keep serving
-        // other reads (and heartbeats) meanwhile, and the chunks of one read decode in parallel.
+        self.decode_off_runtime(expected, chunk_indices, &key_str, decode)
+            .await
+    }
+
+    /// Runs `decode` of a chunk of `expected` decoded bytes: a large chunk on the blocking
+    /// pool (the runtime's workers keep serving other reads and heartbeats meanwhile, and the
+    /// chunks of one read decode in parallel), a small one inline (the hand-over would cost
+    /// more than the decoding). A decoding error is a "corrupt chunk" of `key`.
+    async fn decode_off_runtime<T: Send + 'static>(
+        &self,
+        expected: u64,
+        chunk_indices: &[u64],
+        key: &str,
+        decode: impl FnOnce() -> Result<T, DecodeError> + Send + 'static,
+    ) -> Result<T, ZarrError> {
         let decoded = if expected >= DECODE_OFFLOAD_BYTES {
             tokio::task::spawn_blocking(decode)
                 .await
@@ -158,7 +194,148 @@ impl ZarrArray {
         } else {
             decode()
         };
-        decoded.map_err(|m| ZarrError::format(&self.store, &key_str, format!("corrupt chunk: {m}")))
+        decoded.map_err(|m| ZarrError::format(&self.store, key, format!("corrupt chunk: {m}")))
+    }
+
+    /// Fetches only the Blosc blocks `runs` overlap in chunk `key` (decoding to `chunk_len`
+    /// elements, stored in at most `max` bytes), by byte ranges: the header, the block table,
+    /// then one range per stretch of consecutive blocks (crate::decode::blocks). `Ok(None)`
+    /// when that does not apply and the chunk is to be fetched whole: a storage without byte
+    /// ranges (a miner store, whose chunks are verified whole), another codec chain, a
+    /// checksum over the whole chunk, a missing chunk (the whole fetch applies the policy), a
+    /// header or table a partial fetch does not read, or runs that touch nearly every block.
+    async fn fetch_blosc_blocks(
+        &self,
+        key: &StoreKey,
+        chunk_len: usize,
+        runs: &[Run],
+        max: u64,
+    ) -> Result<Option<BloscBlocks>, ZarrError> {
+        let encoding = self.codecs.encoding;
+        if self.codecs.sharding.is_some()
+            || encoding.compression != Compression::Blosc
+            || encoding.checksum
+            || !self.storage.supports_get_partial()
+        {
+            return Ok(None);
+        }
+        let Some(size) = self
+            .storage
+            .size_key(key)
+            .await
+            .map_err(|e| ZarrError::storage(&self.store, key.as_str(), &e))?
+        else {
+            return Ok(None);
+        };
+        if size > max {
+            return Err(ZarrError::TooLarge {
+                store: self.store.clone(),
+                key: key.as_str().to_owned(),
+                size,
+                limit: max,
+                what: "one encoded chunk",
+            });
+        }
+        if size <= BLOSC_HEADER_BYTES as u64 {
+            return Ok(None);
+        }
+        let element_size = self.element.size() as usize;
+        let Some(header) = self.get_range(key, 0..BLOSC_HEADER_BYTES as u64).await? else {
+            return Ok(None);
+        };
+        let layout = BloscLayout::from_header(&header, element_size, chunk_len, size, runs)
+            .map_err(|m| ZarrError::format(&self.store, key.as_str(), m.to_string()))?;
+        let Some(layout) = layout else {
+            return Ok(None);
+        };
+        let Some(table) = self.get_range(key, layout.table_range()).await? else {
+            return Ok(None);
+        };
+        let Some(segments) = blosc_segments(&layout, &table, element_size, runs) else {
+            return Ok(None);
+        };
+        let ranges: Vec<Range<u64>> = segments.iter().map(|s| s.start..s.end).collect();
+        let Some(parts) = self.get_ranges(key, &ranges).await? else {
+            return Ok(None);
+        };
+        Ok(Some(BloscBlocks {
+            header,
+            layout,
+            table,
+            segments,
+            parts,
+        }))
+    }
+
+    /// The bytes of `range` of `key`, exactly as long as asked; `None` when the key is absent.
+    async fn get_range(
+        &self,
+        key: &StoreKey,
+        range: Range<u64>,
+    ) -> Result<Option<Bytes>, ZarrError> {
+        let parts = self.get_ranges(key, std::slice::from_ref(&range)).await?;
+        Ok(parts.and_then(|p| p.into_iter().next()))
+    }
+
+    /// The bytes of `ranges` of `key`, each exactly as long as asked; `None` when the key is
+    /// absent.
+    async fn get_ranges(
+        &self,
+        key: &StoreKey,
+        ranges: &[Range<u64>],
+    ) -> Result<Option<Vec<Bytes>>, ZarrError> {
+        let storage_error = |e| ZarrError::storage(&self.store, key.as_str(), &e);
+        let byte_ranges = ranges
+            .iter()
+            .map(|r| ByteRange::FromStart(r.start, Some(r.end - r.start)))
+            .collect::<Vec<_>>();
+        let Some(parts) = self
+            .storage
+            .get_partial_many(key, Box::new(byte_ranges.into_iter()))
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(None);
+        };
+        let parts: Vec<Bytes> = parts.try_collect().await.map_err(storage_error)?;
+        let exact = parts.len() == ranges.len()
+            && parts
+                .iter()
+                .zip(ranges)
+                .all(|(p, r)| p.len() as u64 == r.end - r.start);
+        if !exact {
+            return Err(ZarrError::format(
+                &self.store,
+                key.as_str(),
+                format!("the store answered the byte ranges {ranges:?} with other lengths"),
+            ));
+        }
+        Ok(Some(parts))
+    }
+}
+
+/// The parts of a Blosc chunk a partial read fetched: header, block table and the stretches
+/// of blocks its runs overlap.
+struct BloscBlocks {
+    header: Bytes,
+    layout: BloscLayout,
+    table: Bytes,
+    segments: Vec<Segment>,
+    parts: Vec<Bytes>,
+}
+
+impl BloscBlocks {
+    /// The smaller, valid Blosc chunk holding only the fetched blocks (CPU work: a copy of
+    /// them; run on the blocking pool with the decoding).
+    fn compact(&self) -> Result<Vec<u8>, DecodeError> {
+        let parts: Vec<&[u8]> = self.parts.iter().map(|p| p.as_ref()).collect();
+        blosc_compact(
+            &self.header,
+            &self.layout,
+            &self.table,
+            &self.segments,
+            &parts,
+        )
     }
 }
 

@@ -363,12 +363,16 @@ fn big_endian_of<C: CodecTraits + ?Sized>(codec: &C) -> bool {
         .unwrap_or(false)
 }
 
+mod blocks;
+#[cfg(test)]
+mod blocks_tests;
 mod chunk;
 mod runs;
 mod shard;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use blocks::{BLOSC_HEADER_BYTES, BloscLayout, Segment, blosc_compact, blosc_segments};
 pub(crate) use chunk::{decode_encoded, precheck};
 pub(crate) use runs::{Run, decode_runs};
 pub(crate) use shard::decode_shard;

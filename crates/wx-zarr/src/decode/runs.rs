@@ -72,25 +72,8 @@ pub(crate) fn decode_runs<T: Pod>(
     if version != BLOSC_FORMAT_VERSION || typesize != size || blocksize == 0 {
         return Ok(None);
     }
-    let mut wanted = 0usize;
-    let mut blocks = 0usize;
-    for run in runs {
-        let end = run
-            .chunk
-            .checked_add(run.len)
-            .filter(|end| run.len > 0 && *end <= chunk_len)
-            .ok_or_else(|| {
-                format!(
-                    "internal: elements {}+{} outside a chunk of {chunk_len}",
-                    run.chunk, run.len
-                )
-            })?;
-        wanted += run.len;
-        blocks += (end * size - 1) / blocksize - run.chunk * size / blocksize + 1;
-    }
-    // decoding the touched blocks must save a tenth of the chunk, else the whole decode (one
-    // call, no copies out of the block buffer) is as cheap
-    if blocks.saturating_mul(blocksize) > nbytes / 10 * 9 {
+    let (wanted, blocks) = touched_blocks(runs, chunk_len, size, blocksize)?;
+    if !partial_saves_enough(blocks, blocksize, nbytes) {
         return Ok(None);
     }
     let mut out = decode_uninit::<T>(wanted, |dst| {
@@ -130,4 +113,39 @@ pub(crate) fn decode_runs<T: Pod>(
         }
     }
     Ok(Some(out))
+}
+
+/// The elements `runs` ask for and the Blosc blocks of `blocksize` bytes they overlap (counted
+/// once per run), in a chunk of `chunk_len` elements of `size` bytes; an error when a run lies
+/// outside the chunk (a bug of the caller).
+pub(super) fn touched_blocks(
+    runs: &[Run],
+    chunk_len: usize,
+    size: usize,
+    blocksize: usize,
+) -> Result<(usize, usize), DecodeError> {
+    let mut wanted = 0usize;
+    let mut blocks = 0usize;
+    for run in runs {
+        let end = run
+            .chunk
+            .checked_add(run.len)
+            .filter(|end| run.len > 0 && *end <= chunk_len)
+            .ok_or_else(|| {
+                format!(
+                    "internal: elements {}+{} outside a chunk of {chunk_len}",
+                    run.chunk, run.len
+                )
+            })?;
+        wanted += run.len;
+        blocks += (end * size - 1) / blocksize - run.chunk * size / blocksize + 1;
+    }
+    Ok((wanted, blocks))
+}
+
+/// Whether decoding (and fetching) `blocks` blocks of `blocksize` bytes instead of the whole
+/// chunk of `nbytes` is worth it: it must save a tenth of the chunk, else the whole decode (one
+/// call, no copies out of the block buffer) is as cheap.
+pub(super) fn partial_saves_enough(blocks: usize, blocksize: usize, nbytes: usize) -> bool {
+    blocks.saturating_mul(blocksize) <= nbytes / 10 * 9
 }

@@ -178,7 +178,7 @@ fn blosc(data: &[u8], typesize: usize) -> Vec<u8> {
     out
 }
 
-fn bits(v: &[f32]) -> Vec<u32> {
+pub(super) fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
@@ -252,7 +252,7 @@ fn damaged_payloads_are_errors_or_values_never_a_crash() {
 }
 
 /// Blosc with a given inner compressor, shuffle and block size (0: c-blosc's choice).
-fn blosc_with(
+pub(super) fn blosc_with(
     data: &[u8],
     typesize: usize,
     cname: &std::ffi::CStr,
@@ -282,17 +282,17 @@ fn blosc_with(
 
 /// 100,000 values (400 kB): several Blosc blocks even where c-blosc enlarges them (LZ4
 /// and BloscLZ split blocks of at least 64 kB).
-fn many() -> Vec<f32> {
+pub(super) fn many() -> Vec<f32> {
     (0..10).flat_map(|_| values()).collect()
 }
 
-fn gathered(values: &[f32], runs: &[Run]) -> Vec<u32> {
+pub(super) fn gathered(values: &[f32], runs: &[Run]) -> Vec<u32> {
     runs.iter()
         .flat_map(|r| bits(&values[r.chunk..r.chunk + r.len]))
         .collect()
 }
 
-fn run(chunk: usize, len: usize) -> Run {
+pub(super) fn run(chunk: usize, len: usize) -> Run {
     Run { chunk, out: 0, len }
 }
 

@@ -3,7 +3,9 @@
 //! that records the keys it is asked for.
 #![allow(dead_code)]
 
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wx_zarr::DynStorage;
 use zarrs::storage::byte_range::ByteRangeIterator;
@@ -54,10 +56,15 @@ pub fn temp_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// A storage that records every key asked for, then delegates.
+/// A storage that records every key asked for and counts the bytes it returns, then
+/// delegates.
 pub struct Recording {
     inner: DynStorage,
     pub keys: Mutex<Vec<String>>,
+    /// Bytes returned by `get` and `get_partial_many`.
+    pub bytes: AtomicU64,
+    /// Byte ranges are served when the inner storage serves them.
+    partial: bool,
 }
 
 impl Recording {
@@ -65,7 +72,24 @@ impl Recording {
         Arc::new(Recording {
             inner,
             keys: Mutex::new(Vec::new()),
+            bytes: AtomicU64::new(0),
+            partial: true,
         })
+    }
+
+    /// The same, but saying it serves no byte ranges (as a verifying miner storage).
+    pub fn whole_only(inner: DynStorage) -> Arc<Recording> {
+        Arc::new(Recording {
+            inner,
+            keys: Mutex::new(Vec::new()),
+            bytes: AtomicU64::new(0),
+            partial: false,
+        })
+    }
+
+    /// The bytes returned so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     pub fn take(&self) -> Vec<String> {
@@ -77,7 +101,10 @@ impl Recording {
 impl AsyncReadableStorageTraits for Recording {
     async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
         self.keys.lock().unwrap().push(key.as_str().to_owned());
-        self.inner.get(key).await
+        let bytes = self.inner.get(key).await?;
+        let len = bytes.as_ref().map_or(0, |b| b.len() as u64);
+        self.bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(bytes)
     }
 
     async fn get_partial_many<'a>(
@@ -89,7 +116,16 @@ impl AsyncReadableStorageTraits for Recording {
             .lock()
             .unwrap()
             .push(format!("{} (partial)", key.as_str()));
-        self.inner.get_partial_many(key, byte_ranges).await
+        let Some(parts) = self.inner.get_partial_many(key, byte_ranges).await? else {
+            return Ok(None);
+        };
+        let counted = parts.map(|part| {
+            if let Ok(bytes) = &part {
+                self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            part
+        });
+        Ok(Some(counted.boxed()))
     }
 
     async fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
@@ -97,6 +133,6 @@ impl AsyncReadableStorageTraits for Recording {
     }
 
     fn supports_get_partial(&self) -> bool {
-        self.inner.supports_get_partial()
+        self.partial && self.inner.supports_get_partial()
     }
 }
