@@ -133,54 +133,10 @@ async fn a_read_larger_than_the_read_limit_is_refused_before_anything_is_fetched
     assert_eq!(fits.shape(), &[12, 36, 72]);
 }
 
-/// A Zarr v2 store of one array `t` (2 times × 37 levels × 48 × 96 float32, one chunk per
-/// time, the ARCO-ERA5 layout in miniature) compressed by c-blosc (zstd, bitshuffle, 16 KiB
-/// blocks: about 42 blocks per chunk, as numcodecs' `Blosc(blocksize=16384)` writes).
-fn write_arco_like(dir: &std::path::Path) -> Vec<f32> {
-    let (levels, rows, cols) = (37usize, 48usize, 96usize);
-    let per_time = levels * rows * cols;
-    let values: Vec<f32> = (0..2 * per_time)
-        .map(|i| ((i as f32) * 0.013).sin() * 250.0 + (i % 97) as f32)
-        .collect();
-    std::fs::create_dir_all(dir.join("t")).unwrap();
-    std::fs::write(dir.join(".zgroup"), r#"{"zarr_format": 2}"#).unwrap();
-    let zarray = serde_json::json!({
-        "zarr_format": 2, "shape": [2, levels, rows, cols], "chunks": [1, levels, rows, cols],
-        "dtype": "<f4", "order": "C", "fill_value": "NaN", "filters": null,
-        "compressor": {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": 2,
-                       "blocksize": 16384},
-    });
-    std::fs::write(dir.join("t/.zarray"), zarray.to_string()).unwrap();
-    let zattrs = r#"{"_ARRAY_DIMENSIONS": ["time", "level", "latitude", "longitude"]}"#;
-    std::fs::write(dir.join("t/.zattrs"), zattrs).unwrap();
-    for time in 0..2 {
-        let raw: &[u8] = bytemuck::cast_slice(&values[time * per_time..(time + 1) * per_time]);
-        let mut out = vec![0u8; raw.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize];
-        // SAFETY: `out` has room for `raw.len()` + the maximum overhead, as blosc.h asks.
-        let n = unsafe {
-            blosc_src::blosc_compress_ctx(
-                5,
-                blosc_src::BLOSC_BITSHUFFLE as i32,
-                4,
-                raw.len(),
-                raw.as_ptr().cast(),
-                out.as_mut_ptr().cast(),
-                out.len(),
-                c"zstd".as_ptr(),
-                16384,
-                1,
-            )
-        };
-        assert!(n > 0, "blosc_compress_ctx: {n}");
-        std::fs::write(dir.join(format!("t/{time}.0.0.0")), &out[..n as usize]).unwrap();
-    }
-    values
-}
-
 #[tokio::test]
 async fn a_few_levels_of_a_blosc_chunk_fetch_only_their_blocks_and_read_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let values = write_arco_like(dir.path());
+    let values = write_arco_like(dir.path(), 48, 96);
     let chunk_bytes = std::fs::metadata(dir.path().join("t/1.0.0.0"))
         .unwrap()
         .len();
@@ -236,6 +192,13 @@ async fn a_few_levels_of_a_blosc_chunk_fetch_only_their_blocks_and_read_the_same
         chunk_keys(ranged.take()),
         ["t/1.0.0.0 (partial)"; 3],
         "header, block table, blocks"
+    );
+    // a storage whose range requests fail is read whole after the first attempt
+    let failing = Recording::ranges_fail(local(dir.path()));
+    assert_eq!(read(failing.clone()).await, full);
+    assert_eq!(
+        chunk_keys(failing.take()),
+        ["t/1.0.0.0 (partial)", "t/1.0.0.0"]
     );
     // the metadata is the same few hundred bytes both ways; the chunk is what differs
     let saved = whole.bytes() - ranged.bytes();

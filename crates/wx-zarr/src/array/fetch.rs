@@ -86,9 +86,17 @@ impl ZarrArray {
         let max = self
             .codecs
             .max_encoded_len(num_elements, self.element.size());
-        if let Some(runs) = &runs
-            && let Some(blocks) = self.fetch_blosc_blocks(&key, len, runs, max).await?
-        {
+        let blocks = match &runs {
+            Some(runs) => match self.fetch_blosc_blocks(&key, len, runs, max).await {
+                Ok(blocks) => blocks,
+                // a server that cannot serve byte ranges after all, or a hiccup: the whole
+                // fetch below tries again and reports what it meets
+                Err(ZarrError::Storage { .. }) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        if let (Some(runs), Some(blocks)) = (&runs, blocks) {
             let encoding = self.codecs.encoding;
             let runs = runs.clone();
             let decode = move || {
@@ -204,6 +212,7 @@ impl ZarrArray {
     /// ranges (a miner store, whose chunks are verified whole), another codec chain, a
     /// checksum over the whole chunk, a missing chunk (the whole fetch applies the policy), a
     /// header or table a partial fetch does not read, or runs that touch nearly every block.
+    /// A storage error is returned as is; the caller then fetches whole.
     async fn fetch_blosc_blocks(
         &self,
         key: &StoreKey,
@@ -278,7 +287,7 @@ impl ZarrArray {
     }
 
     /// The bytes of `ranges` of `key`, each exactly as long as asked; `None` when the key is
-    /// absent.
+    /// absent or the store answered with other lengths (it does not serve ranges after all).
     async fn get_ranges(
         &self,
         key: &StoreKey,
@@ -303,14 +312,8 @@ impl ZarrArray {
                 .iter()
                 .zip(ranges)
                 .all(|(p, r)| p.len() as u64 == r.end - r.start);
-        if !exact {
-            return Err(ZarrError::format(
-                &self.store,
-                key.as_str(),
-                format!("the store answered the byte ranges {ranges:?} with other lengths"),
-            ));
-        }
-        Ok(Some(parts))
+        // a server that ignores ranges answers with whole objects: fetch whole then
+        Ok(exact.then_some(parts))
     }
 }
 

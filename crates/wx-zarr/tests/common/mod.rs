@@ -65,6 +65,8 @@ pub struct Recording {
     pub bytes: AtomicU64,
     /// Byte ranges are served when the inner storage serves them.
     partial: bool,
+    /// Every byte-range request fails (a server that says it serves ranges, then does not).
+    ranges_fail: bool,
 }
 
 impl Recording {
@@ -74,6 +76,18 @@ impl Recording {
             keys: Mutex::new(Vec::new()),
             bytes: AtomicU64::new(0),
             partial: true,
+            ranges_fail: false,
+        })
+    }
+
+    /// The same, but failing every byte-range request with a storage error.
+    pub fn ranges_fail(inner: DynStorage) -> Arc<Recording> {
+        Arc::new(Recording {
+            inner,
+            keys: Mutex::new(Vec::new()),
+            bytes: AtomicU64::new(0),
+            partial: true,
+            ranges_fail: true,
         })
     }
 
@@ -84,6 +98,7 @@ impl Recording {
             keys: Mutex::new(Vec::new()),
             bytes: AtomicU64::new(0),
             partial: false,
+            ranges_fail: false,
         })
     }
 
@@ -116,6 +131,9 @@ impl AsyncReadableStorageTraits for Recording {
             .lock()
             .unwrap()
             .push(format!("{} (partial)", key.as_str()));
+        if self.ranges_fail {
+            return Err(StorageError::Other("range requests are refused".to_owned()));
+        }
         let Some(parts) = self.inner.get_partial_many(key, byte_ranges).await? else {
             return Ok(None);
         };
@@ -135,4 +153,55 @@ impl AsyncReadableStorageTraits for Recording {
     fn supports_get_partial(&self) -> bool {
         self.partial && self.inner.supports_get_partial()
     }
+}
+
+/// A Zarr v2 store of one array `t` (2 times × 37 levels × `rows` × `cols` float32, one chunk
+/// per time, the ARCO-ERA5 layout in miniature) with consolidated metadata, compressed by c-blosc (zstd,
+/// bitshuffle, 16 KiB blocks: 42 blocks per chunk at 48 × 96, as numcodecs' `Blosc(blocksize=16384)` writes).
+pub fn write_arco_like(dir: &std::path::Path, rows: usize, cols: usize) -> Vec<f32> {
+    let levels = 37;
+    let per_time = levels * rows * cols;
+    let values: Vec<f32> = (0..2 * per_time)
+        .map(|i| ((i as f32) * 0.013).sin() * 250.0 + (i % 97) as f32)
+        .collect();
+    std::fs::create_dir_all(dir.join("t")).unwrap();
+    std::fs::write(dir.join(".zgroup"), r#"{"zarr_format": 2}"#).unwrap();
+    let zarray = serde_json::json!({
+        "zarr_format": 2, "shape": [2, levels, rows, cols], "chunks": [1, levels, rows, cols],
+        "dtype": "<f4", "order": "C", "fill_value": "NaN", "filters": null,
+        "compressor": {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": 2,
+                       "blocksize": 16384},
+    });
+    std::fs::write(dir.join("t/.zarray"), zarray.to_string()).unwrap();
+    let zattrs =
+        serde_json::json!({"_ARRAY_DIMENSIONS": ["time", "level", "latitude", "longitude"]});
+    std::fs::write(dir.join("t/.zattrs"), zattrs.to_string()).unwrap();
+    // consolidated, as the public store is
+    let zmetadata = serde_json::json!({
+        "zarr_consolidated_format": 1,
+        "metadata": {".zgroup": {"zarr_format": 2}, "t/.zarray": zarray, "t/.zattrs": zattrs},
+    });
+    std::fs::write(dir.join(".zmetadata"), zmetadata.to_string()).unwrap();
+    for time in 0..2 {
+        let raw: &[u8] = bytemuck::cast_slice(&values[time * per_time..(time + 1) * per_time]);
+        let mut out = vec![0u8; raw.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize];
+        // SAFETY: `out` has room for `raw.len()` + the maximum overhead, as blosc.h asks.
+        let n = unsafe {
+            blosc_src::blosc_compress_ctx(
+                5,
+                blosc_src::BLOSC_BITSHUFFLE as i32,
+                4,
+                raw.len(),
+                raw.as_ptr().cast(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                c"zstd".as_ptr(),
+                16384,
+                1,
+            )
+        };
+        assert!(n > 0, "blosc_compress_ctx: {n}");
+        std::fs::write(dir.join(format!("t/{time}.0.0.0")), &out[..n as usize]).unwrap();
+    }
+    values
 }
