@@ -101,6 +101,7 @@ impl ZarrArray {
             let runs = runs.clone();
             let decode = move || {
                 let compact = blocks.compact()?;
+                drop(blocks);
                 match decode_runs(&encoding, &compact, len, &runs)? {
                     Some(values) => Ok(Decoded::Runs(values, runs)),
                     None => Err(DecodeError::from(
