@@ -1,6 +1,7 @@
 //! One chunk of a [`ZarrArray`] in its store: whether it exists, its fetch bounded by the
-//! encoded size its codecs allow, and its decoding (whole, or only the runs a read keeps) on the
-//! blocking pool when it is large; a missing chunk is an error unless the missing-chunk policy
+//! encoded size its codecs allow (of a Blosc chunk a read keeps only part of, only the blocks
+//! that part overlaps, by byte range, when the storage serves ranges), and its decoding (whole,
+//! or only the runs a read keeps) on the blocking pool when it is large; a missing chunk is an error unless the missing-chunk policy
 //! reads it as fill values.
 
 use super::place::chunks_of;

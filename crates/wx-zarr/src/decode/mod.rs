@@ -32,6 +32,8 @@
 //! `decode_runs` decodes only part of a Blosc chunk (the stretches a read keeps, e.g. 13 of an
 //! ARCO-ERA5 chunk's 37 levels): after the same header checks, `blosc_getitem` decompresses only
 //! the blocks each stretch overlaps; runs that would touch nearly every block decode whole.
+//! `blocks.rs` plans fetching only those blocks by byte range, and assembles them into a
+//! smaller Blosc chunk that `decode_runs` decodes with the same checks.
 //!
 //! `decode_shard` reads a shard (docs/data.md §1.5): the index's size follows from the metadata
 //! (16 bytes per inner chunk, at most [`MAX_INNER_CHUNKS`]), its checksum is checked, every
