@@ -12,9 +12,10 @@ use wx_testkit::{Faults, TestServer};
 use wx_zarr::{DynStorage, ReadOptions, Selection, ZarrDataset};
 
 async fn read_levels(storage: DynStorage, levels: &[u64]) -> ndarray::ArrayD<f32> {
-    let dataset = ZarrDataset::open(storage, ReadOptions::trusted("era5"))
-        .await
-        .unwrap();
+    // chunks of 9.6 MB: ranged from 1 MiB on (the default waits for 32 MiB)
+    let mut options = ReadOptions::trusted("era5");
+    options.min_ranged_fetch_bytes = 1 << 20;
+    let dataset = ZarrDataset::open(storage, options).await.unwrap();
     let t = dataset.array("t").await.unwrap().expect("t exists");
     t.read_f32(&[
         Selection::Index(1),

@@ -151,9 +151,10 @@ async fn a_few_levels_of_a_blosc_chunk_fetch_only_their_blocks_and_read_the_same
     let read = |storage: wx_zarr::DynStorage| {
         let selection = selection.clone();
         async move {
-            let dataset = ZarrDataset::open(storage, ReadOptions::trusted("arco-like"))
-                .await
-                .unwrap();
+            // chunks of 682 kB: ranged from 64 kB on (the default waits for 32 MiB)
+            let mut options = ReadOptions::trusted("arco-like");
+            options.min_ranged_fetch_bytes = 64 << 10;
+            let dataset = ZarrDataset::open(storage, options).await.unwrap();
             let t = dataset.array("t").await.unwrap().expect("t exists");
             t.read_f32(&selection).await.unwrap()
         }
@@ -207,5 +208,33 @@ async fn a_few_levels_of_a_blosc_chunk_fetch_only_their_blocks_and_read_the_same
         "ranged {} bytes, whole {} bytes, chunk {chunk_bytes} bytes",
         ranged.bytes(),
         whole.bytes()
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_below_the_ranged_fetch_size_is_fetched_whole_in_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    write_arco_like(dir.path(), 48, 96);
+    let rec = Recording::new(local(dir.path()));
+    // the default threshold (32 MiB) is far above these 682 kB chunks
+    let dataset = ZarrDataset::open(rec.clone(), ReadOptions::trusted("arco-like"))
+        .await
+        .unwrap();
+    let t = dataset.array("t").await.unwrap().expect("t exists");
+    rec.take();
+    let levels = t
+        .read_f32(&[
+            Selection::Index(0),
+            Selection::Indices(vec![4, 30]),
+            Selection::All,
+            Selection::All,
+        ])
+        .await
+        .unwrap();
+    assert_eq!(levels.shape(), &[2, 48, 96]);
+    assert_eq!(
+        rec.take(),
+        ["t/0.0.0.0"],
+        "one whole fetch, no ranged attempt"
     );
 }

@@ -210,8 +210,8 @@ impl ZarrArray {
     /// Fetches only the Blosc blocks `runs` overlap in chunk `key` (decoding to `chunk_len`
     /// elements, stored in at most `max` bytes), by byte ranges: the header, the block table,
     /// then one range per stretch of consecutive blocks (crate::decode::blocks). `Ok(None)`
-    /// when that does not apply and the chunk is to be fetched whole: a storage without byte
-    /// ranges (a miner store, whose chunks are verified whole), another codec chain, a
+    /// when that does not apply and the chunk is to be fetched whole: a chunk smaller than
+    /// [`crate::ReadOptions::min_ranged_fetch_bytes`], a storage without byte ranges (a miner store, whose chunks are verified whole), another codec chain, a
     /// checksum over the whole chunk, a missing chunk (the whole fetch applies the policy), a
     /// header or table a partial fetch does not read, or runs that touch nearly every block.
     /// A storage error is returned as is; the caller then fetches whole.
@@ -223,7 +223,9 @@ impl ZarrArray {
         max: u64,
     ) -> Result<Option<BloscBlocks>, ZarrError> {
         let encoding = self.codecs.encoding;
-        if self.codecs.sharding.is_some()
+        let decoded = chunk_len as u64 * self.element.size();
+        if decoded < self.options.min_ranged_fetch_bytes
+            || self.codecs.sharding.is_some()
             || encoding.compression != Compression::Blosc
             || encoding.checksum
             || !self.storage.supports_get_partial()

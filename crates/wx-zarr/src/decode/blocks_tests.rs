@@ -2,7 +2,7 @@
 //! to exactly the elements of the runs, and anything a partial fetch cannot trust answers
 //! "fetch whole".
 
-use super::tests::{bits, blosc_with, gathered, many, run};
+use super::tests::{BLOSC_FLAVOURS, bits, blosc_with, gathered, many, run};
 use super::*;
 
 const PLAIN: ChunkEncoding = ChunkEncoding {
@@ -40,11 +40,7 @@ fn the_fetched_blocks_decode_to_exactly_the_runs() {
         run(99_990, 10),
         run(50_000, 1),
     ];
-    for (cname, shuffle) in [
-        (c"lz4", blosc_src::BLOSC_SHUFFLE),
-        (c"zstd", blosc_src::BLOSC_BITSHUFFLE),
-        (c"blosclz", blosc_src::BLOSC_NOSHUFFLE),
-    ] {
+    for (cname, shuffle) in BLOSC_FLAVOURS {
         let encoded = blosc_with(raw, 4, cname, shuffle, 4096);
         let compact = fetch_partial(&encoded, values.len(), &runs).expect("partial");
         assert!(

@@ -280,6 +280,13 @@ pub(super) fn blosc_with(
     out
 }
 
+/// Inner compressors and shuffles of the Blosc tests: byte, bit and no shuffle.
+pub(super) const BLOSC_FLAVOURS: [(&std::ffi::CStr, u32); 3] = [
+    (c"lz4", blosc_src::BLOSC_SHUFFLE),
+    (c"zstd", blosc_src::BLOSC_BITSHUFFLE),
+    (c"blosclz", blosc_src::BLOSC_NOSHUFFLE),
+];
+
 /// 100,000 values (400 kB): several Blosc blocks even where c-blosc enlarges them (LZ4
 /// and BloscLZ split blocks of at least 64 kB).
 pub(super) fn many() -> Vec<f32> {
@@ -312,11 +319,7 @@ fn blosc_runs_decode_exactly_the_elements_of_their_blocks() {
         run(99_990, 10),
         run(50_000, 1),
     ];
-    for (cname, shuffle) in [
-        (c"lz4", blosc_src::BLOSC_SHUFFLE),
-        (c"zstd", blosc_src::BLOSC_BITSHUFFLE),
-        (c"blosclz", blosc_src::BLOSC_NOSHUFFLE),
-    ] {
+    for (cname, shuffle) in BLOSC_FLAVOURS {
         let encoded = blosc_with(raw, 4, cname, shuffle, 4096);
         let got = decode_runs::<f32>(&plain, &encoded, values.len(), &runs)
             .unwrap()
