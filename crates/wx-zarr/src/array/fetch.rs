@@ -208,8 +208,9 @@ impl ZarrArray {
     }
 
     /// Fetches only the Blosc blocks `runs` overlap in chunk `key` (decoding to `chunk_len`
-    /// elements, stored in at most `max` bytes), by byte ranges: the header, the block table,
-    /// then one range per stretch of consecutive blocks (crate::decode::blocks). `Ok(None)`
+    /// elements, stored in at most `max` bytes), by byte ranges: the header with the block
+    /// table (the table alone after it when it is long), then one range per stretch of
+    /// consecutive blocks (crate::decode::blocks). `Ok(None)`
     /// when that does not apply and the chunk is to be fetched whole: a chunk smaller than
     /// [`crate::ReadOptions::min_ranged_fetch_bytes`], a storage without byte ranges (a miner store, whose chunks are verified whole), another codec chain, a
     /// checksum over the whole chunk, a missing chunk (the whole fetch applies the policy), a
@@ -253,16 +254,26 @@ impl ZarrArray {
             return Ok(None);
         }
         let element_size = self.element.size() as usize;
-        let Some(header) = self.get_range(key, 0..BLOSC_HEADER_BYTES as u64).await? else {
+        // header and block table in one request when the table is short enough (an ARCO-ERA5
+        // chunk has 294 blocks); a longer table is fetched on its own
+        let prefix_len = size.min(BLOSC_PREFIX_BYTES);
+        let Some(prefix) = self.get_range(key, 0..prefix_len).await? else {
             return Ok(None);
         };
+        let header = prefix.slice(..BLOSC_HEADER_BYTES);
         let layout = BloscLayout::from_header(&header, element_size, chunk_len, size, runs)
             .map_err(|m| ZarrError::format(&self.store, key.as_str(), m.to_string()))?;
         let Some(layout) = layout else {
             return Ok(None);
         };
-        let Some(table) = self.get_range(key, layout.table_range()).await? else {
-            return Ok(None);
+        let table_range = layout.table_range();
+        let table = if table_range.end <= prefix_len {
+            prefix.slice(table_range.start as usize..table_range.end as usize)
+        } else {
+            match self.get_range(key, table_range).await? {
+                Some(table) => table,
+                None => return Ok(None),
+            }
         };
         let Some(segments) = blosc_segments(&layout, &table, element_size, runs) else {
             return Ok(None);
@@ -353,6 +364,10 @@ pub(super) enum Decoded<T> {
     /// Only the elements of these runs, in their order.
     Runs(Vec<T>, Vec<Run>),
 }
+
+/// The first request of a ranged Blosc fetch: the header and the block table of a chunk of up
+/// to 512 blocks.
+const BLOSC_PREFIX_BYTES: u64 = (BLOSC_HEADER_BYTES + 4 * 512) as u64;
 
 /// Decoded chunks at least this large are decoded on the blocking pool (smaller ones, such as
 /// coordinates, inline: the hand-over would cost more than the decoding).
