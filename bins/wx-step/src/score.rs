@@ -531,8 +531,10 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
         let mut pairs: Vec<(VarLevel, PairScore)> = Vec::new();
         for &v in &req.variables {
             let at = || format!("{v} at {}", rfc3339(valid));
+            let started = std::time::Instant::now();
             let (truth, climatology, reference, forecast) =
                 Box::pin(read_all(&inputs, v, valid, &secrets)).await;
+            let read_time = started.elapsed();
             let truth = truth.with_context(|| format!("reading the truth of {}", at()))?;
             let climatology =
                 climatology.with_context(|| format!("reading the climatology of {}", at()))?;
@@ -575,7 +577,13 @@ pub async fn score(req: &ScoreRequest) -> Result<ScoreReport> {
                     reference: None,
                 },
             };
-            tracing::debug!(variable = %v, lead, "scored");
+            tracing::debug!(
+                variable = %v,
+                lead,
+                ?read_time,
+                score_time = ?started.elapsed().saturating_sub(read_time),
+                "scored"
+            );
             pairs.push((v, pair));
         }
         let outcomes: BTreeMap<String, VariableOutcome> = pairs

@@ -59,6 +59,9 @@ pub mod dataset;
 #[allow(unsafe_code)]
 pub mod decode;
 pub mod error;
+// filling a pooled buffer's spare capacity; the one block states why it is sound
+#[allow(unsafe_code)]
+pub mod layout;
 
 pub use array::{DynStorage, ElementType, Selection, ZarrArray};
 pub use cf::CfDecoding;

@@ -12,6 +12,7 @@ use wx_model::catalogue::{
 };
 use wx_model::{Level, VarLevel, Variable};
 use wx_zarr::cftime::summarize_times;
+use wx_zarr::layout::RowOrder;
 use wx_zarr::{CfTimeUnits, Selection, ZarrArray, ZarrDataset, ZarrError};
 
 /// Where a variable's dimensions are, and its levels.
@@ -284,13 +285,23 @@ impl GriddedStore {
         let data: Array3<f32> = data
             .into_dimensionality::<Ix3>()
             .map_err(|e| ZarrError::format(store, name, format!("internal: {e}")))?;
-        // (level, lat, lon) is the storage order in the usual layout: no copy then
-        let data = if data.is_standard_layout() {
-            data
+        // (level, lat, lon) is the storage order in the usual layout: no copy then. Another
+        // order (the WeatherBench2 climatology's lon, lat) is copied on the blocking pool, and
+        // a grid stored south to north comes out north first in that same copy, which spares
+        // the alignment a copy of its own (docs/data.md §4.3)
+        let mut lats = self.lats.clone();
+        let data = if wx_zarr::layout::is_copied(&data) {
+            let order = if lats.first() < lats.last() {
+                lats.reverse();
+                RowOrder::Reversed
+            } else {
+                RowOrder::Kept
+            };
+            tokio::task::spawn_blocking(move || wx_zarr::layout::into_standard_layout(data, order))
+                .await
+                .map_err(|e| ZarrError::format(store, name, format!("internal: {e}")))?
         } else {
-            let copy = data.as_standard_layout().into_owned();
-            wx_zarr::buffers::recycle(data.into_raw_vec_and_offset().0);
-            copy
+            data
         };
         let levels = if layout.level.is_some() {
             wanted
@@ -300,7 +311,7 @@ impl GriddedStore {
         Field::new(
             layout.variable,
             levels,
-            self.lats.clone(),
+            lats,
             self.lons.clone(),
             valid_time,
             data,
