@@ -133,18 +133,20 @@ async fn score_variable(
     v: VarLevel,
     valid: DateTime<Utc>,
 ) -> VariableScore {
-    let truth = match ctx.data.era5(v, valid).await {
-        Ok(t) => t,
+    // The miner's field is read while the truth and climatology load: when a lead starts,
+    // every miner's step waits for the same truth to decode, and each reads its own forecast
+    // meanwhile instead of after. A truth error still comes first.
+    let references = async {
+        let truth = ctx.data.era5(v, valid).await?;
+        let climatology = ctx.data.climatology(v, valid).await?;
+        Ok::<_, crate::data::DataError>((truth, climatology))
+    };
+    let (references, read) = tokio::join!(references, deadline.run(reader.read(v, valid)));
+    let (truth, climatology) = match references {
+        Ok(both) => both,
         Err(e) => return VariableScore::Truth(e),
     };
-    let climatology = match ctx.data.climatology(v, valid).await {
-        Ok(c) => c,
-        Err(e) => return VariableScore::Truth(e),
-    };
-    let read = deadline
-        .run(reader.read(v, valid))
-        .await
-        .and_then(|r| r.map_err(|e| miner_read_error(&e)));
+    let read = read.and_then(|r| r.map_err(|e| miner_read_error(&e)));
     let forecast = match read {
         Ok(f) => f,
         Err(d) => {
