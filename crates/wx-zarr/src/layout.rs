@@ -31,21 +31,16 @@ pub enum RowOrder {
     Reversed,
 }
 
-/// `data` in standard layout: returned as it is when it already is (`rows` is then ignored),
-/// otherwise copied with its rows in `rows` order into a pooled buffer ([`buffers::take`]),
-/// and its own buffer handed back to the pool. [`is_copied`] tells which will happen.
+/// `data` in standard layout: returned as it is when it already is (`rows` is then ignored:
+/// only a copy can reorder rows for free), otherwise copied with its rows in `rows` order into
+/// a pooled buffer ([`buffers::take`]), and its own buffer handed back to the pool.
 pub fn into_standard_layout(data: Array3<f32>, rows: RowOrder) -> Array3<f32> {
-    if !is_copied(&data) {
+    if data.is_standard_layout() {
         return data;
     }
     let copy = standard_copy(&data, rows);
     buffers::recycle(data.into_raw_vec_and_offset().0);
     copy
-}
-
-/// Whether [`into_standard_layout`] copies `data` (it is not in standard layout already).
-pub fn is_copied(data: &Array3<f32>) -> bool {
-    !data.is_standard_layout()
 }
 
 /// A standard-layout copy of `data` in a pooled buffer, rows in `order`.
@@ -153,7 +148,7 @@ mod tests {
                 // stored (level, col, row): the read view swaps the last two axes
                 let stored = numbered((levels, cols, rows));
                 let view = stored.permuted_axes([0, 2, 1]);
-                assert!(is_copied(&view));
+                assert!(!view.is_standard_layout());
                 let want = expected(&view, order);
                 let copy = into_standard_layout(view, order);
                 assert!(copy.is_standard_layout());
@@ -183,7 +178,7 @@ mod tests {
     fn a_standard_array_is_returned_without_a_copy() {
         let data = numbered((2, 3, 4));
         let address = data.as_ptr();
-        assert!(!is_copied(&data));
+        assert!(data.is_standard_layout());
         // a standard array keeps its rows: nothing is copied, whatever the order asked
         let same = into_standard_layout(data, RowOrder::Reversed);
         assert_eq!(same.as_ptr(), address);

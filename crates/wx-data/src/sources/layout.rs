@@ -290,7 +290,7 @@ impl GriddedStore {
         // a grid stored south to north comes out north first in that same copy, which spares
         // the alignment a copy of its own (docs/data.md §4.3)
         let mut lats = self.lats.clone();
-        let data = if wx_zarr::layout::is_copied(&data) {
+        let data = if !data.is_standard_layout() {
             let order = if lats.first() < lats.last() {
                 lats.reverse();
                 RowOrder::Reversed
