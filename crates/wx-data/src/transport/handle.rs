@@ -12,33 +12,12 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetResultPayload, ObjectStore};
 
 use super::error::TransportError;
+use super::file_range::read_file_range;
 use super::guard::AddressRefused;
 use super::http::{RedirectRefused, RequestRefused, UpstreamStatus, find_in_chain};
 use super::limits::{SizeLimits, ThroughputRule};
 use super::token::BearerToken;
-
-/// Reads `range` of a local file into one new buffer (one byte more than the range when the file
-/// has grown since its size was read, which the caller refuses). `read_to_end` reads into the
-/// buffer's spare capacity: nothing is zero-filled or copied.
-fn read_file_range(
-    file: std::fs::File,
-    path: &std::path::Path,
-    range: std::ops::Range<u64>,
-) -> object_store::Result<Bytes> {
-    use std::io::{Read, Seek, SeekFrom};
-    let io = |source: std::io::Error| object_store::Error::Generic {
-        store: "LocalFileSystem",
-        source: format!("reading {}: {source}", path.display()).into(),
-    };
-    let len = range.end.saturating_sub(range.start);
-    let mut file = file;
-    file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-    let mut buffer = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(len.saturating_add(1))
-        .read_to_end(&mut buffer)
-        .map_err(io)?;
-    Ok(Bytes::from(buffer))
-}
+use super::trusted::TrustedStorage;
 
 /// Applies a [`ThroughputRule`] to one body: consecutive windows after the grace period.
 struct ThroughputMeter {
@@ -206,12 +185,14 @@ impl StoreHandle {
     }
 
     /// An unverified, unbounded `zarrs` async storage over this store (trusted sources: ERA5,
-    /// WB2, local mirrors). Miner stores are read through [`crate::verified::VerifiedStore`],
+    /// WB2, local mirrors); a local directory's files are read without zero-filling (see
+    /// [`TrustedStorage`]). Miner stores are read through [`crate::verified::VerifiedStore`],
     /// other untrusted ones through [`super::LimitedStorage`].
-    pub fn zarr_storage(&self) -> Arc<zarrs_object_store::AsyncObjectStore<Arc<dyn ObjectStore>>> {
-        Arc::new(zarrs_object_store::AsyncObjectStore::new(Arc::clone(
-            &self.store,
-        )))
+    pub fn zarr_storage(&self) -> Arc<TrustedStorage> {
+        Arc::new(TrustedStorage::new(
+            Arc::clone(&self.store),
+            self.kind == StoreKind::LocalDir,
+        ))
     }
 
     /// Fetches `key` whole, refusing it as soon as it is known to exceed `max_bytes` (from the
@@ -296,9 +277,11 @@ impl StoreHandle {
             // that is returned (object_store's stream zero-fills 8 MiB pieces and the loop below
             // copied them)
             GetResultPayload::File(file, path) => {
-                let range = result.range.clone();
+                // one byte past the declared size: a file that has grown since its size was
+                // read shows it, and is refused below as larger than declared
+                let range = result.range.start..result.range.end.saturating_add(1);
                 futures::stream::once(async move {
-                    tokio::task::spawn_blocking(move || read_file_range(file, &path, range))
+                    tokio::task::spawn_blocking(move || read_file_range(&file, &path, range))
                         .await
                         .map_err(|e| object_store::Error::Generic {
                             store: "LocalFileSystem",
@@ -499,28 +482,4 @@ fn error_chain_text(error: &(dyn std::error::Error + 'static)) -> String {
     }
     let n = messages.len();
     messages[n.saturating_sub(2)..].join(": ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_local_file_range_is_read_whole_and_a_grown_file_shows_one_byte_more() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chunk");
-        let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
-        std::fs::write(&path, &data).unwrap();
-        let open = || std::fs::File::open(&path).unwrap();
-        let whole = read_file_range(open(), &path, 0..100_000).unwrap();
-        assert_eq!(&whole[..], &data[..]);
-        // the size was read as 60,000 and the file has grown since: the extra byte is returned
-        // for the caller to refuse the object as larger than declared
-        let grown = read_file_range(open(), &path, 0..60_000).unwrap();
-        assert_eq!(grown.len(), 60_001);
-        assert_eq!(&grown[..], &data[..60_001]);
-        // a file shorter than its declared size reads short (the caller reports it truncated)
-        let short = read_file_range(open(), &path, 50_000..150_000).unwrap();
-        assert_eq!(&short[..], &data[50_000..]);
-    }
 }

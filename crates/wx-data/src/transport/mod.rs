@@ -1,7 +1,7 @@
 //! Transport: opening stores over `object_store` and fetching from them safely.
 //!
 //! Builders return a [`StoreHandle`] (an `Arc<dyn ObjectStore>` plus a label, size limits and
-//! a byte counter; [`StoreHandle::zarr_storage`] wraps it for `zarrs`):
+//! a byte counter; [`StoreHandle::zarr_storage`] wraps it for `zarrs` as a [`TrustedStorage`]):
 //!
 //! * [`local_dir`]: a directory;
 //! * [`connect_miner_store`]: a miner's HTTP(S) store with the bearer token and every safeguard
@@ -22,6 +22,7 @@
 
 mod cloud;
 mod error;
+mod file_range;
 pub mod guard;
 mod handle;
 pub mod http;
@@ -29,6 +30,7 @@ mod limited;
 mod limits;
 mod no_list;
 mod token;
+mod trusted;
 
 pub use cloud::{
     CloudConfig, Credentials, SourceAccess, gcs_anonymous, gcs_bucket, local_dir, open_source,
@@ -42,3 +44,4 @@ pub use limited::LimitedStorage;
 pub use limits::{MIB, SizeLimits, ThroughputRule, is_metadata_key};
 pub use no_list::ReadOnlyStore;
 pub use token::{BearerToken, InvalidToken};
+pub use trusted::TrustedStorage;
