@@ -1,11 +1,11 @@
 //! seed/stats_rows and seed/steps_rows: one stats row and one pending verify step per
 //! registered miner. Both are idempotent; re-running them on a reused run backfills miners that
-//! registered since.
+//! registered since. When either fails for good, so does the run (docs/pipeline.md §3.6).
 
 use crate::context::StepContext;
 use crate::plan;
 use crate::wrapper::{StepFailure, StepOutcome, StepResult};
-use wx_model::{Blame, ErrorKind, MinerUid, StepKey, StepKind};
+use wx_model::{Blame, ErrorKind, MinerUid, RunStatus, StepKey, StepKind};
 use wx_store::{Claim, Effects};
 
 /// The registered miners as (uid, hotkey).
@@ -22,8 +22,36 @@ async fn registered(ctx: &StepContext) -> Result<Vec<(MinerUid, String)>, StepFa
         .collect())
 }
 
+/// A seed step's failure that also fails the run if it is final: without its stats rows or
+/// verify steps the run has no miner to score, and nothing else would ever end it.
+fn fails_the_run(kind: StepKind, mut failure: StepFailure) -> StepFailure {
+    let mut on_final = Effects {
+        run_status: Some((
+            RunStatus::Failed,
+            Some(format!("{kind} failed for good: {}", failure.error.message)),
+        )),
+        ..Default::default()
+    };
+    on_final.merge(std::mem::take(&mut *failure.on_final));
+    failure.on_final = Box::new(on_final);
+    failure
+}
+
 /// seed/stats_rows.
 pub async fn stats_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
+    seed_stats_rows(ctx, claim)
+        .await
+        .map_err(|f| fails_the_run(StepKind::SeedStatsRows, f))
+}
+
+/// seed/steps_rows: a pending verify/open_store step per miner that has a stats row.
+pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
+    seed_steps_rows(ctx, claim)
+        .await
+        .map_err(|f| fails_the_run(StepKind::SeedStepsRows, f))
+}
+
+async fn seed_stats_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
     let miners = registered(ctx).await?;
     if miners.is_empty() {
         return Err(StepFailure::retryable(
@@ -45,8 +73,7 @@ pub async fn stats_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
 /// soon as the stats rows are committed).
 const STATS_ROWS_POLL: chrono::Duration = chrono::Duration::seconds(30);
 
-/// seed/steps_rows: a pending verify/open_store step per miner that has a stats row.
-pub async fn steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
+async fn seed_steps_rows(ctx: &StepContext, claim: &Claim) -> StepResult {
     let run = claim.key.run;
     // The seeding step's status is read BEFORE the stats rows: seed/stats_rows commits its rows
     // and its completion in one transaction, so a terminal status seen first guarantees that
