@@ -8,5 +8,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    wx_cli::allocator::configure();
     wx_step::cli::main()
 }

@@ -162,6 +162,7 @@ struct DemoArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    wx_cli::allocator::configure();
     let cli = match wx_cli::exit::parse_args::<Cli>() {
         Ok(cli) => cli,
         Err(code) => return code,
