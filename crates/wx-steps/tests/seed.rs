@@ -119,7 +119,11 @@ async fn a_seed_that_fails_for_good_fails_the_run(t: TestDb) {
         match run_step_at(&t, &pipeline, stats_rows, at).await {
             Outcome::Retry { .. } => {
                 let row = t.db.runs().get(run).await.unwrap().unwrap();
-                assert_eq!(row.status().unwrap(), RunStatus::Seeded, "a retry keeps the run");
+                assert_eq!(
+                    row.status().unwrap(),
+                    RunStatus::Seeded,
+                    "a retry keeps the run"
+                );
             }
             other => break other,
         }
