@@ -43,14 +43,23 @@ async fn run_step_at(
     completion.outcome
 }
 
-async fn steps_rows_waits_for_the_stats_rows(t: TestDb) {
-    let dir = tempfile::tempdir().unwrap();
+/// A test-mode pipeline over `t` with its cache in `dir`, and the run it creates.
+async fn new_run(t: &TestDb, dir: &std::path::Path) -> (Pipeline, RunId) {
     let mut config = ValidatorConfig {
-        cache_dir: dir.path().to_owned(),
+        cache_dir: dir.to_owned(),
         ..ValidatorConfig::default()
     };
     config.pipeline.test_mode = true;
     let data = Arc::new(DataHub::new(&config.data, &config.cache_dir, true).unwrap());
+    let pipeline = Pipeline::new(t.db.clone(), config, Arc::new(SystemClock), data).unwrap();
+    let wx_steps::RunCreation::Created(run) = pipeline.ensure_run().await.unwrap() else {
+        panic!("a fresh database gets a new run");
+    };
+    (pipeline, run)
+}
+
+async fn steps_rows_waits_for_the_stats_rows(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
     let miners: Vec<MinerRecord> = (1..=2)
         .map(|uid| MinerRecord {
             uid,
@@ -60,10 +69,7 @@ async fn steps_rows_waits_for_the_stats_rows(t: TestDb) {
         })
         .collect();
     t.db.miners().import(&miners, Utc::now()).await.unwrap();
-    let pipeline = Pipeline::new(t.db.clone(), config, Arc::new(SystemClock), data).unwrap();
-    let wx_steps::RunCreation::Created(run) = pipeline.ensure_run().await.unwrap() else {
-        panic!("a fresh database gets a new run");
-    };
+    let (pipeline, run) = new_run(&t, dir.path()).await;
     let steps_rows = StepKey::run_level(run, StepKind::SeedStepsRows);
     let stats_rows = StepKey::run_level(run, StepKind::SeedStatsRows);
 
@@ -98,17 +104,8 @@ async fn verify_steps_exist(t: &TestDb, run: RunId) {
 
 async fn a_seed_that_fails_for_good_fails_the_run(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = ValidatorConfig {
-        cache_dir: dir.path().to_owned(),
-        ..ValidatorConfig::default()
-    };
-    config.pipeline.test_mode = true;
-    let data = Arc::new(DataHub::new(&config.data, &config.cache_dir, true).unwrap());
     // no miner imported: seed/stats_rows retries, then gives up
-    let pipeline = Pipeline::new(t.db.clone(), config, Arc::new(SystemClock), data).unwrap();
-    let wx_steps::RunCreation::Created(run) = pipeline.ensure_run().await.unwrap() else {
-        panic!("a fresh database gets a new run");
-    };
+    let (pipeline, run) = new_run(&t, dir.path()).await;
     let stats_rows = StepKey::run_level(run, StepKind::SeedStatsRows);
     let mut attempts = 0;
     let outcome = loop {
