@@ -10,6 +10,7 @@
 //! alignment and metrics of `wx_steps::align`; then the lead score. It prints one JSON object
 //! with the peak resident set of the process (`VmHWM`) and the memory cache's content.
 
+/// The daemon's allocator, with the daemon's options (`wx_cli::allocator`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -37,6 +38,7 @@ fn status_mib(field: &str) -> Result<f64> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
+    wx_cli::allocator::configure();
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)
