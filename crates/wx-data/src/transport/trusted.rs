@@ -80,7 +80,13 @@ impl TrustedStorage {
             ranges
                 .into_iter()
                 .map(|range| {
-                    let expected = range.end.saturating_sub(range.start);
+                    if range.start > range.end {
+                        return Err(StorageError::Other(format!(
+                            "{}: byte range {range:?} ends before it starts",
+                            path.display()
+                        )));
+                    }
+                    let expected = range.end - range.start;
                     let bytes = read_file_range(&file, &path, range)
                         .map_err(|e| StorageError::Other(e.to_string()))?;
                     if bytes.len() as u64 == expected {
@@ -230,5 +236,17 @@ mod tests {
             message.contains("1 bytes read where 2 were expected"),
             "{message}"
         );
+        // so is one that starts past it (its end, the file's size, comes before its start)
+        let beyond = fast
+            .get_partial_many(
+                &key("t/0.0"),
+                Box::new([ByteRange::FromStart(400_000, None)].into_iter()),
+            )
+            .await;
+        let message = match beyond {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a range starting past the end of the file was read"),
+        };
+        assert!(message.contains("ends before it starts"), "{message}");
     }
 }
