@@ -39,6 +39,8 @@ pub struct RunStatusReport {
     run_id: i64,
     gfs_init: String,
     status: String,
+    /// Why the run ended as it did, when it says (a `failed` run names the step and the cause).
+    error: Option<String>,
     test_mode: bool,
     steps: wx_store::StepCounts,
     /// Leads recorded unavailable for this run for lack of ERA5 (left out of every miner's
@@ -187,6 +189,7 @@ pub async fn load(db: &Db, run: Option<i64>) -> Result<RunStatusReport> {
         run_id: run.id,
         gfs_init: run.gfs_init_time_utc.format("%Y-%m-%dT%H:%MZ").to_string(),
         status: run.status.clone(),
+        error: run.error.clone(),
         test_mode: run.test_mode,
         steps: db.steps().counts(Some(id)).await?,
         era5_unavailable_leads: db
@@ -251,18 +254,7 @@ pub async fn run(config: &ValidatorConfig, run: Option<i64>, json: bool) -> Resu
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "run {}  init {}  status {}{}",
-        report.run_id,
-        report.gfs_init,
-        report.status,
-        if report.test_mode {
-            "  (test mode)"
-        } else {
-            ""
-        }
-    )?;
+    write_header(&mut out, &report)?;
     if let Some(era5) = &report.era5 {
         match (&era5.published_until, era5.lag_hours, &era5.error) {
             (_, _, Some(e)) => writeln!(out, "ERA5: cannot read the store: {e}")?,
@@ -336,9 +328,60 @@ pub async fn run(config: &ValidatorConfig, run: Option<i64>, json: bool) -> Resu
     Ok(())
 }
 
+/// The run's line, and the reason it gives for its status when it has one.
+fn write_header(out: &mut impl Write, report: &RunStatusReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "run {}  init {}  status {}{}",
+        report.run_id,
+        report.gfs_init,
+        report.status,
+        if report.test_mode {
+            "  (test mode)"
+        } else {
+            ""
+        }
+    )?;
+    if let Some(error) = &report.error {
+        writeln!(out, "run {}: {error}", report.status)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_run_says_why() {
+        let mut report = RunStatusReport {
+            run_id: 7,
+            gfs_init: "2026-12-05T00:00Z".into(),
+            status: "failed".into(),
+            error: Some("seed/stats_rows failed for good: no miners are registered".into()),
+            test_mode: false,
+            steps: wx_store::StepCounts::default(),
+            era5_unavailable_leads: Vec::new(),
+            era5: None,
+            miners: Vec::new(),
+            registry_changes: Vec::new(),
+        };
+        let mut out = Vec::new();
+        write_header(&mut out, &report).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "run 7  init 2026-12-05T00:00Z  status failed\n\
+             run failed: seed/stats_rows failed for good: no miners are registered\n"
+        );
+        report.status = "scoring".into();
+        report.error = None;
+        let mut out = Vec::new();
+        write_header(&mut out, &report).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "run 7  init 2026-12-05T00:00Z  status scoring\n"
+        );
+    }
 
     #[test]
     fn the_cause_comes_first_and_the_url_stays_whole() {
