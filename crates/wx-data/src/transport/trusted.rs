@@ -14,13 +14,14 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, GetResultPayload, ObjectStore};
-use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
     AsyncMaybeBytesIterator, AsyncReadableStorageTraits, Bytes, MaybeBytes, StorageError, StoreKey,
 };
 use zarrs_object_store::AsyncObjectStore;
 
 use super::file_range::read_file_range;
+use crate::verified::range_of;
 
 /// A trusted store for `zarrs`: local files read without zero-filling, anything else through
 /// `zarrs_object_store`. Built by [`super::StoreHandle::zarr_storage`].
@@ -48,12 +49,13 @@ impl TrustedStorage {
         }
     }
 
-    /// Reads the ranges of `key` that `ranges` makes of its size, each into its own buffer;
-    /// `None` when the key does not exist. A range past the end of the file is an error.
+    /// Reads `byte_ranges` of `key`, each into its own buffer; `None` when the key does not
+    /// exist. A range outside the file is refused before anything is read
+    /// ([`crate::verified::range_of`], the rule of every wx storage).
     async fn read_local(
         &self,
         key: &StoreKey,
-        ranges: impl FnOnce(u64) -> Vec<Range<u64>>,
+        byte_ranges: impl Iterator<Item = ByteRange>,
     ) -> Result<Option<Vec<Bytes>>, StorageError> {
         let result = match self
             .store
@@ -64,7 +66,17 @@ impl TrustedStorage {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(StorageError::Other(e.to_string())),
         };
-        let ranges = ranges(result.meta.size);
+        let size = result.meta.size;
+        let ranges = byte_ranges
+            .map(|r| {
+                range_of(r, size).ok_or_else(|| {
+                    StorageError::Other(format!(
+                        "{}: byte range {r:?} is outside its {size} bytes",
+                        key.as_str()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<Range<usize>>, _>>()?;
         let (file, path) = match result.payload {
             GetResultPayload::File(file, path) => (file, path),
             // a directory store that streams after all: read it whole and cut the ranges
@@ -73,31 +85,23 @@ impl TrustedStorage {
                     .bytes()
                     .await
                     .map_err(|e| StorageError::Other(e.to_string()))?;
-                return slices(key, &bytes, &ranges).map(Some);
+                if bytes.len() as u64 != size {
+                    return Err(changed(key.as_str(), bytes.len(), size));
+                }
+                return Ok(Some(ranges.into_iter().map(|r| bytes.slice(r)).collect()));
             }
         };
         let read = tokio::task::spawn_blocking(move || {
             ranges
                 .into_iter()
                 .map(|range| {
-                    if range.start > range.end {
-                        return Err(StorageError::Other(format!(
-                            "{}: byte range {range:?} ends before it starts",
-                            path.display()
-                        )));
-                    }
-                    let expected = range.end - range.start;
-                    let bytes = read_file_range(&file, &path, range)
+                    let expected = range.len();
+                    let bytes = read_file_range(&file, &path, range.start as u64..range.end as u64)
                         .map_err(|e| StorageError::Other(e.to_string()))?;
-                    if bytes.len() as u64 == expected {
+                    if bytes.len() == expected {
                         Ok(bytes)
                     } else {
-                        Err(StorageError::Other(format!(
-                            "{}: {} bytes read where {expected} were expected (the file is \
-                             shorter than its size said, or changed while being read)",
-                            path.display(),
-                            bytes.len()
-                        )))
+                        Err(changed(&path.display().to_string(), bytes.len(), expected))
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -108,27 +112,12 @@ impl TrustedStorage {
     }
 }
 
-/// The `ranges` of an object read whole, checked to lie inside it.
-fn slices(
-    key: &StoreKey,
-    bytes: &Bytes,
-    ranges: &[Range<u64>],
-) -> Result<Vec<Bytes>, StorageError> {
-    let size = bytes.len() as u64;
-    ranges
-        .iter()
-        .map(|r| {
-            if r.start <= r.end && r.end <= size {
-                // both fit in usize: they are at most the length of an in-memory buffer
-                Ok(bytes.slice(r.start as usize..r.end as usize))
-            } else {
-                Err(StorageError::Other(format!(
-                    "{}: byte range {r:?} is outside its {size} bytes",
-                    key.as_str()
-                )))
-            }
-        })
-        .collect()
+/// `what` gave `got` bytes where its size said `expected`: it changed while being read.
+fn changed(what: &str, got: usize, expected: impl std::fmt::Display) -> StorageError {
+    StorageError::Other(format!(
+        "{what}: {got} bytes read where {expected} were expected (the file changed while \
+         being read)"
+    ))
 }
 
 #[async_trait]
@@ -138,7 +127,7 @@ impl AsyncReadableStorageTraits for TrustedStorage {
             return self.adapter.get(key).await;
         }
         let whole = self
-            .read_local(key, |size| std::iter::once(0..size).collect())
+            .read_local(key, std::iter::once(ByteRange::FromStart(0, None)))
             .await?;
         Ok(whole.and_then(|mut parts| parts.pop()))
     }
@@ -151,9 +140,7 @@ impl AsyncReadableStorageTraits for TrustedStorage {
         if !self.local {
             return self.adapter.get_partial_many(key, byte_ranges).await;
         }
-        let parts = self
-            .read_local(key, |size| byte_ranges.map(|r| r.to_range(size)).collect())
-            .await?;
+        let parts = self.read_local(key, byte_ranges).await?;
         Ok(parts.map(|parts| futures::stream::iter(parts.into_iter().map(Ok)).boxed()))
     }
 
@@ -169,7 +156,6 @@ impl AsyncReadableStorageTraits for TrustedStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zarrs::storage::byte_range::ByteRange;
 
     fn key(k: &str) -> StoreKey {
         StoreKey::new(k).unwrap()
@@ -221,32 +207,20 @@ mod tests {
             assert!(missing.is_none());
         }
 
-        // a range past the end of the file is refused, not read short
-        let past = fast
-            .get_partial_many(
-                &key("t/0.0"),
-                Box::new([ByteRange::FromStart(299_999, Some(2))].into_iter()),
-            )
-            .await;
-        let message = match past {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("a range past the end of the file was read"),
-        };
-        assert!(
-            message.contains("1 bytes read where 2 were expected"),
-            "{message}"
-        );
-        // so is one that starts past it (its end, the file's size, comes before its start)
-        let beyond = fast
-            .get_partial_many(
-                &key("t/0.0"),
-                Box::new([ByteRange::FromStart(400_000, None)].into_iter()),
-            )
-            .await;
-        let message = match beyond {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("a range starting past the end of the file was read"),
-        };
-        assert!(message.contains("ends before it starts"), "{message}");
+        // a range past the end of the file, or starting past it, is refused, not read short
+        for range in [
+            ByteRange::FromStart(299_999, Some(2)),
+            ByteRange::FromStart(400_000, None),
+            ByteRange::Suffix(300_001),
+        ] {
+            let outcome = fast
+                .get_partial_many(&key("t/0.0"), Box::new([range].into_iter()))
+                .await;
+            let message = match outcome {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{range:?}, outside the file, was read"),
+            };
+            assert!(message.contains("is outside its 300000 bytes"), "{message}");
+        }
     }
 }
