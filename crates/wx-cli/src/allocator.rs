@@ -35,19 +35,19 @@ pub fn configure() {
     }
 }
 
-/// mimalloc's purge delay now in force, in milliseconds (`-1`: never).
-pub fn purge_delay_ms() -> i64 {
-    // SAFETY: reads an integer from mimalloc's option table (atomically, initialising it from
-    // the environment on first use); no precondition.
-    #[allow(unsafe_code)]
-    let value = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-    #[allow(clippy::useless_conversion)] // `c_long` is narrower than `i64` on some platforms
-    i64::from(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// mimalloc's purge delay now in force, in milliseconds (`-1`: never).
+    fn purge_delay_ms() -> i64 {
+        // SAFETY: reads an integer from mimalloc's option table (atomically, initialising it from
+        // the environment on first use); no precondition.
+        #[allow(unsafe_code)]
+        let value = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        #[allow(clippy::useless_conversion)] // `c_long` is narrower than `i64` on some platforms
+        i64::from(value)
+    }
 
     /// mimalloc's own purge delay (v3), in milliseconds.
     const MIMALLOC_DEFAULT_PURGE_DELAY_MS: i64 = 1_000;
